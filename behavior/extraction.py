@@ -1,0 +1,431 @@
+"""Stage 1: find people in labeled videos and save each person's crops, one folder per person.
+
+For every video under ``CLIPS_DIR/<class>/`` or ``CLIPS_DIR/<group>/<class>/`` this writes
+``FRAMES_DIR/[<group>/]<class>/<video_stem>/`` with ``person_<k>/frame_<source index>.jpg``,
+``tracks.csv`` and ``meta.json``, then rebuilds ``FRAMES_DIR/manifest.csv`` from every
+``meta.json`` (so the outputs of several shards merge by folder).
+
+A video is written into a hidden staging folder and renamed into place only when complete;
+a rerun skips videos already done with the same settings, so an interrupted run resumes.
+One bad video is recorded as failed and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+import behavior
+from behavior import files
+from behavior.crops import JpegWriter, crop_person, letterbox
+from behavior.errors import InputError
+from behavior.report import format_table
+from behavior.tracking import Detection, DetectorSettings, PersonTracker, describe_detector
+from behavior.video import (
+    VIDEO_EXTENSIONS,
+    FrameReader,
+    VideoError,
+    expected_kept_frames,
+    is_video_file,
+    probe_video,
+)
+
+log = logging.getLogger(__name__)
+
+TRACKS_HEADER = ("frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "conf")
+MANIFEST_HEADER = ("group", "class", "video", "status", "persons", "frames", "seconds", "error")
+STATUS_DONE, STATUS_FAILED, STATUS_SKIPPED = "done", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """The settings that decide what stage 1 writes; recorded in every meta.json."""
+
+    target_fps: float = 15.0
+    frame_width: int = 224
+    frame_height: int = 224
+    crop_margin: float = 0.15
+    person_tracking: bool = True
+    max_persons: int = 5
+    min_track_frames: int = 4
+    jpeg_quality: int = 95
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> ExtractSettings:
+        """Build from the effective ``config.py`` values (after command-line overrides)."""
+        return cls(
+            target_fps=float(cfg["TARGET_FPS"]),
+            frame_width=int(cfg["FRAME_WIDTH"]),
+            frame_height=int(cfg["FRAME_HEIGHT"]),
+            crop_margin=float(cfg["CROP_MARGIN"]),
+            person_tracking=bool(cfg["ENABLE_PERSON_TRACKING"]),
+            max_persons=int(cfg["MAX_PERSONS_PER_VIDEO"]),
+            min_track_frames=int(cfg["MIN_TRACK_FRAMES"]),
+            jpeg_quality=int(cfg["JPEG_QUALITY"]),
+            detector=DetectorSettings(
+                weights=str(cfg["YOLO_WEIGHTS"]),
+                conf=float(cfg["YOLO_CONF_THRESHOLD"]),
+                iou=float(cfg["YOLO_IOU_THRESHOLD"]),
+                imgsz=int(cfg["YOLO_IMGSZ"]),
+                tracker_config=str(cfg["TRACKER_CONFIG"]),
+                device=str(cfg["DEVICE"]),
+                threads=int(cfg["TORCH_THREADS"]),
+            ),
+        )
+
+    def validate(self) -> None:
+        """Raise InputError for values no run could use."""
+        if self.frame_width < 8 or self.frame_height < 8:
+            raise InputError(f"FRAME_WIDTH and FRAME_HEIGHT must be at least 8, got {self.frame_width}x{self.frame_height}")
+        if self.target_fps < 0:
+            raise InputError(f"TARGET_FPS must be 0 (keep all) or positive, got {self.target_fps}")
+        if self.crop_margin < 0:
+            raise InputError(f"CROP_MARGIN must be >= 0, got {self.crop_margin}")
+        if self.max_persons < 1:
+            raise InputError(f"MAX_PERSONS_PER_VIDEO must be at least 1, got {self.max_persons}")
+        if not 0 < self.detector.conf < 1:
+            raise InputError(f"YOLO_CONF_THRESHOLD must be between 0 and 1, got {self.detector.conf}")
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the output, as JSON-comparable plain values.
+
+        Device and thread count are left out: they change speed, not results. Resolving the
+        detector here also fails early, before any video, when its weights are missing.
+        """
+        own = {k: v for k, v in asdict(self).items() if k != "detector"}
+        ident: dict[str, Any] = {"settings": own, "detector": None, "tracker": None}
+        if self.person_tracking:
+            ident.update(describe_detector(self.detector))
+        return json.loads(json.dumps(ident))
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One input video and the labels its folders give it."""
+
+    path: Path
+    group: str
+    label: str
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    @property
+    def key(self) -> str:
+        """``group/class/stem`` (or ``class/stem``): unique within a dataset."""
+        return "/".join(p for p in (self.group, self.label, self.stem) if p)
+
+    def out_dir(self, frames_dir: Path) -> Path:
+        """Where this video's crops and meta files go."""
+        return Path(frames_dir).joinpath(*[p for p in (self.group, self.label, self.stem) if p])
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """The outcome of one video, as the summary table and manifest report it."""
+
+    job: VideoJob
+    status: str
+    persons: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _videos_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and is_video_file(p))
+
+
+def find_videos(clips_dir: Path) -> list[VideoJob]:
+    """List the videos of ``clips_dir/<class>/`` and ``clips_dir/<group>/<class>/``, sorted.
+
+    Raises InputError when the folder is missing or holds no video; warns about class
+    folders without videos and loose videos outside any class folder.
+    """
+    clips_dir = Path(clips_dir)
+    if not clips_dir.is_dir():
+        raise InputError(f"clips folder not found: {clips_dir}")
+    jobs: list[VideoJob] = []
+    loose = _videos_in(clips_dir)
+    if loose:
+        log.warning("ignoring %d video(s) directly in %s: put them in a <class>/ folder", len(loose), clips_dir)
+    for top in _visible_dirs(clips_dir):
+        direct = _videos_in(top)
+        jobs += [VideoJob(p, "", top.name) for p in direct]
+        subdirs = _visible_dirs(top)
+        for sub in subdirs:
+            videos = _videos_in(sub)
+            jobs += [VideoJob(p, top.name, sub.name) for p in videos]
+            if not videos:
+                log.warning("class folder %s has no videos (%s)", sub, ", ".join(sorted(VIDEO_EXTENSIONS)))
+        if not direct and not subdirs:
+            log.warning("class folder %s has no videos (%s)", top, ", ".join(sorted(VIDEO_EXTENSIONS)))
+    if not jobs:
+        raise InputError(
+            f"no videos found in {clips_dir}: expected {clips_dir}/<class>/*.mp4 "
+            f"or {clips_dir}/<group>/<class>/*.mp4 ({', '.join(sorted(VIDEO_EXTENSIONS))}, any case)"
+        )
+    return _drop_duplicate_stems(sorted(jobs, key=lambda j: (j.key, j.path.suffix)))
+
+
+def _drop_duplicate_stems(jobs: list[VideoJob]) -> list[VideoJob]:
+    """Two videos with one stem in one class folder would share an output folder: keep the first."""
+    seen: dict[str, VideoJob] = {}
+    for job in jobs:
+        if job.key in seen:
+            log.warning("skipping %s: %s has the same name and would share its output folder", job.path, seen[job.key].path)
+        else:
+            seen[job.key] = job
+    return list(seen.values())
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """Parse ``"I/N"`` (0 <= I < N) into ``(I, N)``."""
+    try:
+        index, count = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must look like I/N, for example 0/4; got {spec!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise InputError(f"--shard {spec}: need 0 <= I < N")
+    return index, count
+
+
+def select_shard(jobs: Iterable[VideoJob], index: int, count: int) -> list[VideoJob]:
+    """The deterministic share ``index`` of ``count`` of the videos, stable as videos are added."""
+    return [j for j in jobs if zlib.crc32(j.key.encode("utf-8")) % count == index]
+
+
+def _versions() -> dict[str, str]:
+    import torch
+    import ultralytics
+
+    return {"behavior": behavior.__version__, "ultralytics": ultralytics.__version__,
+            "torch": torch.__version__, "opencv": cv2.__version__, "python": platform.python_version()}
+
+
+def _is_done(meta: dict | None, identity: dict[str, Any], size_bytes: int) -> bool:
+    """True when an earlier run finished this video with the same settings and the same source file."""
+    return bool(
+        meta
+        and meta.get("status") == STATUS_DONE
+        and meta.get("size_bytes") == size_bytes
+        and all(meta.get(k) == v for k, v in identity.items())
+    )
+
+
+def _clip_box(box: tuple[float, ...], width: int, height: int) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = box
+    return (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+
+
+def _rank_tracks(counts: Counter, first_seen: dict[int, int], settings: ExtractSettings) -> dict[int, int]:
+    """Map kept track ids to person numbers 1..N: most frames first, short tracks dropped."""
+    eligible = [t for t, n in counts.items() if n >= settings.min_track_frames]
+    ranked = sorted(eligible, key=lambda t: (-counts[t], first_seen[t], t))[: settings.max_persons]
+    return {track: k for k, track in enumerate(ranked, start=1)}
+
+
+def _people(frame: np.ndarray, tracker: PersonTracker | None) -> list[Detection]:
+    """The persons in a frame: tracked detections, or the whole frame in whole-frame mode."""
+    if tracker is None:
+        h, w = frame.shape[:2]
+        return [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)]
+    return tracker.update(frame)
+
+
+def _extract_into(
+    staging: Path, job: VideoJob, fps: float, total: int, settings: ExtractSettings,
+    tracker: PersonTracker | None, progress: bool,
+) -> tuple[list[dict[str, Any]], int, int]:
+    """Track and crop every kept frame of ``job`` into ``staging``; return persons and frame counts."""
+    size = (settings.frame_width, settings.frame_height)
+    reader = FrameReader(job.path, settings.target_fps, fps=fps)
+    if tracker is not None:
+        tracker.reset(fps=min(fps, settings.target_fps) if settings.target_fps > 0 else fps)
+    counts: Counter = Counter()
+    first_seen: dict[int, int] = {}
+    last_seen: dict[int, int] = {}
+    rows: list[tuple] = []
+    with JpegWriter(settings.jpeg_quality) as writer, tqdm(
+        total=total, desc=job.stem, unit="frame", leave=False, disable=not progress
+    ) as bar:
+        for frame in reader:
+            h, w = frame.image.shape[:2]
+            for det in _people(frame.image, tracker):
+                box = _clip_box(det.box, w, h)
+                if tracker is None:
+                    crop = letterbox(frame.image, size)
+                else:
+                    crop = crop_person(frame.image, box, size, settings.crop_margin)
+                writer.submit(staging / f"track_{det.track_id}" / f"frame_{frame.index:06d}.jpg", crop)
+                rows.append((frame.index, frame.time_s, det.track_id, box, det.conf))
+                counts[det.track_id] += 1
+                first_seen.setdefault(det.track_id, frame.index)
+                last_seen[det.track_id] = frame.index
+            bar.update()
+    if reader.frames_kept == 0:
+        raise VideoError("no frames could be decoded")
+
+    person_of = _rank_tracks(counts, first_seen, settings)
+    for track in counts:
+        folder = staging / f"track_{track}"
+        if track in person_of:
+            folder.rename(staging / f"person_{person_of[track]}")
+        else:
+            shutil.rmtree(folder)
+    files.write_csv(
+        staging / "tracks.csv",
+        TRACKS_HEADER,
+        (
+            (index, f"{t:.3f}", track, person_of[track], *(f"{v:.1f}" for v in box), f"{conf:.4f}")
+            for index, t, track, box, conf in sorted(rows, key=lambda r: (r[0], person_of.get(r[2], 0)))
+            if track in person_of
+        ),
+    )
+    persons = [
+        {"person": k, "track_id": t, "frames": counts[t], "first_frame": first_seen[t], "last_frame": last_seen[t]}
+        for t, k in sorted(person_of.items(), key=lambda item: item[1])
+    ]
+    return persons, reader.frames_read, reader.frames_kept
+
+
+def extract_video(
+    job: VideoJob,
+    frames_dir: Path,
+    settings: ExtractSettings,
+    identity: dict[str, Any],
+    get_tracker: Callable[[], PersonTracker | None],
+    overwrite: bool = False,
+    progress: bool = True,
+) -> VideoResult:
+    """Extract one video into its folder, or skip it when an identical run already finished it.
+
+    Any problem with the video itself is recorded as a failed result (and in meta.json);
+    problems with the tool's setup (missing weights) propagate to stop the batch.
+    """
+    final = job.out_dir(frames_dir)
+    try:
+        size_bytes = job.path.stat().st_size
+    except OSError as exc:
+        size_bytes = -1
+        log.debug("cannot stat %s: %s", job.path, exc)
+    if not overwrite:
+        meta = files.read_json(final / "meta.json")
+        if _is_done(meta, identity, size_bytes):
+            return VideoResult(job, STATUS_SKIPPED, len(meta.get("persons", [])), int(meta.get("frames_kept", 0)))
+
+    tracker = get_tracker()  # outside the per-video try: a broken detector must stop the batch
+    staging = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    started = time.perf_counter()
+    meta: dict[str, Any] = {"source": str(job.path), "size_bytes": size_bytes, "group": job.group,
+                            "class": job.label, "video": job.stem}
+    try:
+        try:
+            info = probe_video(job.path)
+            meta.update(fps=info.fps, width=info.width, height=info.height, frame_count=info.frame_count)
+            total = expected_kept_frames(info.frame_count, info.fps, settings.target_fps)
+            persons, frames_read, frames_kept = _extract_into(staging, job, info.fps, total, settings, tracker, progress)
+            meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
+                        status=STATUS_DONE, error="")
+            if not persons:
+                log.warning("%s: no person tracked for at least %d frames", job.key, settings.min_track_frames)
+        except Exception as exc:  # one bad video never stops the batch
+            for child in staging.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            meta.update(frames_kept=0, persons=[], status=STATUS_FAILED, error=message)
+            log.warning("%s: failed: %s", job.key, message)
+        meta.update(identity)
+        meta.update(seconds=round(time.perf_counter() - started, 3),
+                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions())
+        files.write_json(staging / "meta.json", meta)
+        files.replace_dir(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # only left when interrupted
+    return VideoResult(job, meta["status"], len(meta["persons"]), meta["frames_kept"], meta["seconds"], meta["error"])
+
+
+def iter_meta(frames_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every finished video's meta.json under ``frames_dir`` (staging folders are hidden and skipped)."""
+    frames_dir = Path(frames_dir)
+    for pattern in ("*/*/meta.json", "*/*/*/meta.json"):
+        for path in sorted(frames_dir.glob(pattern)):
+            if any(part.startswith(".") for part in path.relative_to(frames_dir).parts):
+                continue
+            meta = files.read_json(path)
+            if isinstance(meta, dict) and "status" in meta:
+                yield path, meta
+
+
+def rebuild_manifest(frames_dir: Path) -> Path:
+    """Write ``frames_dir/manifest.csv`` from all meta.json files, one row per video."""
+    rows = sorted(
+        (m.get("group", ""), m.get("class", ""), m.get("video", path.parent.name), m.get("status", ""),
+         len(m.get("persons", [])), m.get("frames_kept", 0), m.get("seconds", 0), m.get("error", ""))
+        for path, m in iter_meta(frames_dir)
+    )
+    return files.write_csv(Path(frames_dir) / "manifest.csv", MANIFEST_HEADER, rows)
+
+
+def extract_all(
+    jobs: list[VideoJob],
+    frames_dir: Path,
+    settings: ExtractSettings,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[VideoResult]:
+    """Extract every job in order; the detector is loaded only if some video needs work."""
+    settings.validate()
+    identity = settings.identity()
+    Path(frames_dir).mkdir(parents=True, exist_ok=True)
+    loaded: list[PersonTracker] = []
+
+    def get_tracker() -> PersonTracker | None:
+        if not settings.person_tracking:
+            return None
+        if not loaded:
+            log.info("loading detector %s on %s", settings.detector.weights, settings.detector.device)
+            loaded.append(PersonTracker(settings.detector))
+        return loaded[0]
+
+    results = []
+    for job in tqdm(jobs, desc="videos", unit="video", disable=not progress):
+        results.append(extract_video(job, frames_dir, settings, identity, get_tracker, overwrite, progress))
+    rebuild_manifest(frames_dir)
+    return results
+
+
+def summary_table(results: list[VideoResult]) -> str:
+    """class | videos | failed | persons, one row per class, then TOTAL."""
+    by_class: dict[str, list[VideoResult]] = {}
+    for r in results:
+        by_class.setdefault("/".join(p for p in (r.job.group, r.job.label) if p), []).append(r)
+    rows = [
+        [name, len(rs), sum(r.status == STATUS_FAILED for r in rs), sum(r.persons for r in rs)]
+        for name, rs in sorted(by_class.items())
+    ]
+    total = ["TOTAL", len(results), sum(r[2] for r in rows), sum(r[3] for r in rows)]
+    return format_table(["class", "videos", "failed", "persons"], rows, total)
+

@@ -1,0 +1,140 @@
+"""Person detection (YOLOv8) and tracking (ByteTrack), shared by extraction and prediction.
+
+``PersonTracker`` runs the Ultralytics detector on one frame at a time and feeds its person
+boxes to an Ultralytics ``BYTETracker``, exactly what ``YOLO.track(persist=True)`` does, but
+with the tracker owned here: ``reset()`` starts a fresh one for every video, so track ids
+never leak from one video into the next.
+
+Example:
+    >>> tracker = PersonTracker(DetectorSettings(weights="yolov8n.pt"))  # doctest: +SKIP
+    >>> tracker.reset(fps=15)                                           # doctest: +SKIP
+    >>> tracker.update(frame)                                           # doctest: +SKIP
+    [Detection(track_id=1, box=(49.0, 399.0, 246.0, 903.0), conf=0.87)]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from behavior import runtime
+from behavior.errors import InputError
+from behavior.weights import resolve_weights
+
+log = logging.getLogger(__name__)
+
+PERSON_CLASS = 0  # COCO "person"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One tracked person in one frame; ``box`` is ``x1, y1, x2, y2`` in source pixels."""
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    conf: float
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Everything that decides which boxes come out of the detector and tracker."""
+
+    weights: str = "yolov8n.pt"
+    conf: float = 0.25
+    iou: float = 0.7
+    imgsz: int = 640
+    tracker_config: str = "bytetrack.yaml"
+    device: str = "auto"
+    threads: int = 0
+
+
+@lru_cache(maxsize=8)
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file, so a changed weights file invalidates earlier results."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_tracker_config(spec: str) -> dict[str, Any]:
+    """Load an Ultralytics tracker YAML by name (``bytetrack.yaml``) or path."""
+    from ultralytics.utils import YAML
+    from ultralytics.utils.checks import check_yaml
+
+    try:
+        path = check_yaml(spec)
+    except (FileNotFoundError, AssertionError) as exc:
+        raise InputError(f"tracker config not found: {spec}") from exc
+    cfg = dict(YAML.load(path))
+    if cfg.get("tracker_type") != "bytetrack":
+        raise InputError(f"tracker config {spec} must have tracker_type: bytetrack, got {cfg.get('tracker_type')!r}")
+    return cfg
+
+
+def describe_detector(settings: DetectorSettings) -> dict[str, Any]:
+    """The detector and tracker identity recorded with every result (no model is loaded)."""
+    path = resolve_weights(settings.weights)
+    return {
+        "detector": {"weights": path.name, "sha256": file_sha256(str(path)), "conf": settings.conf,
+                     "iou": settings.iou, "imgsz": settings.imgsz, "classes": [PERSON_CLASS]},
+        "tracker": {"config": Path(settings.tracker_config).name, **load_tracker_config(settings.tracker_config)},
+    }
+
+
+class PersonTracker:
+    """YOLOv8 person detector plus ByteTrack; load once per process, ``reset()`` per video."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        from types import SimpleNamespace
+
+        from ultralytics import YOLO
+
+        self.settings = settings
+        self.device = runtime.resolve_device(settings.device)
+        self.weights_path = resolve_weights(settings.weights)
+        try:
+            self.model = YOLO(str(self.weights_path), task="detect")
+        except Exception as exc:
+            raise InputError(f"cannot load detector weights {self.weights_path}: {exc}") from exc
+        self._tracker_args = SimpleNamespace(**load_tracker_config(settings.tracker_config))
+        self._tracker = None
+        # The first predict selects the device, and Ultralytics then drops torch to one CPU thread.
+        self.detect(np.zeros((64, 64, 3), dtype=np.uint8))
+        runtime.set_threads(settings.threads)
+
+    def reset(self, fps: float = 30.0) -> None:
+        """Start a new ByteTrack for a new video; ids restart at 1. ``fps`` is the rate frames arrive at."""
+        from ultralytics.trackers.byte_tracker import BYTETracker
+
+        self._tracker = BYTETracker(self._tracker_args, frame_rate=max(int(round(fps)), 1))
+
+    def detect(self, frame: np.ndarray) -> Any:
+        """Run the detector alone on a BGR frame; returns Ultralytics ``Boxes`` on the CPU."""
+        s = self.settings
+        result = self.model.predict(
+            frame, classes=[PERSON_CLASS], conf=s.conf, iou=s.iou, imgsz=s.imgsz,
+            device=self.device, half=self.device.startswith("cuda"), verbose=False,
+        )[0]
+        return result.boxes.cpu().numpy()
+
+    def update(self, frame: np.ndarray) -> list[Detection]:
+        """Detect and track the persons in the next frame of the current video."""
+        if self._tracker is None:
+            self.reset()
+        tracks = self._tracker.update(self.detect(frame), frame)
+        return [
+            Detection(int(t[4]), (float(t[0]), float(t[1]), float(t[2]), float(t[3])), float(t[5]))
+            for t in tracks
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        """The identity of this detector and tracker, for meta files."""
+        return describe_detector(self.settings)

@@ -1,0 +1,190 @@
+"""Video input: finding video files, probing them, and decoding frames once, resampled by time.
+
+Decoding runs in a background thread that stays a few frames ahead, so the detector on the
+main thread never waits for the decoder. Frames that resampling drops are only ``grab()``-ed,
+never converted to images.
+
+Example:
+    >>> reader = FrameReader("clip.mp4", target_fps=15)  # doctest: +SKIP
+    >>> for frame in reader:                              # doctest: +SKIP
+    ...     print(frame.index, frame.time_s, frame.image.shape)
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from behavior.errors import InputError
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+
+
+class VideoError(InputError):
+    """A video that cannot be read: missing, empty, corrupt or without frames."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video, before decoding it."""
+
+    path: str
+    size_bytes: int
+    fps: float
+    width: int
+    height: int
+    frame_count: int  # as reported by the container; may be approximate
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: its index in the source, its time in seconds, and BGR pixels."""
+
+    index: int
+    time_s: float
+    image: np.ndarray
+
+
+def is_video_file(path: Path) -> bool:
+    """True for a file whose extension (any case) is a supported video format."""
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def open_capture(source: str | int | Path) -> cv2.VideoCapture:
+    """Open a file, camera index or stream URL; raise VideoError if it cannot be opened."""
+    if isinstance(source, Path | str) and not str(source).isdigit() and "://" not in str(source):
+        path = Path(source)
+        if not path.exists():
+            raise VideoError(f"video not found: {path}")
+        if path.is_dir():
+            raise VideoError(f"expected a video file, got a folder: {path}")
+        if path.stat().st_size == 0:
+            raise VideoError(f"empty video file (0 bytes): {path}")
+        source = str(path)
+    elif isinstance(source, str) and source.isdigit():
+        source = int(source)
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        cap.release()
+        raise VideoError(f"cannot open video (corrupt or unsupported format): {source}")
+    return cap
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Read a video's size, frame rate, dimensions and frame count without decoding it."""
+    cap = open_capture(path)
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        cap.release()
+    if width <= 0 or height <= 0:
+        raise VideoError(f"video has no picture (0x0 frames): {path}")
+    if not math.isfinite(fps) or fps <= 0 or fps > 1000:
+        fps = 30.0  # containers without a usable rate: assume the common default
+    return VideoInfo(str(path), Path(path).stat().st_size, fps, width, height, max(count, 0))
+
+
+def keep_frame(index: int, fps: float, target_fps: float) -> bool:
+    """Decide by timestamp whether frame ``index`` of a ``fps`` video is kept at ``target_fps``.
+
+    A frame is kept when it is the first one to enter a new 1/target_fps time slot, so 25 fps
+    and 60 fps sources both yield ``target_fps`` frames per second. Never upsamples.
+
+    Example:
+        >>> [i for i in range(10) if keep_frame(i, 30.0, 10.0)]
+        [0, 3, 6, 9]
+    """
+    if target_fps <= 0 or target_fps >= fps:
+        return True
+    ratio = target_fps / fps
+    slot = math.floor(index * ratio + 1e-9)
+    return index == 0 or slot != math.floor((index - 1) * ratio + 1e-9)
+
+
+def expected_kept_frames(frame_count: int, fps: float, target_fps: float) -> int:
+    """How many frames ``keep_frame`` keeps out of ``frame_count``; used for progress totals."""
+    if target_fps <= 0 or target_fps >= fps:
+        return frame_count
+    return math.floor((frame_count - 1) * target_fps / fps + 1e-9) + 1 if frame_count else 0
+
+
+class FrameReader:
+    """Iterate over the kept frames of a video or stream, decoding each frame exactly once.
+
+    After iteration, ``frames_read`` holds the number of source frames decoded and
+    ``frames_kept`` the number yielded.
+    """
+
+    def __init__(
+        self,
+        source: str | int | Path,
+        target_fps: float = 0.0,
+        fps: float | None = None,
+        prefetch: int = 8,
+    ) -> None:
+        self.source = source
+        self.target_fps = target_fps
+        self.prefetch = prefetch
+        self._cap = open_capture(source)
+        reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps or (reported if math.isfinite(reported) and 0 < reported <= 1000 else 30.0)
+        self.frames_read = 0
+        self.frames_kept = 0
+        self._stop = threading.Event()
+
+    def _decode(self, out: queue.Queue) -> None:
+        """Background thread: grab every frame, convert only the kept ones."""
+        cap = self._cap
+        try:
+            index = 0
+            while not self._stop.is_set():
+                if not cap.grab():
+                    break
+                self.frames_read = index + 1
+                if keep_frame(index, self.fps, self.target_fps):
+                    ok, image = cap.retrieve()
+                    if ok and image is not None:
+                        frame = Frame(index, index / self.fps, image)
+                        while not self._stop.is_set():
+                            try:
+                                out.put(frame, timeout=0.1)
+                                break
+                            except queue.Full:
+                                continue
+                index += 1
+        except Exception as exc:  # surfaced on the consumer's thread
+            out.put(exc)
+        finally:
+            out.put(None)
+
+    def __iter__(self) -> Iterator[Frame]:
+        frames: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        worker = threading.Thread(target=self._decode, args=(frames,), daemon=True, name="decode")
+        worker.start()
+        try:
+            while True:
+                item = frames.get()
+                if item is None:
+                    break
+                if isinstance(item, Exception):
+                    raise VideoError(f"decoding failed: {item}") from item
+                self.frames_kept += 1
+                yield item
+        finally:
+            self._stop.set()
+            while worker.is_alive():
+                try:
+                    frames.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            self._cap.release()

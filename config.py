@@ -1,0 +1,59 @@
+"""Pipeline settings. Edit these constants to tune the tool.
+
+Every constant can also be overridden for one run by a command-line flag of the same
+name in kebab case, for example ``SEQUENCE_LENGTH`` -> ``--sequence-length 24``.
+Relative paths are resolved against the current working directory.
+"""
+
+# --- Paths -------------------------------------------------------------------------------
+CLIPS_DIR = "datasets/behavior_clips"  # <class>/*.mp4 or <group>/<class>/*.mp4
+FRAMES_DIR = "datasets/frames"  # stage 1 output: per-person crops
+SEQUENCES_FILE = "datasets/sequences/sequences.csv"  # stage 2 output
+FEATURES_DIR = "datasets/features"  # stage 3 cache of per-crop CNN features
+MODEL_DIR = "models/lstm_mn"  # stage 3 output: checkpoints and reports
+OUTPUT_DIR = "outputs"  # stage 4 output: one folder per predicted video
+SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its videos
+
+# --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
+YOLO_WEIGHTS = "yolov8n.pt"
+BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"
+
+# --- Stage 1: detection, tracking and crops ------------------------------------------------
+TARGET_FPS = 15.0  # frames kept per second of video (resampled by timestamp; never upsampled; 0 = all)
+FRAME_WIDTH = 224  # crop size fed to the CNN
+FRAME_HEIGHT = 224
+CROP_MARGIN = 0.15  # context added on each side of a person box, as a fraction of its longer side
+ENABLE_PERSON_TRACKING = True  # False: the whole letterboxed frame is one "person"
+MAX_PERSONS_PER_VIDEO = 5  # keep the tracks with the most frames
+MIN_TRACK_FRAMES = 4  # drop tracks seen in fewer kept frames
+YOLO_CONF_THRESHOLD = 0.25  # person detection confidence
+YOLO_IOU_THRESHOLD = 0.7  # detector NMS IoU
+YOLO_IMGSZ = 640  # detector input size
+TRACKER_CONFIG = "bytetrack.yaml"  # an Ultralytics tracker YAML (name or path)
+JPEG_QUALITY = 95
+DEVICE = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+TORCH_THREADS = 0  # CPU threads for torch; 0 = all cores
+
+# --- Stage 2: sequences ---------------------------------------------------------------------
+SEQUENCE_LENGTH = 16  # frames per training sequence
+SEQUENCE_STRIDE = 8  # frames between the starts of consecutive windows
+SAMPLING = "dense"  # "dense" or "uniform"
+SAMPLE_SPAN = 64  # with SAMPLING="uniform": frames spanned by one window
+MAX_GAP_FRAMES = 5  # a track missing for longer is cut into segments
+MIN_SEQUENCE_FRAMES = 8  # shorter segments are dropped; shorter windows are padded
+PAD_MODE = "reverse"  # "reverse", "loop", "repeat_last" or "drop"
+MAX_SEQUENCES_PER_VIDEO = 0  # 0 = no limit
+SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test, by video
+SEED = 42
+
+# --- Stage 3: model and training ------------------------------------------------------------
+LSTM_HIDDEN_DIM = 256
+LSTM_NUM_LAYERS = 2
+LSTM_DROPOUT = 0.3
+BATCH_SIZE = 16
+LEARNING_RATE = 1e-4
+NUM_EPOCHS = 50
+EARLY_STOPPING_PATIENCE = 10
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL = "INFO"
