@@ -406,7 +406,7 @@ def extract_all(
         if not settings.person_tracking:
             return None
         if not loaded:
-            log.info("loading detector %s on %s", settings.detector.weights, settings.detector.device)
+            log.info("loading detector %s", settings.detector.weights)
             loaded.append(PersonTracker(settings.detector))
         return loaded[0]
 

@@ -188,3 +188,49 @@ class FrameReader:
                 except queue.Empty:
                     pass
             self._cap.release()
+
+
+class VideoWriter:
+    """Write BGR frames to an .mp4 under a temporary name, renamed into place on ``close()``.
+
+    An interrupted write leaves no half-written file under the final name.
+
+    Example:
+        >>> with VideoWriter(Path("out.mp4"), fps=25, size=(640, 480)) as out:  # doctest: +SKIP
+        ...     out.write(frame)
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], fourcc: str = "mp4v") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
+        if not self._writer.isOpened():
+            raise VideoError(f"cannot write video {self.path} (codec {fourcc!r} unavailable?)")
+        self.size = size
+        self.frames = 0
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one BGR frame of the writer's size."""
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and move it to its final name."""
+        self._writer.release()
+        self._tmp.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        self._writer.release()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

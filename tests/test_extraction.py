@@ -1,0 +1,186 @@
+import csv
+import json
+import logging
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import pytest
+
+from behavior import extraction
+from behavior.errors import InputError
+from behavior.extraction import ExtractSettings, VideoJob, extract_all, find_videos, select_shard
+from behavior.tracking import DetectorSettings
+
+FAST = ExtractSettings(target_fps=8.0, frame_width=96, frame_height=96, min_track_frames=3,
+                       detector=DetectorSettings(imgsz=320))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def extracted(sample_clips, weights_dir, tmp_path_factory):
+    frames = tmp_path_factory.mktemp("frames")
+    results = extract_all(find_videos(sample_clips), frames, FAST, progress=False)
+    return frames, results
+
+
+def test_layouts_and_extensions(tmp_path, caplog):
+    for rel in ("fight/a.mp4", "fight/B.MOV", "walk/c.webm", "grp/sit/d.AVI", "grp/run/e.mkv", "fight/notes.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "grp" / "nothing").mkdir()
+    with caplog.at_level(logging.WARNING):
+        jobs = find_videos(tmp_path)
+    assert [(j.group, j.label, j.path.name) for j in jobs] == [
+        ("", "fight", "B.MOV"), ("", "fight", "a.mp4"), ("grp", "run", "e.mkv"), ("grp", "sit", "d.AVI"),
+        ("", "walk", "c.webm")]
+    assert jobs[3].out_dir(Path("F")) == Path("F/grp/sit/d")
+    assert "empty has no videos" in caplog.text and "nothing has no videos" in caplog.text
+
+
+def test_missing_or_empty_clips_dir(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        find_videos(tmp_path / "nope")
+    (tmp_path / "cls").mkdir()
+    with pytest.raises(InputError, match="no videos found"):
+        find_videos(tmp_path)
+
+
+def test_shards_partition_the_videos():
+    jobs = [VideoJob(Path(f"c{i % 3}/v{i}.mp4"), "", f"c{i % 3}") for i in range(50)]
+    shards = [select_shard(jobs, i, 4) for i in range(4)]
+    assert sorted(j.key for s in shards for j in s) == sorted(j.key for j in jobs)
+    assert all(len(s) > 0 for s in shards)
+    assert select_shard(jobs, 1, 4) == select_shard(list(reversed(jobs)), 1, 4)[::-1]
+    with pytest.raises(InputError):
+        extraction.parse_shard("4/4")
+
+
+def test_output_layout(extracted, sample_clips):
+    frames, results = extracted
+    assert [r.status for r in results] == ["done"] * 4
+    for r in results:
+        out = r.job.out_dir(frames)
+        meta = json.loads((out / "meta.json").read_text())
+        for key in ("source", "size_bytes", "fps", "width", "height", "frame_count", "frames_kept", "settings",
+                    "detector", "tracker", "status", "seconds"):
+            assert key in meta, key
+        assert meta["frame_count"] == 30 and meta["frames_kept"] == 12 and meta["fps"] == 20.0
+        assert meta["size_bytes"] == r.job.path.stat().st_size
+        persons = sorted(p.name for p in out.iterdir() if p.is_dir())
+        assert persons == [f"person_{k}" for k in range(1, r.persons + 1)] and r.persons >= 1
+        rows = read_csv(out / "tracks.csv")
+        assert list(rows[0]) == list(extraction.TRACKS_HEADER)
+        counts = Counter(row["person"] for row in rows)
+        for p in persons:  # one crop per tracks.csv row, named by source frame index
+            crops = sorted((out / p).glob("*.jpg"))
+            k = p.split("_")[1]
+            assert len(crops) == counts[k] >= FAST.min_track_frames
+            assert {c.name for c in crops} == {f"frame_{int(row['frame']):06d}.jpg" for row in rows if row["person"] == k}
+            assert cv2.imread(str(crops[0])).shape == (96, 96, 3)
+        ranked = [counts[p.split("_")[1]] for p in persons]
+        assert ranked == sorted(ranked, reverse=True)  # person_1 has the most frames
+
+
+def test_two_person_clip_has_two_people(extracted):
+    frames, results = extracted
+    two = next(r for r in results if r.job.stem == "standing_1")
+    assert two.persons == 2
+
+
+def test_manifest(extracted):
+    frames, _ = extracted
+    rows = read_csv(frames / "manifest.csv")
+    assert list(rows[0]) == list(extraction.MANIFEST_HEADER)
+    assert sorted((r["class"], r["video"], r["status"]) for r in rows) == [
+        ("standing", "standing_0", "done"), ("standing", "standing_1", "done"),
+        ("walking", "walking_0", "done"), ("walking", "walking_1", "done")]
+
+
+def test_rerun_skips_and_changed_settings_redo(extracted, sample_clips):
+    frames, _ = extracted
+    jobs = find_videos(sample_clips)
+    again = extract_all(jobs, frames, FAST, progress=False)
+    assert [r.status for r in again] == ["skipped"] * 4
+    assert [r.persons for r in again] == [r.persons for r in extracted[1]]
+    one = [jobs[0]]
+    changed = ExtractSettings(**{**FAST.__dict__, "frame_width": 64, "frame_height": 64})
+    assert extract_all(one, frames, changed, progress=False)[0].status == "done"
+    assert extract_all(one, frames, changed, progress=False)[0].status == "skipped"
+    assert extract_all(one, frames, changed, overwrite=True, progress=False)[0].status == "done"
+    extract_all(one, frames, FAST, progress=False)  # restore for the other tests
+
+
+def test_bad_video_fails_and_batch_goes_on(sample_clips, weights_dir, tmp_path):
+    clips = tmp_path / "clips"
+    shutil.copytree(sample_clips / "walking", clips / "walking")
+    (clips / "walking" / "bad.mp4").write_bytes(b"\x00" * 1024)
+    (clips / "walking" / "empty.mp4").write_bytes(b"")
+    results = {r.job.stem: r for r in extract_all(find_videos(clips), tmp_path / "f", FAST, progress=False)}
+    assert results["bad"].status == "failed" and "cannot open video" in results["bad"].error
+    assert results["empty"].status == "failed" and "empty" in results["empty"].error
+    assert results["walking_0"].status == "done" and results["walking_1"].status == "done"
+    meta = json.loads((tmp_path / "f" / "walking" / "bad" / "meta.json").read_text())
+    assert meta["status"] == "failed" and meta["error"] == results["bad"].error
+    manifest = {r["video"]: r for r in read_csv(tmp_path / "f" / "manifest.csv")}
+    assert manifest["bad"]["status"] == "failed" and manifest["bad"]["error"]
+    # a failed video is retried by the next run; a done one is not
+    rerun = {r.job.stem: r.status for r in extract_all(find_videos(clips), tmp_path / "f", FAST, progress=False)}
+    assert rerun == {"bad": "failed", "empty": "failed", "walking_0": "skipped", "walking_1": "skipped"}
+
+
+def test_interrupted_staging_is_never_mistaken_for_done(sample_clips, weights_dir, tmp_path):
+    frames = tmp_path / "f"
+    job = find_videos(sample_clips)[0]
+    staging = job.out_dir(frames).with_name(f".{job.stem}.tmp")
+    (staging / "person_1").mkdir(parents=True)
+    (staging / "meta.json").write_text(json.dumps({"status": "done"}))
+    assert list(extraction.iter_meta(frames)) == []
+    result = extract_all([job], frames, FAST, progress=False)[0]
+    assert result.status == "done" and not staging.exists()
+
+
+def test_interruption_mid_video_leaves_nothing_done(sample_clips, weights_dir, tmp_path, monkeypatch):
+    frames = tmp_path / "f"
+    job = find_videos(sample_clips)[0]
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(extraction, "_rank_tracks", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        extract_all([job], frames, FAST, progress=False)
+    assert not job.out_dir(frames).exists()
+    assert not any(p.name.endswith(".tmp") for p in job.out_dir(frames).parent.iterdir())
+
+
+def test_whole_frame_mode(sample_clips, tmp_path):
+    settings = ExtractSettings(**{**FAST.__dict__, "person_tracking": False, "frame_width": 80, "frame_height": 60})
+    job = find_videos(sample_clips)[0]
+    result = extract_all([job], tmp_path, settings, progress=False)[0]
+    out = job.out_dir(tmp_path)
+    assert result.persons == 1 and sorted(p.name for p in out.iterdir() if p.is_dir()) == ["person_1"]
+    rows = read_csv(out / "tracks.csv")
+    assert len(rows) == 12 and rows[0]["x2"] == "320.0" and rows[0]["y2"] == "240.0"
+    assert cv2.imread(str(next((out / "person_1").glob("*.jpg")))).shape == (60, 80, 3)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["detector"] is None and meta["settings"]["person_tracking"] is False
+
+
+def test_summary_table(extracted):
+    table = extraction.summary_table(extracted[1])
+    lines = table.splitlines()
+    assert lines[0].split() == ["class", "videos", "failed", "persons"]
+    assert lines[-1].split()[:3] == ["TOTAL", "4", "0"]
+    assert int(lines[-1].split()[3]) == sum(r.persons for r in extracted[1])
+
+
+def test_invalid_settings(tmp_path):
+    with pytest.raises(InputError, match="YOLO_CONF_THRESHOLD"):
+        extract_all([], tmp_path, ExtractSettings(detector=DetectorSettings(conf=1.5)), progress=False)
