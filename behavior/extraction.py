@@ -21,7 +21,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,9 @@ class ExtractSettings:
     def validate(self) -> None:
         """Raise InputError for values no run could use."""
         if self.frame_width < 8 or self.frame_height < 8:
-            raise InputError(f"FRAME_WIDTH and FRAME_HEIGHT must be at least 8, got {self.frame_width}x{self.frame_height}")
+            raise InputError(
+                f"FRAME_WIDTH and FRAME_HEIGHT must be at least 8, got {self.frame_width}x{self.frame_height}"
+            )
         if self.target_fps < 0:
             raise InputError(f"TARGET_FPS must be 0 (keep all) or positive, got {self.target_fps}")
         if self.crop_margin < 0:
@@ -193,7 +195,8 @@ def _drop_duplicate_stems(jobs: list[VideoJob]) -> list[VideoJob]:
     seen: dict[str, VideoJob] = {}
     for job in jobs:
         if job.key in seen:
-            log.warning("skipping %s: %s has the same name and would share its output folder", job.path, seen[job.key].path)
+            log.warning("skipping %s: %s has the same stem and would share its output folder",
+                        job.path, seen[job.key].path)
         else:
             seen[job.key] = job
     return list(seen.values())
@@ -346,7 +349,9 @@ def extract_video(
             info = probe_video(job.path)
             meta.update(fps=info.fps, width=info.width, height=info.height, frame_count=info.frame_count)
             total = expected_kept_frames(info.frame_count, info.fps, settings.target_fps)
-            persons, frames_read, frames_kept = _extract_into(staging, job, info.fps, total, settings, tracker, progress)
+            persons, frames_read, frames_kept = _extract_into(
+                staging, job, info.fps, total, settings, tracker, progress
+            )
             meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
                         status=STATUS_DONE, error="")
             if not persons:
@@ -359,7 +364,7 @@ def extract_video(
             log.warning("%s: failed: %s", job.key, message)
         meta.update(identity)
         meta.update(seconds=round(time.perf_counter() - started, 3),
-                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions())
+                    created=datetime.now(UTC).isoformat(timespec="seconds"), versions=_versions())
         files.write_json(staging / "meta.json", meta)
         files.replace_dir(staging, final)
     finally:

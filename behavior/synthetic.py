@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -60,7 +60,7 @@ def ultralytics_assets() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "assets"
 
 
-@lru_cache(maxsize=None)
+@cache
 def person_cutouts() -> tuple[np.ndarray, ...]:
     """The real person photos, cut out of the Ultralytics samples (BGR)."""
     cutouts = []

@@ -82,7 +82,8 @@ def test_output_layout(extracted, sample_clips):
             crops = sorted((out / p).glob("*.jpg"))
             k = p.split("_")[1]
             assert len(crops) == counts[k] >= FAST.min_track_frames
-            assert {c.name for c in crops} == {f"frame_{int(row['frame']):06d}.jpg" for row in rows if row["person"] == k}
+            names = {f"frame_{int(row['frame']):06d}.jpg" for row in rows if row["person"] == k}
+            assert {c.name for c in crops} == names
             assert cv2.imread(str(crops[0])).shape == (96, 96, 3)
         ranked = [counts[p.split("_")[1]] for p in persons]
         assert ranked == sorted(ranked, reverse=True)  # person_1 has the most frames

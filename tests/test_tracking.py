@@ -1,8 +1,8 @@
 import pytest
 
+from behavior.errors import InputError
 from behavior.synthetic import ClipSpec, render_clip
 from behavior.tracking import DetectorSettings, PersonTracker, describe_detector, load_tracker_config
-from behavior.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,57 @@
+import argparse
+
+import pytest
+
+import config
+from behavior import cli
+from behavior.errors import BehaviorError, InputError
+
+
+def test_every_constant_has_a_flag():
+    parser = cli.build_parser("x", config)
+    flags = {opt for action in parser._actions for opt in action.option_strings}
+    for name in cli.config_constants(config):
+        assert cli.flag_name(name) in flags, name
+    assert cli.flag_name("SEQUENCE_LENGTH") == "--sequence-length"
+
+
+def test_flags_override_and_keep_types():
+    parser = cli.build_parser("x", config)
+    args = parser.parse_args(["--sequence-length", "24", "--no-enable-person-tracking", "--target-fps", "7.5",
+                              "--split-fractions", "0.8", "0.1", "0.1", "--frames-dir", "/tmp/f"])
+    cfg = cli.settings_from_args(args, config)
+    assert cfg["SEQUENCE_LENGTH"] == 24 and cfg["ENABLE_PERSON_TRACKING"] is False
+    assert cfg["TARGET_FPS"] == 7.5 and cfg["SPLIT_FRACTIONS"] == [0.8, 0.1, 0.1]
+    assert cfg["FRAMES_DIR"] == "/tmp/f" and cfg["LSTM_HIDDEN_DIM"] == config.LSTM_HIDDEN_DIM
+
+
+def test_bad_flag_value_is_a_usage_error():
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser("x", config).parse_args(["--sequence-length", "many"])
+    assert exit_info.value.code == 2
+
+
+def test_run_turns_errors_into_one_line_and_exit_codes(capsys):
+    def fails_input(argv):
+        raise InputError("clips folder not found: x")
+
+    def fails_other(argv):
+        raise BehaviorError("nothing extracted")
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    assert cli.run(fails_input) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: clips folder not found: x" in err
+    assert cli.run(fails_other) == 1
+    assert cli.run(interrupted) == 130
+
+
+def test_config_holds_constants_only():
+    for name, value in vars(config).items():
+        if name.startswith("__"):
+            continue
+        assert name.isupper(), f"config.py should only define constants, found {name}"
+        assert isinstance(value, bool | int | float | str | tuple), name
+    assert isinstance(argparse.ArgumentParser, type)

@@ -1,0 +1,100 @@
+"""The stage 1 script as a user runs it: exit codes, messages, and no network access."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "extract_frames.py"
+FAST = ["--target-fps", "5", "--yolo-imgsz", "320", "--frame-width", "64", "--frame-height", "64",
+        "--min-track-frames", "2", "--no-progress"]
+
+
+def run_script(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_missing_clips_dir_is_one_line(tmp_path):
+    proc = run_script("--clips-dir", str(tmp_path / "nope"), "--frames-dir", str(tmp_path / "f"))
+    assert proc.returncode == 2
+    expected = f"extract_frames.py: error: clips folder not found: {tmp_path / 'nope'}"
+    assert proc.stderr.strip().splitlines() == [expected]
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_shard_is_a_usage_error(tmp_path, sample_clips):
+    proc = run_script("--clips-dir", str(sample_clips), "--frames-dir", str(tmp_path), "--shard", "3")
+    assert proc.returncode == 2 and "--shard must look like I/N" in proc.stderr
+
+
+def test_nothing_extracted_exits_1(tmp_path, weights_dir):
+    (tmp_path / "clips" / "fight").mkdir(parents=True)
+    (tmp_path / "clips" / "fight" / "bad.mp4").write_bytes(os.urandom(1024))
+    proc = run_script("--clips-dir", str(tmp_path / "clips"), "--frames-dir", str(tmp_path / "f"), *FAST)
+    assert proc.returncode == 1, proc.stderr
+    assert "failed: " in proc.stdout and "Traceback" not in proc.stderr
+
+
+NETWORK_GUARD = textwrap.dedent("""
+    import sys
+    attempts = []
+    def guard(event, args):
+        if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.sendto",
+                     "socket.bind", "urllib.Request", "http.client.connect"):
+            attempts.append((event, repr(args)[:120]))
+            raise ConnectionRefusedError(f"network access during extraction: {event}")
+    sys.addaudithook(guard)
+    sys.argv = ["extract_frames.py"] + sys.argv[1:]
+    sys.path.insert(0, ".")
+    import extract_frames
+    from behavior import cli
+    code = cli.run(extract_frames.main)
+    during = list(attempts)
+    try:  # the guard must be able to see an attempt, or the test proves nothing
+        import socket
+        socket.getaddrinfo("example.com", 80)
+    except OSError:
+        pass
+    print("NETWORK", __import__("json").dumps({"code": code, "during": during, "control": len(attempts) > len(during)}))
+""")
+
+
+def test_extraction_attempts_no_network_access(tmp_path, sample_clips, weights_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YOLO_")}  # the package must set them itself
+    env["YOLO_CONFIG_DIR"] = str(tmp_path / "ucfg")  # a fresh Ultralytics settings folder
+    proc = subprocess.run(
+        [sys.executable, "-c", NETWORK_GUARD, "--clips-dir", str(sample_clips), "--frames-dir", str(tmp_path / "f"),
+         *FAST], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("NETWORK"))
+    report = json.loads(line.split(" ", 1)[1])
+    assert report["control"], "the audit hook did not see a deliberate lookup"
+    assert report["during"] == [], f"extraction tried to reach the network: {report['during']}"
+    assert report["code"] == 0, proc.stderr
+    assert "TOTAL" in proc.stdout
+
+
+def test_rerun_skips_and_prints_the_table(tmp_path, sample_clips, weights_dir):
+    args = ["--clips-dir", str(sample_clips), "--frames-dir", str(tmp_path / "f"), *FAST]
+    first = run_script(*args)
+    assert first.returncode == 0, first.stderr
+    header, rule, *rows = first.stdout.splitlines()[:3]
+    assert header.split() == ["class", "videos", "failed", "persons"]
+    second = run_script(*args)
+    assert second.returncode == 0 and "0 extracted, 4 already done" in second.stdout
+    assert "loading detector" not in second.stderr  # nothing to do: the model is never loaded
+    shard = run_script(*args, "--shard", "0/2", "--overwrite")
+    assert shard.returncode == 0
+    manifest = run_script(*args, "--rebuild-manifest")
+    assert manifest.returncode == 0 and (tmp_path / "f" / "manifest.csv").read_text().count("\n") == 5
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_help_lists_config_overrides(flag):
+    proc = run_script(flag)
+    assert proc.returncode == 0 and "--enable-person-tracking" in proc.stdout and "--shard" in proc.stdout
