@@ -411,7 +411,6 @@ def extract_all(
         if not settings.person_tracking:
             return None
         if not loaded:
-            log.info("loading detector %s", settings.detector.weights)
             loaded.append(PersonTracker(settings.detector))
         return loaded[0]
 

@@ -108,7 +108,8 @@ class PersonTracker:
         self._tracker = None
         # The first predict selects the device, and Ultralytics then drops torch to one CPU thread.
         self.detect(np.zeros((64, 64, 3), dtype=np.uint8))
-        runtime.set_threads(settings.threads)
+        threads = runtime.set_threads(settings.threads)
+        log.info("detector %s on %s (%d CPU threads)", self.weights_path.name, self.device, threads)
 
     def reset(self, fps: float = 30.0) -> None:
         """Start a new ByteTrack for a new video; ids restart at 1. ``fps`` is the rate frames arrive at."""

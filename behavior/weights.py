@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from behavior.compat import PROJECT_ROOT
+from behavior.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ OFFLINE_ENV = "BEHAVIOR_OFFLINE"
 MODELS_DIR = PROJECT_ROOT / "models"
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(InputError, FileNotFoundError):
     """No weights file was found in any of the searched places."""
 
 

@@ -71,3 +71,19 @@ def test_ultralytics_is_offline_and_project_local():
     assert os.environ["YOLO_OFFLINE"].lower() in {"true", "1"}
     assert os.environ["YOLO_AUTOINSTALL"] == "false"
     assert os.environ["YOLO_CONFIG_DIR"] == str(compat.PROJECT_ROOT / ".ultralytics")
+
+
+def test_does_nothing_when_compiled_ops_exist():
+    """Simulate a torchvision whose ops loaded: the fallback must not be registered."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "lib = torch.library.Library('torchvision', 'DEF')\n"
+        "lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')\n"
+        "from behavior import compat\n"
+        "print(compat.NMS_FALLBACK_ACTIVE, compat._OPS_LIBRARY is None)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=compat.PROJECT_ROOT, capture_output=True, text=True)
+    assert proc.stdout.split() == ["False", "True"], proc.stderr

@@ -87,7 +87,7 @@ def test_rerun_skips_and_prints_the_table(tmp_path, sample_clips, weights_dir):
     assert header.split() == ["class", "videos", "failed", "persons"]
     second = run_script(*args)
     assert second.returncode == 0 and "0 extracted, 4 already done" in second.stdout
-    assert "loading detector" not in second.stderr  # nothing to do: the model is never loaded
+    assert "detector yolov8n.pt on" not in second.stderr  # nothing to do: the model is never loaded
     shard = run_script(*args, "--shard", "0/2", "--overwrite")
     assert shard.returncode == 0
     manifest = run_script(*args, "--rebuild-manifest")
@@ -98,3 +98,24 @@ def test_rerun_skips_and_prints_the_table(tmp_path, sample_clips, weights_dir):
 def test_help_lists_config_overrides(flag):
     proc = run_script(flag)
     assert proc.returncode == 0 and "--enable-person-tracking" in proc.stdout and "--shard" in proc.stdout
+
+
+def test_missing_weights_is_one_line(tmp_path, sample_clips):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BEHAVIOR_OFFLINE": "1",
+           "BEHAVIOR_WEIGHTS_DIR": str(tmp_path / "empty")}
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--clips-dir", str(sample_clips), "--frames-dir",
+                           str(tmp_path / "f"), "--yolo-weights", "yolov8x-missing.pt"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "weights 'yolov8x-missing.pt' not found; searched:" in lines[0]
+    assert str(tmp_path / "empty" / "yolov8x-missing.pt") in lines[0]
+
+
+def test_corrupt_weights_is_one_line(tmp_path, sample_clips):
+    bad = tmp_path / "yolov8n.pt"
+    bad.write_bytes(b"not a checkpoint")
+    proc = run_script("--clips-dir", str(sample_clips), "--frames-dir", str(tmp_path / "f"),
+                      "--yolo-weights", str(bad), "--no-progress")
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot load detector weights" in proc.stderr and "Traceback" not in proc.stderr
