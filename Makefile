@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SAMPLE_CLIPS  := datasets/sample_clips
 SAMPLE_FRAMES := datasets/sample_frames
+SAMPLE_SEQUENCES := datasets/sample_sequences/sequences.csv
 
 .PHONY: venv demo test lint bench clean
 
@@ -18,8 +19,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m behavior.synthetic --out $(SAMPLE_CLIPS) --videos-per-class 4
 	$(PY) extract_frames.py --clips-dir $(SAMPLE_CLIPS) --frames-dir $(SAMPLE_FRAMES)
+	$(PY) group_sequences.py --frames-dir $(SAMPLE_FRAMES) --sequences-file $(SAMPLE_SEQUENCES) --overwrite
 	@echo
-	@echo "demo: sample clips in $(SAMPLE_CLIPS)/, person crops in $(SAMPLE_FRAMES)/ (see $(SAMPLE_FRAMES)/manifest.csv)"
+	@echo "demo: sample clips in $(SAMPLE_CLIPS)/, person crops in $(SAMPLE_FRAMES)/ (see manifest.csv there),"
+	@echo "      sequences in $(SAMPLE_SEQUENCES)"
 
 test: $(STAMP)
 	$(PY) -m ruff check .
@@ -30,6 +33,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/extract_speed.py
+	$(PY) benchmarks/group_speed.py
 
 clean:
-	rm -rf $(SAMPLE_CLIPS) $(SAMPLE_FRAMES) .pytest_cache .ruff_cache
+	rm -rf $(SAMPLE_CLIPS) $(SAMPLE_FRAMES) $(dir $(SAMPLE_SEQUENCES)) .pytest_cache .ruff_cache

@@ -44,13 +44,18 @@ def read_json(path: Path) -> Any | None:
         return None
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
-    """Write a CSV file (header, then rows) atomically."""
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV text (header, then rows) with Unix line endings."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return atomic_write_text(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write a CSV file (header, then rows) atomically."""
+    return atomic_write_text(path, csv_text(header, rows))
 
 
 def replace_dir(staging: Path, final: Path) -> Path:

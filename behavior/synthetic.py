@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from behavior import files
 from behavior.video import VideoWriter
 
 log = logging.getLogger(__name__)
@@ -215,3 +216,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def write_frames_tree(
+    frames_dir: Path,
+    videos_per_class: int,
+    persons_per_video: int,
+    frames_per_person: int,
+    classes: Sequence[str] = ("fight", "walk"),
+    fps: float = 30.0,
+    target_fps: float = 15.0,
+) -> int:
+    """Lay out a stage 1 output tree with empty crop files, for listing-only tests and benchmarks.
+
+    Returns the number of person folders. Every ``meta.json`` says "done"; crops are kept every
+    other source frame, as ``target_fps`` = ``fps`` / 2 would keep them.
+    """
+    step = max(int(round(fps / target_fps)), 1) if target_fps > 0 else 1
+    folders = 0
+    for label in classes:
+        for v in range(videos_per_class):
+            video_dir = Path(frames_dir) / label / f"{label}_{v:05d}"
+            names = [f"frame_{i * step:06d}.jpg" for i in range(frames_per_person)]
+            for p in range(1, persons_per_video + 1):
+                person_dir = video_dir / f"person_{p}"
+                person_dir.mkdir(parents=True, exist_ok=True)
+                for name in names:
+                    (person_dir / name).touch()
+                folders += 1
+            files.write_json(video_dir / "meta.json", {
+                "group": "", "class": label, "video": video_dir.name, "status": "done", "fps": fps,
+                "frame_count": frames_per_person * step, "frames_kept": frames_per_person,
+                "settings": {"target_fps": target_fps},
+                "persons": [{"person": p, "frames": frames_per_person} for p in range(1, persons_per_video + 1)],
+            })
+    return folders

@@ -111,6 +111,20 @@ def keep_frame(index: int, fps: float, target_fps: float) -> bool:
     return index == 0 or slot != math.floor((index - 1) * ratio + 1e-9)
 
 
+def kept_ordinal(index: int, fps: float, target_fps: float) -> int:
+    """The position of kept frame ``index`` among the kept frames (0, 1, 2, ...), as ``keep_frame`` keeps them.
+
+    Later stages measure gaps in kept frames with it, from file names alone.
+
+    Example:
+        >>> [kept_ordinal(i, 30.0, 10.0) for i in (0, 3, 6, 9)]
+        [0, 1, 2, 3]
+    """
+    if target_fps <= 0 or target_fps >= fps:
+        return index
+    return math.floor(index * target_fps / fps + 1e-9)
+
+
 def expected_kept_frames(frame_count: int, fps: float, target_fps: float) -> int:
     """How many frames ``keep_frame`` keeps out of ``frame_count``; used for progress totals."""
     if target_fps <= 0 or target_fps >= fps:

@@ -85,3 +85,11 @@ def test_writer_is_atomic(tmp_path):
         for _ in range(5):
             out.write(np.zeros((48, 64, 3), np.uint8))
     assert probe_video(target).frame_count == 5
+
+
+@pytest.mark.parametrize("fps,target", [(25.0, 15.0), (60.0, 15.0), (29.97, 10.0), (10.0, 15.0), (30.0, 0.0)])
+def test_kept_ordinal_counts_kept_frames(fps, target):
+    from behavior.video import kept_ordinal
+
+    kept = [i for i in range(300) if keep_frame(i, fps, target)]
+    assert [kept_ordinal(i, fps, target) for i in kept] == list(range(len(kept)))

@@ -1,0 +1,361 @@
+"""Stage 2: cut each person's crops into fixed-length, labeled sequences.
+
+Everything here works on file names: the number in ``frame_<n>.jpg`` is the source frame index,
+and ``meta.json`` says how frames were kept, so gaps are measured in kept frames without
+decoding a single image. Padding repeats paths; no image is ever copied.
+
+Example:
+    >>> dense_windows(20, length=8, stride=6)
+    [[0, 1, 2, 3, 4, 5, 6, 7], [6, 7, 8, 9, 10, 11, 12, 13], [12, 13, 14, 15, 16, 17, 18, 19]]
+    >>> pad_positions(3, length=8, mode="reverse")
+    [0, 1, 2, 1, 0, 1, 2, 1]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from behavior import files
+from behavior.errors import InputError
+from behavior.extraction import STATUS_DONE, iter_meta
+from behavior.report import format_table
+from behavior.splits import SPLITS, assign_splits, read_split_file
+from behavior.video import kept_ordinal
+
+log = logging.getLogger(__name__)
+
+SAMPLING_MODES = ("dense", "uniform")
+PAD_MODES = ("reverse", "loop", "repeat_last", "drop")
+SEQUENCES_HEADER = ("sequence_id", "split", "label", "group", "video", "person", "start_frame", "end_frame",
+                    "n_real_frames", "padding", "frames")
+FRAME_FILE = re.compile(r"frame_(\d+)\.jpg$")
+PERSON_DIR = re.compile(r"person_(\d+)$")
+
+
+@dataclass(frozen=True)
+class SequenceSettings:
+    """How person tracks become windows (see config.py, stage 2)."""
+
+    length: int = 16
+    stride: int = 8
+    sampling: str = "dense"
+    span: int = 64
+    max_gap: int = 5
+    min_frames: int = 8
+    pad_mode: str = "reverse"
+    max_per_video: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> SequenceSettings:
+        """Build from the effective ``config.py`` values."""
+        return cls(int(cfg["SEQUENCE_LENGTH"]), int(cfg["SEQUENCE_STRIDE"]), str(cfg["SAMPLING"]),
+                   int(cfg["SAMPLE_SPAN"]), int(cfg["MAX_GAP_FRAMES"]), int(cfg["MIN_SEQUENCE_FRAMES"]),
+                   str(cfg["PAD_MODE"]), int(cfg["MAX_SEQUENCES_PER_VIDEO"]))
+
+    def validate(self) -> None:
+        """Raise InputError for values no run could use."""
+        if self.length < 1 or self.stride < 1:
+            raise InputError(f"SEQUENCE_LENGTH and SEQUENCE_STRIDE must be >= 1, got {self.length}, {self.stride}")
+        if self.sampling not in SAMPLING_MODES:
+            raise InputError(f"SAMPLING must be one of {SAMPLING_MODES}, got {self.sampling!r}")
+        if self.sampling == "uniform" and self.span < self.length:
+            raise InputError(f"SAMPLE_SPAN ({self.span}) must be at least SEQUENCE_LENGTH ({self.length})")
+        if self.pad_mode not in PAD_MODES:
+            raise InputError(f"PAD_MODE must be one of {PAD_MODES}, got {self.pad_mode!r}")
+        if self.min_frames < 1 or self.max_gap < 0 or self.max_per_video < 0:
+            raise InputError("MIN_SEQUENCE_FRAMES must be >= 1, MAX_GAP_FRAMES and MAX_SEQUENCES_PER_VIDEO >= 0")
+
+
+@dataclass(frozen=True)
+class PersonTrack:
+    """One person's crops in one video, in time order."""
+
+    group: str
+    label: str
+    video: str
+    person: int
+    frame_indices: tuple[int, ...]  # source frame index of each crop
+    ordinals: tuple[int, ...]  # position of each crop among the video's kept frames
+    paths: tuple[str, ...]  # crop paths relative to FRAMES_DIR
+
+    @property
+    def video_key(self) -> str:
+        """``group/class/video`` (or ``class/video``), unique within a dataset."""
+        return "/".join(p for p in (self.group, self.label, self.video) if p)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """One training example: SEQUENCE_LENGTH crop paths of one person."""
+
+    sequence_id: str
+    label: str
+    group: str
+    video: str
+    person: int
+    start_frame: int
+    end_frame: int
+    n_real_frames: int
+    padding: str
+    frames: tuple[str, ...]
+
+    @property
+    def video_key(self) -> str:
+        return "/".join(p for p in (self.group, self.label, self.video) if p)
+
+    def row(self, split: str) -> tuple:
+        """The CSV row of this sequence in ``split``."""
+        return (self.sequence_id, split, self.label, self.group, self.video, self.person, self.start_frame,
+                self.end_frame, self.n_real_frames, self.padding, "|".join(self.frames))
+
+
+def dense_windows(n: int, length: int, stride: int) -> list[list[int]]:
+    """Windows of ``length`` consecutive positions out of ``n``, one every ``stride``."""
+    return [list(range(s, s + length)) for s in range(0, n - length + 1, stride)]
+
+
+def uniform_windows(n: int, length: int, span: int, stride: int) -> list[list[int]]:
+    """Windows of ``length`` positions spread evenly over ``span`` positions, one every ``stride``.
+
+    A segment shorter than ``span`` but at least ``length`` long gives one window spread over all of it.
+
+    Example:
+        >>> uniform_windows(8, length=4, span=8, stride=4)
+        [[0, 2, 5, 7]]
+    """
+    if n < length:
+        return []
+    if n < span:
+        return [np.linspace(0, n - 1, length).round().astype(int).tolist()]
+    return [np.linspace(s, s + span - 1, length).round().astype(int).tolist() for s in range(0, n - span + 1, stride)]
+
+
+def pad_positions(n: int, length: int, mode: str) -> list[int] | None:
+    """Stretch ``n`` real positions to ``length`` by ``mode``; None when the mode is "drop".
+
+    "reverse" plays the frames forwards, then backwards, and so on (ping-pong); "loop" starts
+    over; "repeat_last" holds the last frame.
+
+    Example:
+        >>> pad_positions(3, 7, "loop"), pad_positions(3, 5, "repeat_last")
+        ([0, 1, 2, 0, 1, 2, 0], [0, 1, 2, 2, 2])
+    """
+    if mode == "drop":
+        return None
+    if mode == "loop":
+        return [i % n for i in range(length)]
+    if mode == "repeat_last":
+        return [min(i, n - 1) for i in range(length)]
+    if mode == "reverse":
+        if n == 1:
+            return [0] * length
+        cycle = list(range(n)) + list(range(n - 2, 0, -1))
+        return [cycle[i % len(cycle)] for i in range(length)]
+    raise ValueError(f"unknown pad mode {mode!r}; expected one of {PAD_MODES}")
+
+
+def split_segments(ordinals: tuple[int, ...] | list[int], max_gap: int) -> list[range]:
+    """Cut a track where more than ``max_gap`` kept frames are missing; returns position ranges.
+
+    Example:
+        >>> split_segments([0, 1, 2, 9, 10], max_gap=5)
+        [range(0, 3), range(3, 5)]
+    """
+    segments, start = [], 0
+    for i in range(1, len(ordinals)):
+        if ordinals[i] - ordinals[i - 1] - 1 > max_gap:
+            segments.append(range(start, i))
+            start = i
+    if ordinals:
+        segments.append(range(start, len(ordinals)))
+    return segments
+
+
+def track_sequences(track: PersonTrack, s: SequenceSettings) -> list[Sequence]:
+    """All windows of one person's track, gap-cut, sampled and padded as the settings say."""
+    out = []
+    for segment in split_segments(track.ordinals, s.max_gap):
+        n = len(segment)
+        if n < s.min_frames:
+            continue
+        if s.sampling == "dense":
+            windows = dense_windows(n, s.length, s.stride)
+        else:
+            windows = uniform_windows(n, s.length, s.span, s.stride)
+        padding = "none"
+        if not windows:  # shorter than one window
+            positions = pad_positions(n, s.length, s.pad_mode)
+            if positions is None:
+                continue
+            windows, padding = [positions], s.pad_mode
+        for window in windows:
+            picks = [segment[p] for p in window]
+            first, last = min(picks), max(picks)
+            out.append(Sequence(
+                sequence_id=f"{track.video_key}/person_{track.person}/{track.frame_indices[first]:06d}",
+                label=track.label, group=track.group, video=track.video, person=track.person,
+                start_frame=track.frame_indices[first], end_frame=track.frame_indices[last],
+                n_real_frames=len(set(picks)), padding=padding,
+                frames=tuple(track.paths[p] for p in picks),
+            ))
+    return out
+
+
+def evenly_spaced(items: list, limit: int) -> list:
+    """At most ``limit`` items spread evenly over the list (all of them when ``limit`` is 0)."""
+    if limit <= 0 or len(items) <= limit:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
+
+
+def _person_frames(folder: Path) -> list[tuple[int, str]]:
+    """``(source index, file name)`` of every crop in a person folder, by index."""
+    frames = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            m = FRAME_FILE.match(entry.name)
+            if m:
+                frames.append((int(m.group(1)), entry.name))
+    return sorted(frames)
+
+
+def finished_videos(frames_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """``(meta.json path, meta)`` of every video that stage 1 finished."""
+    return [(path, meta) for path, meta in iter_meta(frames_dir) if meta.get("status") == STATUS_DONE]
+
+
+def read_tracks(frames_dir: Path, videos: list[tuple[Path, dict[str, Any]]]) -> Iterator[PersonTrack]:
+    """Every person track of the given finished videos, from directory listings and meta.json only."""
+    frames_dir = Path(frames_dir)
+    for meta_path, meta in videos:
+        video_dir = meta_path.parent
+        fps = float(meta.get("fps") or 0) or 30.0
+        target = float((meta.get("settings") or {}).get("target_fps") or 0)
+        rel_dir = video_dir.relative_to(frames_dir).as_posix()
+        with os.scandir(video_dir) as entries:
+            people = sorted(
+                (int(m.group(1)), e.name) for e in entries if e.is_dir() and (m := PERSON_DIR.match(e.name))
+            )
+        for person, name in people:
+            frames = _person_frames(video_dir / name)
+            if not frames:
+                log.warning("skipping %s/%s: its crop files are gone", rel_dir, name)
+                continue
+            yield PersonTrack(
+                group=str(meta.get("group", "")), label=str(meta.get("class", video_dir.parent.name)),
+                video=str(meta.get("video", video_dir.name)), person=person,
+                frame_indices=tuple(i for i, _ in frames),
+                ordinals=tuple(kept_ordinal(i, fps, target) for i, _ in frames),
+                paths=tuple(f"{rel_dir}/{name}/{f}" for _, f in frames),
+            )
+
+
+def build_sequences(frames_dir: Path, settings: SequenceSettings) -> list[Sequence]:
+    """All sequences of all finished videos under ``frames_dir``, in a stable order."""
+    frames_dir = Path(frames_dir)
+    if not frames_dir.is_dir():
+        raise InputError(f"frames folder not found: {frames_dir} (run extract_frames.py first)")
+    settings.validate()
+    videos = finished_videos(frames_dir)
+    if not videos:
+        raise InputError(f"no finished videos in {frames_dir}: run extract_frames.py first (see manifest.csv)")
+    by_video: dict[str, list[Sequence]] = {}
+    for track in read_tracks(frames_dir, videos):
+        by_video.setdefault(track.video_key, []).extend(track_sequences(track, settings))
+    sequences = []
+    for key in sorted(by_video):
+        sequences += evenly_spaced(by_video[key], settings.max_per_video)
+    if not sequences:
+        raise InputError(f"no sequences: no person track in {frames_dir} reaches MIN_SEQUENCE_FRAMES "
+                         f"({settings.min_frames}); lower it or MIN_TRACK_FRAMES, or extract at a higher TARGET_FPS")
+    return sequences
+
+
+@dataclass(frozen=True)
+class SequenceSet:
+    """Sequences with their video-level splits and the ordered class names: stage 2's result."""
+
+    sequences: list[Sequence]
+    split_of: dict[str, str]  # video key -> split
+    classes: list[str]
+
+    def rows(self) -> list[tuple]:
+        """CSV rows, train then val then test, each in video and time order."""
+        kept = [s for s in self.sequences if s.video_key in self.split_of]
+        kept.sort(key=lambda s: SPLITS.index(self.split_of[s.video_key]))  # stable: keeps the order within
+        return [s.row(self.split_of[s.video_key]) for s in kept]
+
+    def table(self) -> str:
+        """split x class: videos, persons, sequences; then TOTAL."""
+        stats: dict[tuple[str, str], list[set | int]] = {}
+        for s in self.sequences:
+            split = self.split_of.get(s.video_key)
+            if split is None:
+                continue
+            entry = stats.setdefault((split, s.label), [set(), set(), 0])
+            entry[0].add(s.video_key)
+            entry[1].add((s.video_key, s.person))
+            entry[2] += 1
+        rows = [[split, label, len(v), len(p), n] for (split, label), (v, p, n) in
+                sorted(stats.items(), key=lambda item: (SPLITS.index(item[0][0]), item[0][1]))]
+        total = ["TOTAL", "", sum(r[2] for r in rows), sum(r[3] for r in rows), sum(r[4] for r in rows)]
+        return format_table(["split", "class", "videos", "persons", "sequences"], rows, total)
+
+
+def group_sequences(
+    frames_dir: Path,
+    settings: SequenceSettings,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    seed: int = 42,
+    split_file: Path | None = None,
+) -> SequenceSet:
+    """Build every sequence under ``frames_dir`` and split them by video (or as ``split_file`` says)."""
+    sequences = build_sequences(frames_dir, settings)
+    classes = sorted({s.label for s in sequences})
+    if len(classes) < 2:
+        raise InputError(
+            f"only one class ({classes[0]}) has sequences in {frames_dir}: a classifier needs at least two"
+        )
+    videos_by_class: dict[str, list[str]] = {}
+    for s in sequences:
+        keys = videos_by_class.setdefault(s.label, [])
+        if not keys or keys[-1] != s.video_key:
+            keys.append(s.video_key)
+    if split_file is not None:
+        split_of = read_split_file(split_file, [k for keys in videos_by_class.values() for k in keys])
+    else:
+        split_of = assign_splits(videos_by_class, fractions, seed)
+    return SequenceSet(sequences, split_of, classes)
+
+
+def write_sequence_set(result: SequenceSet, out_file: Path, overwrite: bool = False) -> bool:
+    """Write the sequences CSV, classes.json and the split table beside it; False when already identical.
+
+    Raises InputError rather than replace a different existing file without ``overwrite``.
+    """
+    out_file = Path(out_file)
+    text = files.csv_text(SEQUENCES_HEADER, result.rows())
+    extras = {
+        out_file.with_name("classes.json"): json.dumps(result.classes, indent=2) + "\n",
+        out_file.with_suffix(".summary.txt"): result.table() + "\n",
+    }
+    if out_file.is_file():
+        if out_file.read_text(encoding="utf-8") == text and all(
+            p.is_file() and p.read_text(encoding="utf-8") == t for p, t in extras.items()
+        ):
+            return False
+        if not overwrite:
+            raise InputError(f"{out_file} exists and would change: pass --overwrite to replace it")
+    for path, content in extras.items():
+        files.atomic_write_text(path, content)
+    files.atomic_write_text(out_file, text)
+    return True

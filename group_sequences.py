@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""Stage 2: turn each person's crops into labeled fixed-length sequences, split by video.
+
+Reads FRAMES_DIR (written by extract_frames.py) and writes SEQUENCES_FILE, classes.json and a
+split x class table beside it. Only file names and the CSV/JSON files of stage 1 are read; no
+image is decoded or copied. Every sequence of a video lands in the same split.
+
+Exit codes: 0 written (or already identical), 2 bad arguments or input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import config
+from behavior import cli, sequences
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = cli.build_parser(__doc__, config)
+    parser.add_argument("--split-file", type=Path, help="CSV with columns video,split to reproduce a given split")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing, different SEQUENCES_FILE")
+    args = parser.parse_args(argv)
+    cfg = cli.settings_from_args(args, config)
+    cli.setup_logging(cfg["LOG_LEVEL"])
+
+    settings = sequences.SequenceSettings.from_config(cfg)
+    result = sequences.group_sequences(Path(cfg["FRAMES_DIR"]), settings, tuple(cfg["SPLIT_FRACTIONS"]),
+                                       int(cfg["SEED"]), args.split_file)
+    out_file = Path(cfg["SEQUENCES_FILE"])
+    written = sequences.write_sequence_set(result, out_file, args.overwrite)
+    print(result.table())
+    state = "written" if written else "unchanged (identical to the existing file)"
+    print(f"\nsequences: {out_file} {state}; classes: {', '.join(result.classes)} "
+          f"({out_file.with_name('classes.json')})")
+    return cli.EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
