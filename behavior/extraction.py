@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import shutil
 import time
 import zlib
@@ -25,12 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
-import behavior
-from behavior import files
+from behavior import files, runtime
 from behavior.crops import JpegWriter, crop_person, letterbox
 from behavior.errors import InputError
 from behavior.report import format_table
@@ -218,14 +215,6 @@ def select_shard(jobs: Iterable[VideoJob], index: int, count: int) -> list[Video
     return [j for j in jobs if zlib.crc32(j.key.encode("utf-8")) % count == index]
 
 
-def _versions() -> dict[str, str]:
-    import torch
-    import ultralytics
-
-    return {"behavior": behavior.__version__, "ultralytics": ultralytics.__version__,
-            "torch": torch.__version__, "opencv": cv2.__version__, "python": platform.python_version()}
-
-
 def _is_done(meta: dict | None, identity: dict[str, Any], size_bytes: int) -> bool:
     """True when an earlier run finished this video with the same settings and the same source file."""
     return bool(
@@ -364,7 +353,7 @@ def extract_video(
             log.warning("%s: failed: %s", job.key, message)
         meta.update(identity)
         meta.update(seconds=round(time.perf_counter() - started, 3),
-                    created=datetime.now(UTC).isoformat(timespec="seconds"), versions=_versions())
+                    created=datetime.now(UTC).isoformat(timespec="seconds"), versions=runtime.versions())
         files.write_json(staging / "meta.json", meta)
         files.replace_dir(staging, final)
     finally:

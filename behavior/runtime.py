@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import platform
 
 import torch
 
@@ -25,3 +27,16 @@ def set_threads(threads: int = 0) -> int:
     n = threads if threads > 0 else (os.cpu_count() or 1)
     torch.set_num_threads(n)
     return n
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape results, as plain strings (for meta files)."""
+    import behavior
+
+    out = {"behavior": behavior.__version__, "python": platform.python_version()}
+    for package in ("torch", "torchvision", "ultralytics", "opencv-python"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out

@@ -1,0 +1,149 @@
+"""Classification metrics, video-level aggregation, and the report files users read.
+
+Training's evaluation and ``predict.py --evaluate`` both call ``evaluate`` and ``write_report``.
+
+Example:
+    >>> m = evaluate([0, 0, 1, 1], [0, 1, 1, 1], ["walk", "fight"])
+    >>> round(m["accuracy"], 2), round(m["macro_f1"], 2)
+    (0.75, 0.73)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from behavior import files
+
+
+def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1, macro-F1, mean class accuracy and the confusion matrix."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(classes)))
+    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    present = support > 0
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "mean_class_accuracy": float(recall[present].mean()) if present.any() else 0.0,
+        "per_class": {
+            c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                "support": int(support[i])}
+            for i, c in enumerate(classes)
+        },
+        "confusion_matrix": cm.tolist(),
+        "classes": list(classes),
+    }
+
+
+def video_level(
+    probs: np.ndarray, labels: Sequence[int], videos: Sequence[str]
+) -> tuple[list[int], np.ndarray, list[str]]:
+    """Average the class probabilities of each video's sequences; returns labels, mean probs and video keys."""
+    order: dict[str, list[int]] = {}
+    for i, v in enumerate(videos):
+        order.setdefault(v, []).append(i)
+    keys = sorted(order)
+    mean = np.stack([probs[order[k]].mean(axis=0) for k in keys]) if keys else np.zeros((0, probs.shape[1]))
+    return [int(labels[order[k][0]]) for k in keys], mean, keys
+
+
+def classification_report_text(metrics: dict[str, Any], title: str) -> str:
+    """A scikit-learn style text report of ``evaluate`` output."""
+    width = max(12, *(len(c) for c in metrics["classes"]))
+    lines = [title, "", f"{'':>{width}}  precision    recall  f1-score   support", ""]
+    for c, m in metrics["per_class"].items():
+        lines.append(f"{c:>{width}}  {m['precision']:9.3f} {m['recall']:9.3f} {m['f1']:9.3f} {m['support']:9d}")
+    lines += ["", f"{'accuracy':>{width}}  {'':9} {'':9} {metrics['accuracy']:9.3f} {metrics['n']:9d}",
+              f"{'macro-F1':>{width}}  {'':9} {'':9} {metrics['macro_f1']:9.3f} {metrics['n']:9d}",
+              f"{'mean class acc':>{width}}  {'':9} {'':9} {metrics['mean_class_accuracy']:9.3f} {metrics['n']:9d}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_confusion_csv(path: Path, metrics: dict[str, Any]) -> Path:
+    """Rows are true classes, columns predicted classes."""
+    classes = metrics["classes"]
+    rows = [[c, *row] for c, row in zip(classes, metrics["confusion_matrix"], strict=True)]
+    return files.write_csv(path, ["true\\predicted", *classes], rows)
+
+
+def plot_confusion(path: Path, metrics: dict[str, Any], title: str) -> Path:
+    """The confusion matrix as a picture: counts and row-normalized shares in each cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(metrics["confusion_matrix"], float)
+    classes = metrics["classes"]
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    size = 2.2 + 0.9 * len(classes)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{int(cm[i, j])}\n{share[i, j]:.0%}", ha="center", va="center",
+                    color="white" if share[i, j] > 0.5 else "black", fontsize=9)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def plot_curves(path: Path, history: list[dict[str, float]]) -> Path:
+    """Loss, accuracy, macro-F1 and learning rate per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    panels = [("loss", ["train_loss", "val_loss"]), ("accuracy", ["train_acc", "val_acc"]),
+              ("macro-F1", ["val_macro_f1"]), ("learning rate", ["lr"])]
+    for ax, (title, keys) in zip(axes, panels, strict=True):
+        for key in keys:
+            ax.plot(epochs, [h[key] for h in history], marker="o", markersize=3, label=key)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        if title == "learning rate":
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig: Any, path: Path) -> Path:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return files.atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def write_report(out_dir: Path, sequence: dict[str, Any], video: dict[str, Any], extra: dict[str, Any]) -> None:
+    """report.json, classification_report.txt and the confusion matrix (video level) as CSV and PNG."""
+    out_dir = Path(out_dir)
+    files.write_json(out_dir / "report.json", {**extra, "sequence_level": sequence, "video_level": video})
+    files.atomic_write_text(out_dir / "classification_report.txt",
+                            classification_report_text(video, "Video level (mean probability over sequences)")
+                            + "\n" + classification_report_text(sequence, "Sequence level"))
+    write_confusion_csv(out_dir / "confusion_matrix.csv", video)
+    plot_confusion(out_dir / "confusion_matrix.png", video, "Confusion matrix (video level)")

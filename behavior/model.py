@@ -1,0 +1,188 @@
+"""MobileNetV2 per-frame features + a bidirectional LSTM over time: the behavior classifier.
+
+``BehaviorNet`` has two entry points. ``embed(frames)`` turns crops into 1280 features per frame
+(the expensive part, cached on disk when the backbone is frozen); ``forward(features, motion)``
+classifies a sequence of features. Training on cached features and predicting from live crops
+therefore run the very same head.
+
+Example:
+    >>> cfg = ModelConfig(num_classes=3, sequence_length=16)
+    >>> net = BehaviorNet(cfg, backbone=None)
+    >>> net(torch.zeros(2, 16, FEATURE_DIM), torch.zeros(2, 16, MOTION_DIM)).shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from behavior.errors import InputError
+
+FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
+MOTION_DIM = 4  # per frame: x and y velocity of the box centre, scale change, aspect ratio
+MOTION_EMBED_DIM = 32
+BACKBONE_BLOCKS = 19  # children of torchvision's mobilenet_v2().features: stem, 17 inverted residuals, last conv
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network and to feed it at prediction time."""
+
+    num_classes: int = 2
+    sequence_length: int = 16
+    frame_width: int = 224
+    frame_height: int = 224
+    crop_margin: float = 0.15
+    target_fps: float = 15.0
+    person_tracking: bool = True
+    pad_mode: str = "reverse"
+    min_sequence_frames: int = 8
+    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    hidden_dim: int = 256
+    num_layers: int = 2
+    dropout: float = 0.3
+    bidirectional: bool = True
+    temporal_pooling: str = "last"
+    head_hidden_dim: int = 128
+    head_dropout: float = 0.3
+    use_motion: bool = True
+    backbone: str = "mobilenet_v2"
+    fine_tune_blocks: int = 0
+    freeze_backbone: bool = True
+
+    @property
+    def trainable_blocks(self) -> int:
+        """Backbone blocks that train: FINE_TUNE_BLOCKS, else all when FREEZE_BACKBONE is off, else none."""
+        if self.fine_tune_blocks > 0:
+            return self.fine_tune_blocks
+        return 0 if self.freeze_backbone else BACKBONE_BLOCKS
+
+    @property
+    def inputs(self) -> list[str]:
+        """The per-frame inputs the network reads."""
+        return ["crops", "motion"] if self.use_motion else ["crops"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, for checkpoints loaded with ``weights_only=True``."""
+        out = asdict(self)
+        out["normalize_mean"] = list(self.normalize_mean)
+        out["normalize_std"] = list(self.normalize_std)
+        out["inputs"] = self.inputs
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild from ``to_dict`` output; unknown keys are ignored, missing ones are an error."""
+        names = {f.name for f in fields(cls)}
+        missing = names - set(data)
+        if missing:
+            raise InputError(f"model_config lacks {', '.join(sorted(missing))}")
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["normalize_mean"] = tuple(kwargs["normalize_mean"])
+        kwargs["normalize_std"] = tuple(kwargs["normalize_std"])
+        return cls(**kwargs)
+
+    def validate(self) -> None:
+        """Raise InputError for values the network cannot be built with."""
+        if self.temporal_pooling not in ("last", "attention"):
+            raise InputError(f"TEMPORAL_POOLING must be 'last' or 'attention', got {self.temporal_pooling!r}")
+        if self.num_classes < 2:
+            raise InputError(f"need at least two classes, got {self.num_classes}")
+        if not 0 <= self.fine_tune_blocks <= BACKBONE_BLOCKS:
+            raise InputError(f"FINE_TUNE_BLOCKS must be between 0 and {BACKBONE_BLOCKS}, got {self.fine_tune_blocks}")
+
+
+def load_backbone(weights: Path | None) -> nn.Sequential:
+    """MobileNetV2's convolutional trunk with ImageNet weights from ``weights`` (a state_dict)."""
+    from torchvision.models import mobilenet_v2
+
+    net = mobilenet_v2()
+    if weights is not None:
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        except Exception as exc:
+            raise InputError(f"cannot load MobileNetV2 weights {weights}: {str(exc).splitlines()[0]}") from exc
+    return net.features
+
+
+class BehaviorNet(nn.Module):
+    """Per-frame MobileNetV2 features (+ box motion) -> BiLSTM -> FC, ReLU, Dropout, FC."""
+
+    def __init__(self, cfg: ModelConfig, backbone: nn.Sequential | None) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.backbone = backbone
+        self.register_buffer("mean", torch.tensor(cfg.normalize_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.normalize_std).view(1, 3, 1, 1), persistent=False)
+        self.feature_norm = nn.LayerNorm(FEATURE_DIM)
+        self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
+        in_dim = FEATURE_DIM
+        if cfg.use_motion:
+            self.motion = nn.Sequential(nn.Linear(MOTION_DIM, MOTION_EMBED_DIM), nn.ReLU())
+            in_dim += MOTION_EMBED_DIM
+        self.lstm = nn.LSTM(in_dim, cfg.hidden_dim, cfg.num_layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, bidirectional=cfg.bidirectional)
+        out_dim = cfg.hidden_dim * (2 if cfg.bidirectional else 1)
+        self.attention = nn.Linear(out_dim, 1) if cfg.temporal_pooling == "attention" else None
+        self.head = nn.Sequential(nn.Linear(out_dim, cfg.head_hidden_dim), nn.ReLU(), nn.Dropout(cfg.head_dropout),
+                                  nn.Linear(cfg.head_hidden_dim, cfg.num_classes))
+        if backbone is not None:
+            self.set_backbone_trainable(cfg.trainable_blocks)
+
+    def set_backbone_trainable(self, blocks: int) -> None:
+        """Freeze the backbone except its last ``blocks`` blocks; batch norms always stay in eval mode."""
+        assert self.backbone is not None
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        if blocks > 0:
+            for block in list(self.backbone.children())[-blocks:]:
+                for p in block.parameters():
+                    p.requires_grad_(True)
+
+    def train(self, mode: bool = True) -> BehaviorNet:
+        """Like ``nn.Module.train``, but the backbone's batch norms (and a frozen backbone) stay in eval mode."""
+        super().train(mode)
+        if self.backbone is not None:
+            trainable = any(p.requires_grad for p in self.backbone.parameters())
+            self.backbone.train(mode and trainable)
+            for m in self.backbone.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Crops as float RGB in [0, 1], (..., 3, H, W) -> MobileNetV2 features (..., 1280)."""
+        if self.backbone is None:
+            raise RuntimeError("this BehaviorNet was built without a backbone")
+        lead = frames.shape[:-3]
+        x = frames.reshape(-1, *frames.shape[-3:])
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        x = self.backbone(x)
+        return x.mean(dim=(2, 3)).reshape(*lead, FEATURE_DIM)
+
+    def forward(self, x: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
+        """Classify sequences: features (B, T, 1280) or crops (B, T, 3, H, W), motion (B, T, 4) -> logits."""
+        if x.dim() == 5:
+            x = self.embed(x)
+        x = self.feature_dropout(self.feature_norm(x.float()))
+        if self.cfg.use_motion:
+            if motion is None:
+                motion = torch.zeros(*x.shape[:2], MOTION_DIM, device=x.device)
+            x = torch.cat([x, self.motion(motion.float())], dim=-1)
+        out, (h_n, _) = self.lstm(x)
+        if self.attention is not None:
+            weights = torch.softmax(self.attention(out), dim=1)
+            pooled = (weights * out).sum(dim=1)
+        elif self.cfg.bidirectional:
+            pooled = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # last layer, both directions
+        else:
+            pooled = h_n[-1]
+        return self.head(pooled)

@@ -1,0 +1,446 @@
+"""Stage 3: train the MobileNetV2 + BiLSTM classifier on the sequences of stage 2.
+
+One readable loop, in the manner of torchvision's reference scripts: class-weighted (optionally
+focal) cross-entropy, Adam/AdamW, ReduceLROnPlateau on the validation loss, early stopping on
+the validation macro-F1, gradient clipping, AMP on CUDA, and DistributedDataParallel under
+``torchrun``. With a frozen backbone every crop's features come from the on-disk cache, so an
+epoch only runs the LSTM. At the end the best checkpoint is evaluated on the test split, per
+sequence and per video.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm import tqdm
+
+from behavior import files, metrics, runtime
+from behavior.data import (
+    CachedSequenceDataset,
+    ImageSequenceDataset,
+    SequenceTable,
+    check_crops_exist,
+    load_motion,
+    read_sequences,
+)
+from behavior.errors import BehaviorError, InputError
+from behavior.features import FeatureCache, backbone_key
+from behavior.model import BehaviorNet, ModelConfig, load_backbone
+from behavior.weights import resolve_weights
+
+log = logging.getLogger(__name__)
+
+BEST, LAST = "best_mobilenet_lstm.pth", "last.pth"
+HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: paths, optimization and runtime settings (config.py, stage 3)."""
+
+    sequences_file: str = "datasets/sequences/sequences.csv"
+    frames_dir: str = "datasets/frames"
+    features_dir: str = "datasets/features"
+    model_dir: str = "models/lstm_mn"
+    backbone_weights: str = "mobilenet_v2_imagenet.pth"
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    optimizer: str = "adamw"
+    weight_decay: float = 1e-4
+    epochs: int = 50
+    patience: int = 10
+    lr_patience: int = 3
+    lr_factor: float = 0.5
+    grad_clip: float = 1.0
+    focal_gamma: float = 0.0
+    label_smoothing: float = 0.0
+    augment: bool = True
+    seed: int = 42
+    device: str = "auto"
+    threads: int = 0
+    num_workers: int = 2
+    feature_batch_size: int = 64
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> TrainConfig:
+        """Build from the effective ``config.py`` values."""
+        return cls(
+            sequences_file=str(cfg["SEQUENCES_FILE"]), frames_dir=str(cfg["FRAMES_DIR"]),
+            features_dir=str(cfg["FEATURES_DIR"]), model_dir=str(cfg["MODEL_DIR"]),
+            backbone_weights=str(cfg["BACKBONE_WEIGHTS"]), batch_size=int(cfg["BATCH_SIZE"]),
+            learning_rate=float(cfg["LEARNING_RATE"]), optimizer=str(cfg["OPTIMIZER"]),
+            weight_decay=float(cfg["WEIGHT_DECAY"]), epochs=int(cfg["NUM_EPOCHS"]),
+            patience=int(cfg["EARLY_STOPPING_PATIENCE"]), lr_patience=int(cfg["LR_PATIENCE"]),
+            lr_factor=float(cfg["LR_FACTOR"]), grad_clip=float(cfg["GRAD_CLIP_NORM"]),
+            focal_gamma=float(cfg["FOCAL_GAMMA"]), label_smoothing=float(cfg["LABEL_SMOOTHING"]),
+            augment=bool(cfg["AUGMENT"]), seed=int(cfg["SEED"]), device=str(cfg["DEVICE"]),
+            threads=int(cfg["TORCH_THREADS"]), num_workers=int(cfg["NUM_WORKERS"]),
+            feature_batch_size=int(cfg["FEATURE_BATCH_SIZE"]),
+        )
+
+    def validate(self) -> None:
+        """Raise InputError for values no run could use."""
+        if self.optimizer not in ("adam", "adamw"):
+            raise InputError(f"OPTIMIZER must be 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
+            raise InputError("BATCH_SIZE and NUM_EPOCHS must be >= 1 and LEARNING_RATE > 0")
+
+
+def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Path) -> ModelConfig:
+    """The network's settings: stage 3 constants, plus how the crops were made (from stage 1's meta.json)."""
+    first_video = Path(frames_dir) / table.frames[0][0].rsplit("/", 2)[0] / "meta.json"
+    extraction = (files.read_json(first_video) or {}).get("settings", {})
+    return ModelConfig(
+        num_classes=len(table.classes), sequence_length=table.sequence_length,
+        frame_width=int(extraction.get("frame_width", cfg["FRAME_WIDTH"])),
+        frame_height=int(extraction.get("frame_height", cfg["FRAME_HEIGHT"])),
+        crop_margin=float(extraction.get("crop_margin", cfg["CROP_MARGIN"])),
+        target_fps=float(extraction.get("target_fps", cfg["TARGET_FPS"])),
+        person_tracking=bool(extraction.get("person_tracking", cfg["ENABLE_PERSON_TRACKING"])),
+        pad_mode=str(cfg["PAD_MODE"]), min_sequence_frames=int(cfg["MIN_SEQUENCE_FRAMES"]),
+        normalize_mean=tuple(cfg["NORMALIZE_MEAN"]), normalize_std=tuple(cfg["NORMALIZE_STD"]),
+        hidden_dim=int(cfg["LSTM_HIDDEN_DIM"]), num_layers=int(cfg["LSTM_NUM_LAYERS"]),
+        dropout=float(cfg["LSTM_DROPOUT"]), bidirectional=bool(cfg["BIDIRECTIONAL"]),
+        temporal_pooling=str(cfg["TEMPORAL_POOLING"]), head_hidden_dim=int(cfg["HEAD_HIDDEN_DIM"]),
+        head_dropout=float(cfg["HEAD_DROPOUT"]), use_motion=bool(cfg["USE_MOTION_FEATURES"]),
+        fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
+    )
+
+
+def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
+    """Inverse class frequency, normalized to a mean of 1 over the classes present.
+
+    Example:
+        >>> class_weights([0, 0, 0, 1], 2).tolist()
+        [0.5, 1.5]
+    """
+    counts = np.bincount(np.asarray(labels, int), minlength=num_classes).astype(float)
+    weights = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+    present = counts > 0
+    weights[present] *= present.sum() / weights[present].sum()
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def classification_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+                        gamma: float = 0.0, smoothing: float = 0.0) -> torch.Tensor:
+    """Class-weighted cross-entropy; with ``gamma`` > 0, focal loss (easy examples count less)."""
+    ce = F.cross_entropy(logits.float(), target, weight=weights, label_smoothing=smoothing, reduction="none")
+    if gamma > 0:
+        p_true = torch.softmax(logits.float(), dim=-1).gather(1, target[:, None]).squeeze(1)
+        ce = (1 - p_true).pow(gamma) * ce
+    return ce.sum() / weights[target].sum()
+
+
+@dataclass
+class EarlyStopping:
+    """Stop after ``patience`` epochs without a better score."""
+
+    patience: int
+    best: float = -math.inf
+    bad_epochs: int = 0
+
+    def step(self, score: float) -> bool:
+        """Record an epoch's score; True when it is the best so far."""
+        if score > self.best:
+            self.best, self.bad_epochs = score, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.bad_epochs >= self.patience
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; returns a generator for the data sampler."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """torch.save to a temporary name, then rename: a crash never leaves half a checkpoint."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return files.atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint of plain types and tensors; InputError when missing, corrupt or incomplete."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    required = ("model", "classes", "model_config", "train_config", "metrics", "epoch", "versions")
+    missing = [k for k in required if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise InputError(f"checkpoint {path} lacks {', '.join(missing)}: not a behavior checkpoint")
+    return ckpt
+
+
+class _Distributed:
+    """The torchrun environment, or a single process."""
+
+    def __init__(self, device: str) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = runtime.resolve_device(device)
+        if self.world > 1:
+            if self.device.startswith("cuda"):
+                self.device = f"cuda:{self.local_rank}"
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if self.device.startswith("cuda") else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@torch.inference_mode()
+def predict_probs(model: BehaviorNet, loader: DataLoader, device: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Class probabilities and labels of every sequence in ``loader``, and the mean (unweighted) loss."""
+    model.eval()
+    probs, labels, losses = [], [], []
+    for x, motion, y in loader:
+        x, motion, y = x.to(device), motion.to(device), y.to(device)
+        with _autocast(device):
+            logits = model(x, motion)
+        losses.append(F.cross_entropy(logits.float(), y, reduction="sum").item())
+        probs.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        labels.append(y.cpu().numpy())
+    n = sum(len(label) for label in labels)
+    if n == 0:
+        return np.zeros((0, model.cfg.num_classes)), np.zeros(0, int), 0.0
+    return np.concatenate(probs), np.concatenate(labels), sum(losses) / n
+
+
+def _autocast(device: str):
+    if device.startswith("cuda"):
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return nullcontext()
+
+
+def _loader(dataset, batch_size: int, shuffle: bool, seed_gen: torch.Generator | None, env: _Distributed,
+            workers: int) -> DataLoader:
+    sampler = None
+    if shuffle and env.world > 1:
+        sampler = DistributedSampler(dataset, num_replicas=env.world, rank=env.rank, seed=seed_gen.initial_seed())
+    elif shuffle:
+        sampler = RandomSampler(dataset, generator=seed_gen)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers,
+                      pin_memory=env.device.startswith("cuda"), persistent_workers=workers > 0)
+
+
+def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train on SEQUENCES_FILE, write MODEL_DIR, evaluate on the test split; returns the report.
+
+    An existing model in MODEL_DIR is continued with ``resume`` or replaced with ``overwrite``;
+    without either, training refuses to start.
+    """
+    tc = TrainConfig.from_config(cfg)
+    tc.validate()
+    env = _Distributed(tc.device)
+    try:
+        return _train(cfg, tc, env, resume, overwrite, progress)
+    finally:
+        env.close()
+
+
+def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool, overwrite: bool,
+           progress: bool) -> dict[str, Any]:
+    say = print if env.main else (lambda *a, **k: None)
+    threads = runtime.set_threads(tc.threads)
+    seed_gen = seed_everything(tc.seed)
+    frames_dir, model_dir = Path(tc.frames_dir), Path(tc.model_dir)
+
+    table = read_sequences(Path(tc.sequences_file))
+    rows = {split: table.select(split) for split in ("train", "val", "test")}
+    if not rows["train"]:
+        raise InputError(f"the train split of {tc.sequences_file} is empty: check SPLIT_FRACTIONS in stage 2")
+    if not rows["val"]:
+        raise InputError(f"the val split of {tc.sequences_file} is empty: early stopping needs validation videos")
+    check_crops_exist(frames_dir, table)
+    mc = model_config_from(cfg, table, frames_dir)
+    weights_path = resolve_weights(tc.backbone_weights)
+    model = BehaviorNet(mc, load_backbone(weights_path))
+    cached = mc.trainable_blocks == 0
+
+    motion = load_motion(frames_dir, table.person_dirs()) if mc.use_motion else None
+    size = (mc.frame_width, mc.frame_height)
+    if cached:
+        cache = FeatureCache(Path(tc.features_dir), backbone_key(weights_path, mc))
+        if env.main:  # one process fills the cache, the others read it
+            store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, progress)
+            say(f"Feature cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops)")
+        env.barrier()
+        if not env.main:
+            store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, False)
+
+        def dataset(split: str, augment: bool):
+            return CachedSequenceDataset(table, rows[split], store, motion, augment)
+        workers = 0
+    else:
+        def dataset(split: str, augment: bool):
+            return ImageSequenceDataset(table, rows[split], frames_dir, size, motion, augment)
+        workers = tc.num_workers
+
+    train_loader = _loader(dataset("train", tc.augment), tc.batch_size, True, seed_gen, env, workers)
+    val_loader = _loader(dataset("val", False), tc.batch_size, False, None, env, workers)
+    model.to(env.device)
+    net = model
+    if env.world > 1:
+        device_ids = [env.local_rank] if env.device.startswith("cuda") else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(params, lr=tc.learning_rate, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=tc.lr_factor,
+                                                           patience=tc.lr_patience)
+    weights = class_weights([table.labels[i] for i in rows["train"]], mc.num_classes).to(env.device)
+    scaler = torch.amp.GradScaler(enabled=env.device.startswith("cuda") and not torch.cuda.is_bf16_supported())
+    stopper = EarlyStopping(tc.patience)
+    history: list[dict[str, float]] = []
+    start_epoch = 1
+
+    base = {"classes": table.classes, "model_config": mc.to_dict(), "train_config": asdict(tc),
+            "versions": runtime.versions()}
+    if resume:
+        ckpt = load_checkpoint(model_dir / LAST)
+        if ckpt["classes"] != table.classes:
+            raise InputError(f"cannot resume: {model_dir / LAST} was trained on classes {ckpt['classes']}, "
+                             f"the sequences have {table.classes}")
+        if ckpt["model_config"] != base["model_config"]:
+            new = base["model_config"]
+            changed = sorted(k for k in new if ckpt["model_config"].get(k) != new[k])
+            raise InputError(f"cannot resume: the model config differs from {model_dir / LAST} ({', '.join(changed)})")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        history = list(ckpt["history"])
+        stopper = EarlyStopping(tc.patience, ckpt["best_f1"], ckpt["bad_epochs"])
+        start_epoch = ckpt["epoch"] + 1
+        torch.set_rng_state(ckpt["rng"])
+        say(f"Resumed from {model_dir / LAST} after epoch {ckpt['epoch']}")
+    elif (model_dir / BEST).exists() and not overwrite:
+        raise InputError(f"{model_dir} already holds a trained model: pass --resume to continue it, "
+                         "--overwrite to start over, or choose another --model-dir")
+
+    say(f"Training on {env.device} ({threads} CPU threads, {env.world} process(es)); "
+        f"{len(rows['train'])} train / {len(rows['val'])} val / {len(rows['test'])} test sequences; "
+        f"classes: {', '.join(table.classes)}; {'cached features' if cached else 'fine-tuning from crops'}")
+    for epoch in range(start_epoch, tc.epochs + 1):
+        if stopper.should_stop:
+            break
+        started = time.perf_counter()
+        say(f"\nEpoch {epoch}/{tc.epochs}")
+        if isinstance(train_loader.sampler, DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)
+        net.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        bar = tqdm(train_loader, desc="train", unit="batch", leave=False, disable=not (progress and env.main))
+        for step, (x, m, y) in enumerate(bar):
+            x, m, y = (t.to(env.device, non_blocking=True) for t in (x, m, y))
+            with _autocast(env.device):
+                logits = net(x, m)
+            loss = classification_loss(logits, y, weights, tc.focal_gamma, tc.label_smoothing)
+            if not torch.isfinite(loss):
+                raise BehaviorError(f"the loss became {loss.item()} at epoch {epoch}, batch {step + 1}: "
+                                    "lower LEARNING_RATE or check the data")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if tc.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            total += len(y)
+            correct += int((logits.argmax(-1) == y).sum())
+            loss_sum += loss.item() * len(y)
+            bar.set_postfix(loss=f"{loss_sum / total:.4f}")
+        probs, labels, val_loss = predict_probs(model, val_loader, env.device)
+        val = metrics.evaluate(labels, probs.argmax(1), table.classes)
+        scheduler.step(val_loss)
+        record = {"epoch": epoch, "train_loss": loss_sum / max(total, 1), "train_acc": correct / max(total, 1),
+                  "val_loss": val_loss, "val_acc": val["accuracy"], "val_macro_f1": val["macro_f1"],
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
+        history.append(record)
+        say(f"Train Loss: {record['train_loss']:.4f} | Train Acc: {record['train_acc']:.4f}")
+        say(f"Val Loss: {val_loss:.4f} | Val Acc: {val['accuracy']:.4f} | Val macro-F1: {val['macro_f1']:.4f}")
+        improved = stopper.step(val["macro_f1"])
+        if env.main:
+            state = {**base, "model": {k: v.cpu() for k, v in model.state_dict().items()}, "epoch": epoch,
+                     "metrics": {k: float(v) for k, v in record.items()}}
+            if improved:
+                save_checkpoint(model_dir / BEST, state)
+                say(f"Best model saved (val macro-F1 {val['macro_f1']:.4f})")
+            save_checkpoint(model_dir / LAST, {**state, "optimizer": optimizer.state_dict(),
+                                               "scheduler": scheduler.state_dict(), "history": history,
+                                               "best_f1": stopper.best, "bad_epochs": stopper.bad_epochs,
+                                               "rng": torch.get_rng_state()})
+            files.write_csv(model_dir / "history.csv", HISTORY_FIELDS,
+                            [[f"{h[k]:.6g}" for k in HISTORY_FIELDS] for h in history])
+            metrics.plot_curves(model_dir / "curves.png", history)
+        if stopper.should_stop:
+            say(f"Early stopping: no better validation macro-F1 for {tc.patience} epochs")
+    env.barrier()
+    if not env.main:
+        return {}
+    return final_evaluation(model, table, rows, dataset, tc, env.device, model_dir, workers)
+
+
+def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, list[int]], dataset, tc: TrainConfig,
+                     device: str, model_dir: Path, workers: int) -> dict[str, Any]:
+    """Evaluate the best checkpoint on the test split (per sequence and per video) and write the report."""
+    print("\n" + "=" * 60 + "\nFINAL EVALUATION ON TEST SET\n" + "=" * 60)
+    best = load_checkpoint(model_dir / BEST)
+    model.load_state_dict(best["model"])
+    split = "test" if rows["test"] else "val"
+    if split == "val":
+        log.warning("the test split is empty: reporting on the validation split instead")
+    loader = DataLoader(dataset(split, False), batch_size=tc.batch_size, num_workers=workers)
+    probs, labels, loss = predict_probs(model, loader, device)
+    sequence = metrics.evaluate(labels, probs.argmax(1), table.classes)
+    video_labels, video_probs, keys = metrics.video_level(probs, labels, [table.videos[i] for i in rows[split]])
+    video = metrics.evaluate(video_labels, video_probs.argmax(1), table.classes)
+    video["predictions"] = {k: table.classes[int(p.argmax())] for k, p in zip(keys, video_probs, strict=True)}
+    extra = {"split": split, "best_epoch": best["epoch"], "loss": loss, "best_val": best["metrics"],
+             "checkpoint": str(model_dir / BEST)}
+    metrics.write_report(model_dir, sequence, video, extra)
+    print(f"Best epoch: {best['epoch']} (val macro-F1 {best['metrics']['val_macro_f1']:.4f})")
+    print(f"Sequence level: accuracy {sequence['accuracy']:.4f} | macro-F1 {sequence['macro_f1']:.4f} "
+          f"| mean class accuracy {sequence['mean_class_accuracy']:.4f} ({sequence['n']} sequences)")
+    print(f"Video level:    accuracy {video['accuracy']:.4f} | macro-F1 {video['macro_f1']:.4f} "
+          f"| mean class accuracy {video['mean_class_accuracy']:.4f} ({video['n']} videos)")
+    print(metrics.classification_report_text(video, "Video level"))
+    print(f"outputs: {model_dir} (best_mobilenet_lstm.pth, report.json, confusion_matrix.png, curves.png)")
+    return json.loads(json.dumps({**extra, "sequence_level": sequence, "video_level": video}))
