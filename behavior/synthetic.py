@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from behavior import files
+from behavior.extraction import TRACKS_HEADER
 from behavior.video import VideoWriter
 
 log = logging.getLogger(__name__)
@@ -226,28 +227,44 @@ def write_frames_tree(
     classes: Sequence[str] = ("fight", "walk"),
     fps: float = 30.0,
     target_fps: float = 15.0,
+    image_size: int = 0,
+    seed: int = 0,
 ) -> int:
-    """Lay out a stage 1 output tree with empty crop files, for listing-only tests and benchmarks.
+    """Lay out a stage 1 output tree, for tests and benchmarks that need no detector.
 
-    Returns the number of person folders. Every ``meta.json`` says "done"; crops are kept every
-    other source frame, as ``target_fps`` = ``fps`` / 2 would keep them.
+    With ``image_size`` 0 the crop files are empty (stage 2 only lists them). Otherwise they are
+    small real JPEGs whose brightness depends on the class, and ``tracks.csv`` holds boxes that
+    move at a class-dependent speed, so a classifier can learn both. Returns the number of person
+    folders. Every ``meta.json`` says "done"; crops are kept as ``target_fps`` keeps them.
     """
     step = max(int(round(fps / target_fps)), 1) if target_fps > 0 else 1
+    rng = np.random.default_rng(seed)
     folders = 0
-    for label in classes:
+    for c, label in enumerate(classes):
         for v in range(videos_per_class):
             video_dir = Path(frames_dir) / label / f"{label}_{v:05d}"
             names = [f"frame_{i * step:06d}.jpg" for i in range(frames_per_person)]
+            rows = []
             for p in range(1, persons_per_video + 1):
                 person_dir = video_dir / f"person_{p}"
                 person_dir.mkdir(parents=True, exist_ok=True)
-                for name in names:
-                    (person_dir / name).touch()
+                for i, name in enumerate(names):
+                    if image_size:
+                        level = 40 + 170 * c / max(len(classes) - 1, 1)
+                        image = np.clip(rng.normal(level, 25, (image_size, image_size, 3)), 0, 255).astype(np.uint8)
+                        cv2.imwrite(str(person_dir / name), image)
+                        x = 50.0 * p + 3.0 * c * i
+                        rows.append((i * step, f"{i * step / fps:.3f}", p, p, x, 40.0, x + 30, 120.0, 0.9))
+                    else:
+                        (person_dir / name).touch()
                 folders += 1
+            if image_size:
+                files.write_csv(video_dir / "tracks.csv", TRACKS_HEADER, rows)
             files.write_json(video_dir / "meta.json", {
                 "group": "", "class": label, "video": video_dir.name, "status": "done", "fps": fps,
                 "frame_count": frames_per_person * step, "frames_kept": frames_per_person,
-                "settings": {"target_fps": target_fps},
+                "settings": {"target_fps": target_fps, "frame_width": image_size or 224,
+                             "frame_height": image_size or 224},
                 "persons": [{"person": p, "frames": frames_per_person} for p in range(1, persons_per_video + 1)],
             })
     return folders

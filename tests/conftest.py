@@ -56,3 +56,37 @@ def sample_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
                             seed=200 + 2 * c + i)
             write_clip(root / motion / f"{motion}_{i}.mp4", spec)
     return root
+
+
+@pytest.fixture(scope="session")
+def small_sequences(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Real 32x32 JPEG crops of two classes (with tracks.csv) and their sequences: stage 3's input."""
+    from behavior.sequences import SequenceSettings, group_sequences, write_sequence_set
+    from behavior.synthetic import write_frames_tree
+
+    root = tmp_path_factory.mktemp("small")
+    write_frames_tree(root / "frames", videos_per_class=6, persons_per_video=1, frames_per_person=12,
+                      image_size=32)
+    result = group_sequences(root / "frames", SequenceSettings(length=4, stride=4, min_frames=4), seed=0)
+    write_sequence_set(result, root / "sequences" / "sequences.csv")
+    return root / "frames", root / "sequences" / "sequences.csv"
+
+
+@pytest.fixture
+def train_cfg(small_sequences, weights_dir, tmp_path):
+    """A function giving config.py's values, shrunk for a few-second training run on the small sequences."""
+    import config
+    from behavior import cli
+
+    frames, sequences = small_sequences
+
+    def make(**overrides) -> dict:
+        cfg = cli.config_constants(config)
+        cfg.update(FRAMES_DIR=str(frames), SEQUENCES_FILE=str(sequences), FEATURES_DIR=str(tmp_path / "features"),
+                   MODEL_DIR=str(tmp_path / "model"), LSTM_HIDDEN_DIM=16, LSTM_NUM_LAYERS=1, HEAD_HIDDEN_DIM=8,
+                   BATCH_SIZE=8, NUM_EPOCHS=3, LEARNING_RATE=1e-2, NUM_WORKERS=0, FEATURE_BATCH_SIZE=16,
+                   EARLY_STOPPING_PATIENCE=5)
+        cfg.update(overrides)
+        return cfg
+
+    return make

@@ -1,0 +1,90 @@
+import csv
+import math
+
+import pytest
+import torch
+
+from behavior.data import (
+    augment_clip,
+    check_crops_exist,
+    flip_motion,
+    load_motion,
+    motion_tensor,
+    read_sequences,
+)
+from behavior.errors import InputError
+from behavior.training import class_weights
+
+
+def test_class_weights_inverse_frequency():
+    w = class_weights([0, 0, 0, 1], 2)
+    assert w.tolist() == pytest.approx([0.5, 1.5])
+    assert class_weights([0, 1, 2, 2], 4).tolist() == pytest.approx([1.2, 1.2, 0.6, 0.0])
+
+
+def test_read_sequences(small_sequences):
+    frames, sequences = small_sequences
+    table = read_sequences(sequences)
+    assert table.classes == ["fight", "walk"] and table.sequence_length == 4
+    assert set(table.splits) == {"train", "val", "test"}
+    assert table.videos[0].count("/") == 1
+    check_crops_exist(frames, table)
+
+
+def test_missing_crop_is_named(small_sequences, tmp_path):
+    frames, sequences = small_sequences
+    table = read_sequences(sequences)
+    with pytest.raises(InputError, match="crop file missing: .*frame_"):
+        check_crops_exist(tmp_path, table)
+
+
+def test_sequence_file_errors(tmp_path, small_sequences):
+    with pytest.raises(InputError, match="not found"):
+        read_sequences(tmp_path / "none.csv")
+    bad = tmp_path / "s.csv"
+    bad.write_text("a,b\n1,2\n")
+    (tmp_path / "classes.json").write_text('["a", "b"]')
+    with pytest.raises(InputError, match="not a sequences file"):
+        read_sequences(bad)
+    _, sequences = small_sequences
+    empty = tmp_path / "e.csv"
+    empty.write_text(sequences.read_text().splitlines()[0] + "\n")
+    with pytest.raises(InputError, match="no sequences"):
+        read_sequences(empty)
+
+
+def test_motion_from_tracks(small_sequences):
+    frames, sequences = small_sequences
+    table = read_sequences(sequences)
+    motion = load_motion(frames, table.person_dirs())
+    # walk boxes move 3 px per kept frame (1/15 s), their height is 80 px: 3 / 80 * 15 body heights/s
+    first, second = (f"walk/walk_00000/person_1/frame_{i:06d}.jpg" for i in (0, 2))
+    assert motion[first][0] == 0.0 and motion[second][0] == pytest.approx(3 / 80 * 15, rel=1e-2)  # time_s: 3 dp
+    assert motion[second][3] == pytest.approx(30 / 80)
+    assert motion["fight/fight_00000/person_1/frame_000002.jpg"][0] == 0.0  # fight boxes stand still
+    rows = table.select("train")
+    m = motion_tensor(table, rows, motion)
+    assert m.shape == (len(rows), 4, 4)
+    assert torch.equal(flip_motion(m)[..., 0], -m[..., 0]) and torch.equal(flip_motion(m)[..., 1:], m[..., 1:])
+
+
+def test_clip_augmentation_is_the_same_for_every_frame():
+    import random
+
+    frame = torch.rand(3, 32, 32)
+    clip = frame.expand(6, 3, 32, 32).clone()
+    out, flipped = augment_clip(clip, random.Random(1))
+    assert out.shape == clip.shape and all(torch.allclose(out[0], out[i]) for i in range(6))
+    assert isinstance(flipped, bool)
+    assert not torch.allclose(out[0], frame)
+
+
+def test_tracks_csv_needed_for_motion(tmp_path):
+    (tmp_path / "c" / "v" / "person_1").mkdir(parents=True)
+    with pytest.raises(InputError, match="tracks.csv missing"):
+        load_motion(tmp_path, ["c/v/person_1"])
+    with open(tmp_path / "c" / "v" / "tracks.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "conf"],
+                                 [0, 0.0, 7, 1, 0, 0, 10, 20, 0.9], [2, 0.2, 7, 1, 2, 0, 12, 40, 0.9]])
+    motion = load_motion(tmp_path, ["c/v/person_1"])
+    assert motion["c/v/person_1/frame_000002.jpg"][2] == pytest.approx(math.log(2) / 0.2)

@@ -1,0 +1,46 @@
+import os
+
+import torch
+
+from behavior.features import FeatureCache, backbone_key, crops_to_tensor, read_crop
+from behavior.model import BehaviorNet, ModelConfig, load_backbone
+from behavior.weights import resolve_weights
+
+
+def make_net(weights):
+    cfg = ModelConfig(num_classes=2, frame_width=32, frame_height=32, hidden_dim=8, head_hidden_dim=8)
+    return BehaviorNet(cfg, load_backbone(weights)), cfg
+
+
+def test_cache_hits_misses_and_invalidation(small_sequences, weights_dir, tmp_path):
+    frames, _ = small_sequences
+    weights = resolve_weights("mobilenet_v2_imagenet.pth")
+    net, cfg = make_net(weights)
+    dirs = ["fight/fight_00000/person_1", "walk/walk_00000/person_1"]
+    cache = FeatureCache(tmp_path, backbone_key(weights, cfg))
+
+    first = cache.load(frames, dirs, net, progress=False)
+    assert (first.hits, first.misses, first.computed) == (0, 2, 24)
+    assert first.plain.shape == (24, 1280) and first.plain.dtype == torch.float16
+    path = "fight/fight_00000/person_1/frame_000000.jpg"
+    expected = net.eval().embed(crops_to_tensor([read_crop(frames / path, (32, 32))]))[0]
+    assert torch.allclose(first.plain[first.index[path]].float(), expected, atol=2e-2, rtol=1e-2)
+    assert not torch.equal(first.plain, first.flipped)
+
+    second = cache.load(frames, dirs, None, progress=False)  # no network needed: all hits
+    assert (second.hits, second.misses) == (2, 0)
+    assert torch.equal(second.plain, first.plain) and second.index == first.index
+
+    crop = frames / path
+    stat = crop.stat()
+    os.utime(crop, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # the crop changed
+    third = cache.load(frames, dirs, net, progress=False)
+    assert (third.hits, third.misses, third.computed) == (1, 1, 12)
+
+    changed = tmp_path / "other.pth"
+    state = torch.load(weights, weights_only=True)
+    state["classifier.1.bias"] = state["classifier.1.bias"] + 1
+    torch.save(state, changed)
+    assert backbone_key(changed, cfg) != backbone_key(weights, cfg)
+    other = FeatureCache(tmp_path, backbone_key(changed, cfg)).load(frames, dirs, net, progress=False)
+    assert other.misses == 2

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from behavior import metrics
+
+
+def test_known_confusion():
+    # true: 4 fight, 2 walk; predicted: 3 fight right, 1 fight called walk, walks both right
+    m = metrics.evaluate([0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1], ["fight", "walk"])
+    assert m["confusion_matrix"] == [[3, 1], [0, 2]]
+    assert m["accuracy"] == pytest.approx(5 / 6)
+    assert m["per_class"]["fight"] == pytest.approx({"precision": 1.0, "recall": 0.75, "f1": 6 / 7, "support": 4})
+    assert m["per_class"]["walk"]["precision"] == pytest.approx(2 / 3)
+    assert m["macro_f1"] == pytest.approx((6 / 7 + 0.8) / 2)
+    assert m["mean_class_accuracy"] == pytest.approx((0.75 + 1.0) / 2)
+
+
+def test_absent_class_does_not_count_in_macro_scores():
+    m = metrics.evaluate([0, 0], [0, 0], ["a", "b"])
+    assert m["macro_f1"] == 1.0 and m["per_class"]["b"]["support"] == 0
+
+
+def test_video_level_averages_probabilities():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    labels, mean, keys = metrics.video_level(probs, [0, 0, 1, 1], ["a", "a", "b", "b"])
+    assert keys == ["a", "b"] and labels == [0, 1]
+    assert np.allclose(mean, [[0.55, 0.45], [0.45, 0.55]])
+
+
+def test_report_files(tmp_path):
+    m = metrics.evaluate([0, 1, 1], [0, 1, 0], ["x", "y"])
+    metrics.write_report(tmp_path, m, m, {"split": "test"})
+    assert (tmp_path / "confusion_matrix.csv").read_text().splitlines() == ["true\\predicted,x,y", "x,1,0", "y,1,1"]
+    assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert "macro-F1" in (tmp_path / "classification_report.txt").read_text()
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_acc": 0.5, "val_acc": 0.4,
+                "val_macro_f1": 0.3, "lr": 1e-3} for e in (1, 2, 3)]
+    assert metrics.plot_curves(tmp_path / "curves.png", history).stat().st_size > 1000

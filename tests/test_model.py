@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from behavior.errors import InputError
+from behavior.model import FEATURE_DIM, MOTION_DIM, BehaviorNet, ModelConfig, load_backbone
+from behavior.weights import resolve_weights
+
+
+@pytest.fixture(scope="module")
+def backbone_weights(weights_dir):
+    return resolve_weights("mobilenet_v2_imagenet.pth")
+
+
+def small(**kw) -> ModelConfig:
+    return ModelConfig(**{"num_classes": 3, "sequence_length": 4, "hidden_dim": 16, "num_layers": 2,
+                          "head_hidden_dim": 8, **kw})
+
+
+@pytest.mark.parametrize("pooling", ["last", "attention"])
+@pytest.mark.parametrize("motion", [True, False])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_head_shapes(pooling, motion, bidirectional):
+    net = BehaviorNet(small(temporal_pooling=pooling, use_motion=motion, bidirectional=bidirectional), None)
+    out = net(torch.randn(5, 4, FEATURE_DIM), torch.randn(5, 4, MOTION_DIM))
+    assert out.shape == (5, 3)
+
+
+def test_crops_go_through_the_backbone(backbone_weights):
+    net = BehaviorNet(small(), load_backbone(backbone_weights)).eval()
+    frames = torch.rand(2, 4, 3, 32, 32)
+    assert net.embed(frames).shape == (2, 4, FEATURE_DIM)
+    with torch.no_grad():
+        assert torch.allclose(net(frames), net(net.embed(frames)), atol=1e-5)
+
+
+def test_frozen_backbone_unchanged_after_a_step(backbone_weights):
+    net = BehaviorNet(small(), load_backbone(backbone_weights))
+    before = {k: v.clone() for k, v in net.backbone.state_dict().items()}
+    head_before = net.head[0].weight.clone()
+    net.train()
+    assert not net.backbone.training
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.5)
+    loss = net(torch.rand(2, 4, 3, 32, 32)).sum()
+    loss.backward()
+    opt.step()
+    after = net.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and batch-norm statistics
+    assert not torch.equal(head_before, net.head[0].weight)
+
+
+def test_fine_tune_unfreezes_only_the_last_blocks(backbone_weights):
+    net = BehaviorNet(small(fine_tune_blocks=2), load_backbone(backbone_weights))
+    blocks = list(net.backbone.children())
+    assert all(p.requires_grad for b in blocks[-2:] for p in b.parameters())
+    assert not any(p.requires_grad for b in blocks[:-2] for p in b.parameters())
+    net.train()
+    bns = [m for m in net.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert net.backbone.training and not any(bn.training for bn in bns)
+
+
+def test_config_round_trip_and_errors():
+    cfg = small(temporal_pooling="attention")
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.to_dict()["inputs"] == ["crops", "motion"]
+    with pytest.raises(InputError, match="lacks"):
+        ModelConfig.from_dict({"num_classes": 2})
+    with pytest.raises(InputError, match="TEMPORAL_POOLING"):
+        BehaviorNet(small(temporal_pooling="max"), None)
+
+
+def test_bad_backbone_weights(tmp_path):
+    bad = tmp_path / "m.pth"
+    bad.write_bytes(b"junk")
+    with pytest.raises(InputError, match="cannot load MobileNetV2 weights"):
+        load_backbone(bad)

@@ -1,0 +1,117 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from behavior import training
+from behavior.errors import BehaviorError, InputError
+from behavior.model import BehaviorNet, ModelConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = ("best_mobilenet_lstm.pth", "last.pth", "history.csv", "report.json", "classification_report.txt",
+           "confusion_matrix.csv", "confusion_matrix.png", "curves.png")
+
+
+def test_trains_and_writes_every_output(train_cfg, capsys):
+    cfg = train_cfg()
+    report = training.train(cfg, progress=False)
+    out = capsys.readouterr().out
+    for text in ("Epoch 1/3", "Train Loss:", "| Train Acc:", "Val Loss:", "| Val Acc:", "Best model saved",
+                 "FINAL EVALUATION ON TEST SET", "Video level:"):
+        assert text in out, text
+    model_dir = Path(cfg["MODEL_DIR"])
+    for name in OUTPUTS:
+        assert (model_dir / name).is_file(), name
+    assert report["split"] == "test" and report["video_level"]["n"] == 2
+    assert report["video_level"]["accuracy"] == 1.0  # brightness and motion separate the classes
+    assert len((model_dir / "history.csv").read_text().splitlines()) == 4
+
+
+def test_checkpoint_round_trip_weights_only(train_cfg):
+    cfg = train_cfg(NUM_EPOCHS=1)
+    training.train(cfg, progress=False)
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    assert set(ckpt) >= {"model", "classes", "model_config", "train_config", "metrics", "epoch", "versions"}
+    mc = ModelConfig.from_dict(ckpt["model_config"])
+    assert (mc.sequence_length, mc.frame_width, mc.num_classes) == (4, 32, 2)
+    assert ckpt["classes"] == ["fight", "walk"] and mc.pad_mode == cfg["PAD_MODE"]
+    net = BehaviorNet(mc, training.load_backbone(None))
+    net.load_state_dict(ckpt["model"])
+
+
+def test_early_stopping_stops(train_cfg, capsys):
+    cfg = train_cfg(NUM_EPOCHS=20, EARLY_STOPPING_PATIENCE=2, LEARNING_RATE=1e-9)
+    training.train(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "Early stopping" in out and "Epoch 4/20" not in out  # epoch 1 best, 2 and 3 not: stop
+
+
+def test_early_stopping_rule():
+    stop = training.EarlyStopping(patience=2)
+    assert stop.step(0.5) and not stop.step(0.5) and not stop.should_stop
+    assert not stop.step(0.4) and stop.should_stop
+
+
+def test_resume_continues_and_refuses_changes(train_cfg, capsys):
+    cfg = train_cfg(NUM_EPOCHS=2)
+    training.train(cfg, progress=False)
+    with pytest.raises(InputError, match="--resume"):
+        training.train(cfg, progress=False)
+    capsys.readouterr()
+    training.train({**cfg, "NUM_EPOCHS": 3}, resume=True, progress=False)
+    out = capsys.readouterr().out
+    assert "Resumed from" in out and "Epoch 3/3" in out and "Epoch 1/3" not in out
+    assert len((Path(cfg["MODEL_DIR"]) / "history.csv").read_text().splitlines()) == 4
+    with pytest.raises(InputError, match="model config differs.*hidden_dim"):
+        training.train({**cfg, "NUM_EPOCHS": 4, "LSTM_HIDDEN_DIM": 32}, resume=True, progress=False)
+
+
+def test_resume_refuses_other_classes(train_cfg, tmp_path):
+    cfg = train_cfg(NUM_EPOCHS=1)
+    training.train(cfg, progress=False)
+    sequences = Path(cfg["SEQUENCES_FILE"])
+    other = tmp_path / "other" / "sequences.csv"
+    other.parent.mkdir()
+    other.write_text(sequences.read_text().replace(",walk,", ",stroll,").replace("walk/", "walk/"))
+    (other.parent / "classes.json").write_text('["fight", "stroll"]')
+    with pytest.raises(InputError, match="trained on classes"):
+        training.train({**cfg, "SEQUENCES_FILE": str(other)}, resume=True, progress=False)
+
+
+def test_nan_loss_is_a_clear_error(train_cfg):
+    with pytest.raises(BehaviorError, match="loss became nan"):
+        training.train(train_cfg(LEARNING_RATE=1e30, NUM_EPOCHS=3), progress=False)
+
+
+def test_empty_train_split(train_cfg, tmp_path):
+    cfg = train_cfg()
+    lines = Path(cfg["SEQUENCES_FILE"]).read_text().splitlines()
+    only_test = tmp_path / "s" / "sequences.csv"
+    only_test.parent.mkdir()
+    only_test.write_text("\n".join([lines[0]] + [line for line in lines[1:] if ",test," in line]) + "\n")
+    (only_test.parent / "classes.json").write_text('["fight", "walk"]')
+    with pytest.raises(InputError, match="train split .* is empty"):
+        training.train({**cfg, "SEQUENCES_FILE": str(only_test)}, progress=False)
+
+
+def test_fine_tuning_path(train_cfg):
+    report = training.train(train_cfg(NUM_EPOCHS=1, FINE_TUNE_BLOCKS=1), progress=False)
+    assert report["video_level"]["n"] == 2
+
+
+def test_ddp_two_cpu_processes(train_cfg, tmp_path):
+    cfg = train_cfg(NUM_EPOCHS=2)
+    args = [f"--{k.lower().replace('_', '-')}={cfg[k]}" for k in
+            ("FRAMES_DIR", "SEQUENCES_FILE", "FEATURES_DIR", "MODEL_DIR", "LSTM_HIDDEN_DIM", "LSTM_NUM_LAYERS",
+             "HEAD_HIDDEN_DIM", "BATCH_SIZE", "NUM_EPOCHS", "LEARNING_RATE", "NUM_WORKERS")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(ROOT / "train_mobilenet_lstm.py"), *args, "--torch-threads=1", "--device=cpu",
+                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("Epoch 2/2") == 1  # only rank 0 prints
+    assert "2 process(es)" in proc.stdout and "FINAL EVALUATION ON TEST SET" in proc.stdout
+    assert (Path(cfg["MODEL_DIR"]) / training.BEST).is_file()
