@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE_CLIPS  := datasets/sample_clips
 SAMPLE_FRAMES := datasets/sample_frames
 SAMPLE_SEQUENCES := datasets/sample_sequences/sequences.csv
+SAMPLE_MODEL  := models/sample_lstm
 
 .PHONY: venv demo test lint bench clean
 
@@ -20,9 +21,12 @@ demo: $(STAMP)
 	$(PY) -m behavior.synthetic --out $(SAMPLE_CLIPS) --videos-per-class 4
 	$(PY) extract_frames.py --clips-dir $(SAMPLE_CLIPS) --frames-dir $(SAMPLE_FRAMES)
 	$(PY) group_sequences.py --frames-dir $(SAMPLE_FRAMES) --sequences-file $(SAMPLE_SEQUENCES) --overwrite
+	$(PY) train_mobilenet_lstm.py --frames-dir $(SAMPLE_FRAMES) --sequences-file $(SAMPLE_SEQUENCES) \
+		--features-dir datasets/sample_features --model-dir $(SAMPLE_MODEL) \
+		--num-epochs 8 --learning-rate 1e-3 --early-stopping-patience 4 --overwrite
 	@echo
 	@echo "demo: sample clips in $(SAMPLE_CLIPS)/, person crops in $(SAMPLE_FRAMES)/ (see manifest.csv there),"
-	@echo "      sequences in $(SAMPLE_SEQUENCES)"
+	@echo "      sequences in $(SAMPLE_SEQUENCES), model and test report in $(SAMPLE_MODEL)/"
 
 test: $(STAMP)
 	$(PY) -m ruff check .
@@ -34,6 +38,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/group_speed.py
+	$(PY) benchmarks/train_speed.py
 
 clean:
-	rm -rf $(SAMPLE_CLIPS) $(SAMPLE_FRAMES) $(dir $(SAMPLE_SEQUENCES)) .pytest_cache .ruff_cache
+	rm -rf $(SAMPLE_CLIPS) $(SAMPLE_FRAMES) $(dir $(SAMPLE_SEQUENCES)) datasets/sample_features $(SAMPLE_MODEL) \
+		.pytest_cache .ruff_cache

@@ -243,6 +243,64 @@ def predict_probs(model: BehaviorNet, loader: DataLoader, device: str) -> tuple[
     return np.concatenate(probs), np.concatenate(labels), sum(losses) / n
 
 
+def _resume_checkpoint(model_dir: Path, table: SequenceTable, mc: ModelConfig) -> dict[str, Any]:
+    """``last.pth``, after checking that it was trained on the same classes with the same model config."""
+    ckpt = load_checkpoint(model_dir / LAST)
+    if ckpt["classes"] != table.classes:
+        raise InputError(f"cannot resume: {model_dir / LAST} was trained on classes {ckpt['classes']}, "
+                         f"the sequences have {table.classes}")
+    new = mc.to_dict()
+    if ckpt["model_config"] != new:
+        changed = sorted(k for k in new if ckpt["model_config"].get(k) != new[k])
+        raise InputError(f"cannot resume: the model config differs from {model_dir / LAST} ({', '.join(changed)})")
+    for key in ("optimizer", "scheduler", "history", "best_f1", "bad_epochs", "rng"):
+        if key not in ckpt:
+            raise InputError(f"cannot resume from {model_dir / LAST}: it lacks {key} (is it a best-model file?)")
+    return ckpt
+
+
+def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler, weights: torch.Tensor, tc: TrainConfig, device: str, epoch: int,
+                    progress: bool) -> tuple[float, float]:
+    """One pass over the training data; returns the mean loss and the accuracy."""
+    net.train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    total, correct, loss_sum = 0, 0, 0.0
+    bar = tqdm(loader, desc="train", unit="batch", leave=False, disable=not progress)
+    for step, (x, m, y) in enumerate(bar):
+        x, m, y = (t.to(device, non_blocking=True) for t in (x, m, y))
+        with _autocast(device):
+            logits = net(x, m)
+        loss = classification_loss(logits, y, weights, tc.focal_gamma, tc.label_smoothing)
+        if not torch.isfinite(loss):
+            raise BehaviorError(f"the loss became {loss.item()} at epoch {epoch}, batch {step + 1}: "
+                                "lower LEARNING_RATE or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if tc.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        total += len(y)
+        correct += int((logits.argmax(-1) == y).sum())
+        loss_sum += loss.item() * len(y)
+        bar.set_postfix(loss=f"{loss_sum / total:.4f}")
+    return loss_sum / max(total, 1), correct / max(total, 1)
+
+
+def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW over the parameters that train."""
+    opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return opt_cls(trainable, lr=tc.learning_rate, weight_decay=tc.weight_decay)
+
+
+def make_scaler(device: str) -> torch.amp.GradScaler:
+    """A gradient scaler, active only for float16 autocast on CUDA."""
+    return torch.amp.GradScaler(enabled=device.startswith("cuda") and not torch.cuda.is_bf16_supported())
+
+
 def _autocast(device: str):
     if device.startswith("cuda"):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -291,6 +349,10 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
         raise InputError(f"the val split of {tc.sequences_file} is empty: early stopping needs validation videos")
     check_crops_exist(frames_dir, table)
     mc = model_config_from(cfg, table, frames_dir)
+    ckpt = _resume_checkpoint(model_dir, table, mc) if resume else None
+    if ckpt is None and (model_dir / BEST).exists() and not overwrite:
+        raise InputError(f"{model_dir} already holds a trained model: pass --resume to continue it, "
+                         "--overwrite to start over, or choose another --model-dir")
     weights_path = resolve_weights(tc.backbone_weights)
     model = BehaviorNet(mc, load_backbone(weights_path))
     cached = mc.trainable_blocks == 0
@@ -321,28 +383,18 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
     if env.world > 1:
         device_ids = [env.local_rank] if env.device.startswith("cuda") else None
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(params, lr=tc.learning_rate, weight_decay=tc.weight_decay)
+    optimizer = make_optimizer(model, tc)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=tc.lr_factor,
                                                            patience=tc.lr_patience)
     weights = class_weights([table.labels[i] for i in rows["train"]], mc.num_classes).to(env.device)
-    scaler = torch.amp.GradScaler(enabled=env.device.startswith("cuda") and not torch.cuda.is_bf16_supported())
+    scaler = make_scaler(env.device)
     stopper = EarlyStopping(tc.patience)
     history: list[dict[str, float]] = []
     start_epoch = 1
 
     base = {"classes": table.classes, "model_config": mc.to_dict(), "train_config": asdict(tc),
             "versions": runtime.versions()}
-    if resume:
-        ckpt = load_checkpoint(model_dir / LAST)
-        if ckpt["classes"] != table.classes:
-            raise InputError(f"cannot resume: {model_dir / LAST} was trained on classes {ckpt['classes']}, "
-                             f"the sequences have {table.classes}")
-        if ckpt["model_config"] != base["model_config"]:
-            new = base["model_config"]
-            changed = sorted(k for k in new if ckpt["model_config"].get(k) != new[k])
-            raise InputError(f"cannot resume: the model config differs from {model_dir / LAST} ({', '.join(changed)})")
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -351,9 +403,6 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
         start_epoch = ckpt["epoch"] + 1
         torch.set_rng_state(ckpt["rng"])
         say(f"Resumed from {model_dir / LAST} after epoch {ckpt['epoch']}")
-    elif (model_dir / BEST).exists() and not overwrite:
-        raise InputError(f"{model_dir} already holds a trained model: pass --resume to continue it, "
-                         "--overwrite to start over, or choose another --model-dir")
 
     say(f"Training on {env.device} ({threads} CPU threads, {env.world} process(es)); "
         f"{len(rows['train'])} train / {len(rows['val'])} val / {len(rows['test'])} test sequences; "
@@ -365,32 +414,12 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
         say(f"\nEpoch {epoch}/{tc.epochs}")
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
-        net.train()
-        total, correct, loss_sum = 0, 0, 0.0
-        bar = tqdm(train_loader, desc="train", unit="batch", leave=False, disable=not (progress and env.main))
-        for step, (x, m, y) in enumerate(bar):
-            x, m, y = (t.to(env.device, non_blocking=True) for t in (x, m, y))
-            with _autocast(env.device):
-                logits = net(x, m)
-            loss = classification_loss(logits, y, weights, tc.focal_gamma, tc.label_smoothing)
-            if not torch.isfinite(loss):
-                raise BehaviorError(f"the loss became {loss.item()} at epoch {epoch}, batch {step + 1}: "
-                                    "lower LEARNING_RATE or check the data")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tc.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            total += len(y)
-            correct += int((logits.argmax(-1) == y).sum())
-            loss_sum += loss.item() * len(y)
-            bar.set_postfix(loss=f"{loss_sum / total:.4f}")
+        train_loss, train_acc = train_one_epoch(net, train_loader, optimizer, scaler, weights, tc, env.device,
+                                                epoch, progress and env.main)
         probs, labels, val_loss = predict_probs(model, val_loader, env.device)
         val = metrics.evaluate(labels, probs.argmax(1), table.classes)
         scheduler.step(val_loss)
-        record = {"epoch": epoch, "train_loss": loss_sum / max(total, 1), "train_acc": correct / max(total, 1),
+        record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                   "val_loss": val_loss, "val_acc": val["accuracy"], "val_macro_f1": val["macro_f1"],
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         history.append(record)

@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""Stage 3 speed: an epoch on cached features against an epoch that reruns MobileNetV2.
+
+Same sequences, same model, same optimizer settings, in one process. "cached" gathers each
+crop's features from the on-disk cache (filled once, before timing); "recompute" decodes every
+crop and runs the frozen MobileNetV2 on it in every epoch, as a pipeline without the cache
+would. Prints the steady-state seconds per epoch of each (epochs after the first; median) and
+their ratio (target: at least 20 on the 2-core CPU).
+
+    python benchmarks/train_speed.py                                  # generated 224x224 crops
+    python benchmarks/train_speed.py --sequences-file datasets/sequences/sequences.csv --frames-dir datasets/frames
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from torch.utils.data import DataLoader  # noqa: E402
+
+import config  # noqa: E402
+from behavior import cli, runtime  # noqa: E402
+from behavior.data import CachedSequenceDataset, ImageSequenceDataset, load_motion, read_sequences  # noqa: E402
+from behavior.features import FeatureCache, backbone_key  # noqa: E402
+from behavior.model import BehaviorNet, load_backbone  # noqa: E402
+from behavior.report import format_table  # noqa: E402
+from behavior.sequences import SequenceSettings, group_sequences, write_sequence_set  # noqa: E402
+from behavior.synthetic import write_frames_tree  # noqa: E402
+from behavior.training import (  # noqa: E402
+    TrainConfig,
+    class_weights,
+    make_optimizer,
+    make_scaler,
+    model_config_from,
+    seed_everything,
+    train_one_epoch,
+)
+from behavior.weights import resolve_weights  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sequences-file", type=Path, help="real sequences (default: a generated set)")
+    parser.add_argument("--frames-dir", type=Path, help="the crops those sequences point to")
+    parser.add_argument("--sequences", type=int, default=64, help="training sequences to time (first N)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per mode; the first is not counted")
+    args = parser.parse_args()
+    cli.setup_logging("WARNING")
+    cfg = cli.config_constants(config)
+    device = runtime.resolve_device(cfg["DEVICE"])
+    threads = runtime.set_threads(cfg["TORCH_THREADS"])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        frames, sequences = args.frames_dir, args.sequences_file
+        if sequences is None:
+            frames, sequences = Path(tmp) / "frames", Path(tmp) / "seq" / "sequences.csv"
+            write_frames_tree(frames, videos_per_class=12, persons_per_video=1, frames_per_person=32,
+                              image_size=cfg["FRAME_WIDTH"])
+            write_sequence_set(group_sequences(frames, SequenceSettings.from_config(cfg), seed=0), sequences)
+        table = read_sequences(sequences)
+        rows = table.select("train")[: args.sequences]
+        tc = TrainConfig.from_config(cfg)
+        mc = model_config_from(cfg, table, frames)
+        weights = resolve_weights(tc.backbone_weights)
+        motion = load_motion(frames, table.person_dirs(rows)) if mc.use_motion else None
+        loss_weights = class_weights([table.labels[i] for i in rows], mc.num_classes)
+
+        seed_everything(0)
+        net = BehaviorNet(mc, load_backbone(weights)).to(device)
+        cache = FeatureCache(Path(tmp) / "features", backbone_key(weights, mc))
+        start = time.perf_counter()
+        store = cache.load(frames, table.person_dirs(rows), net, device, tc.feature_batch_size, progress=False)
+        fill = time.perf_counter() - start
+        loaders = {
+            "cached": DataLoader(CachedSequenceDataset(table, rows, store, motion, tc.augment),
+                                 batch_size=tc.batch_size, shuffle=True),
+            "recompute": DataLoader(ImageSequenceDataset(table, rows, frames, (mc.frame_width, mc.frame_height),
+                                                         motion, augment=False),
+                                    batch_size=tc.batch_size, shuffle=True, num_workers=tc.num_workers),
+        }
+        seconds: dict[str, list[float]] = {}
+        for name, loader in loaders.items():
+            seed_everything(0)
+            net = BehaviorNet(mc, load_backbone(weights)).to(device)
+            optimizer = make_optimizer(net, tc)
+            scaler = make_scaler(device)
+            seconds[name] = []
+            for epoch in range(1, args.epochs + 1):
+                start = time.perf_counter()
+                train_one_epoch(net, loader, optimizer, scaler, loss_weights.to(device), tc, device, epoch, False)
+                seconds[name].append(time.perf_counter() - start)
+
+    steady = {name: statistics.median(s[1:] or s) for name, s in seconds.items()}
+    print(f"{len(rows)} training sequences of {table.sequence_length} frames ({mc.frame_width}x{mc.frame_height}); "
+          f"device: {device}; threads: {threads}; cache filled once in {fill:.1f} s ({store.computed} crops)")
+    print(format_table(["mode", "first epoch s", "steady s/epoch"],
+                       [[name, s[0], steady[name]] for name, s in seconds.items()]))
+    ratio = steady["recompute"] / steady["cached"]
+    print(f"speed-up of the feature cache (steady state): {ratio:.1f}x   target >= 20: "
+          f"{'met' if ratio >= 20 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
