@@ -115,3 +115,19 @@ def test_ddp_two_cpu_processes(train_cfg, tmp_path):
     assert proc.stdout.count("Epoch 2/2") == 1  # only rank 0 prints
     assert "2 process(es)" in proc.stdout and "FINAL EVALUATION ON TEST SET" in proc.stdout
     assert (Path(cfg["MODEL_DIR"]) / training.BEST).is_file()
+
+
+def test_script_errors_are_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = str(ROOT / "train_mobilenet_lstm.py")
+    proc = subprocess.run([sys.executable, script, "--sequences-file", str(tmp_path / "none.csv")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"train_mobilenet_lstm.py: error: sequences file not found: {tmp_path / 'none.csv'} "
+        "(run group_sequences.py first)"]
+
+
+def test_resume_without_a_checkpoint(train_cfg):
+    with pytest.raises(InputError, match="checkpoint not found: .*last.pth"):
+        training.train(train_cfg(), resume=True, progress=False)
