@@ -11,7 +11,7 @@ FRAMES_DIR = "datasets/frames"  # stage 1 output: per-person crops
 SEQUENCES_FILE = "datasets/sequences/sequences.csv"  # stage 2 output
 FEATURES_DIR = "datasets/features"  # stage 3 cache of per-crop CNN features
 MODEL_DIR = "models/lstm_mn"  # stage 3 output: checkpoints and reports
-OUTPUT_DIR = "outputs"  # stage 4 output: one folder per predicted video
+OUTPUT_DIR = ""  # stage 4 output folder; "" = outputs/<video name> (outputs/<folder>_predictions for a batch)
 SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its videos
 
 # --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
@@ -73,6 +73,13 @@ FOCAL_GAMMA = 0.0  # > 0: focal loss
 LABEL_SMOOTHING = 0.0
 FEATURE_BATCH_SIZE = 64  # crops per MobileNetV2 batch when filling the feature cache
 NUM_WORKERS = 2  # data-loading workers for the image path (fine-tuning)
+
+# --- Stage 4: prediction ----------------------------------------------------------------------
+CHECKPOINT = ""  # "" = MODEL_DIR/best_mobilenet_lstm.pth
+PREDICT_STRIDE = 4  # classify every N kept frames (all ready tracks in one batch)
+SMOOTHING = 0.5  # EMA weight of the newest probabilities per track (1 = no smoothing)
+VIDEO_LABEL_RULE = "mean"  # "mean": tracks' mean probabilities averaged (as training's video level); "max": the
+                           # single most confident track decides
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = "INFO"

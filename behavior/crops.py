@@ -40,6 +40,12 @@ def crop_region(
     return x0, y0, x0 + max(int(round(out_w)), 1), y0 + max(int(round(out_h)), 1)
 
 
+def clip_box(box: tuple[float, ...], width: int, height: int) -> tuple[float, float, float, float]:
+    """Clip ``x1, y1, x2, y2`` to a ``width`` x ``height`` frame (tracker boxes may leave it)."""
+    x1, y1, x2, y2 = box
+    return (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+
+
 def crop_person(
     frame: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int], margin: float
 ) -> np.ndarray:

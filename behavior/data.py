@@ -99,24 +99,37 @@ def check_crops_exist(frames_dir: Path, table: SequenceTable) -> None:
                                  "was FRAMES_DIR changed? rerun extract_frames.py and group_sequences.py")
 
 
+MotionState = tuple[float, float, float, float]  # time, centre x, centre y, height of the previous box
+
+
+def motion_step(
+    box: tuple[float, float, float, float], t: float, prev: MotionState | None
+) -> tuple[np.ndarray, MotionState]:
+    """One box's motion features relative to the same person's previous box, and the new state.
+
+    Centre velocity (x, y) in body heights per second, log scale change per second, aspect ratio.
+    Training (from tracks.csv) and prediction (live) both call this.
+    """
+    x1, y1, x2, y2 = box
+    w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    vec = np.zeros(MOTION_DIM, np.float32)
+    vec[3] = w / h
+    if prev is not None and t > prev[0]:
+        dt = t - prev[0]
+        vec[0] = (cx - prev[1]) / prev[3] / dt
+        vec[1] = (cy - prev[2]) / prev[3] / dt
+        vec[2] = math.log(h / prev[3]) / dt
+    return np.clip(vec, -MOTION_CLIP, MOTION_CLIP), (t, cx, cy, h)
+
+
 def _motion_rows(rows: list[dict[str, str]]) -> dict[int, np.ndarray]:
-    """Per frame of one person: centre velocity (x, y) in body heights/s, log scale change/s, aspect."""
+    """Motion features of every frame of one person's tracks.csv rows."""
     out: dict[int, np.ndarray] = {}
     prev = None
     for row in sorted(rows, key=lambda r: int(r["frame"])):
-        x1, y1, x2, y2 = (float(row[k]) for k in ("x1", "y1", "x2", "y2"))
-        t = float(row["time_s"])
-        w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        vec = np.zeros(MOTION_DIM, np.float32)
-        vec[3] = w / h
-        if prev is not None and t > prev[0]:
-            dt = t - prev[0]
-            vec[0] = (cx - prev[1]) / prev[3] / dt
-            vec[1] = (cy - prev[2]) / prev[3] / dt
-            vec[2] = math.log(h / prev[3]) / dt
-        out[int(row["frame"])] = np.clip(vec, -MOTION_CLIP, MOTION_CLIP)
-        prev = (t, cx, cy, h)
+        box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
+        out[int(row["frame"])], prev = motion_step(box, float(row["time_s"]), prev)
     return out
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from behavior import files, runtime
-from behavior.crops import JpegWriter, crop_person, letterbox
+from behavior.crops import JpegWriter, clip_box, crop_person, letterbox
 from behavior.errors import InputError
 from behavior.report import format_table
 from behavior.tracking import Detection, DetectorSettings, PersonTracker, describe_detector
@@ -225,11 +225,6 @@ def _is_done(meta: dict | None, identity: dict[str, Any], size_bytes: int) -> bo
     )
 
 
-def _clip_box(box: tuple[float, ...], width: int, height: int) -> tuple[float, float, float, float]:
-    x1, y1, x2, y2 = box
-    return (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
-
-
 def _rank_tracks(counts: Counter, first_seen: dict[int, int], settings: ExtractSettings) -> dict[int, int]:
     """Map kept track ids to person numbers 1..N: most frames first, short tracks dropped."""
     eligible = [t for t, n in counts.items() if n >= settings.min_track_frames]
@@ -264,7 +259,7 @@ def _extract_into(
         for frame in reader:
             h, w = frame.image.shape[:2]
             for det in _people(frame.image, tracker):
-                box = _clip_box(det.box, w, h)
+                box = clip_box(det.box, w, h)
                 if tracker is None:
                     crop = letterbox(frame.image, size)
                 else:

@@ -40,6 +40,7 @@ class ModelConfig:
     crop_margin: float = 0.15
     target_fps: float = 15.0
     person_tracking: bool = True
+    jpeg_quality: int = 95
     pad_mode: str = "reverse"
     min_sequence_frames: int = 8
     normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)

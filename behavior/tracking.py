@@ -117,6 +117,11 @@ class PersonTracker:
 
         self._tracker = BYTETracker(self._tracker_args, frame_rate=max(int(round(fps)), 1))
 
+    @property
+    def lost_after(self) -> int:
+        """Frames a lost track is kept by ByteTrack before its id is dropped for good."""
+        return int(self._tracker.max_time_lost) if self._tracker is not None else 30
+
     def detect(self, frame: np.ndarray) -> Any:
         """Run the detector alone on a BGR frame; returns Ultralytics ``Boxes`` on the CPU."""
         s = self.settings

@@ -112,6 +112,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         crop_margin=float(extraction.get("crop_margin", cfg["CROP_MARGIN"])),
         target_fps=float(extraction.get("target_fps", cfg["TARGET_FPS"])),
         person_tracking=bool(extraction.get("person_tracking", cfg["ENABLE_PERSON_TRACKING"])),
+        jpeg_quality=int(extraction.get("jpeg_quality", cfg["JPEG_QUALITY"])),
         pad_mode=str(cfg["PAD_MODE"]), min_sequence_frames=int(cfg["MIN_SEQUENCE_FRAMES"]),
         normalize_mean=tuple(cfg["NORMALIZE_MEAN"]), normalize_std=tuple(cfg["NORMALIZE_STD"]),
         hidden_dim=int(cfg["LSTM_HIDDEN_DIM"]), num_layers=int(cfg["LSTM_NUM_LAYERS"]),

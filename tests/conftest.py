@@ -90,3 +90,19 @@ def train_cfg(small_sequences, weights_dir, tmp_path):
         return cfg
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(small_sequences, weights_dir, tmp_path_factory) -> Path:
+    """A model trained for two epochs on the small sequences (32x32 crops, 4 frames): for stage 4 plumbing."""
+    import config
+    from behavior import cli, training
+
+    frames, sequences = small_sequences
+    out = tmp_path_factory.mktemp("tiny")
+    cfg = cli.config_constants(config)
+    cfg.update(FRAMES_DIR=str(frames), SEQUENCES_FILE=str(sequences), FEATURES_DIR=str(out / "features"),
+               MODEL_DIR=str(out / "model"), LSTM_HIDDEN_DIM=16, LSTM_NUM_LAYERS=1, HEAD_HIDDEN_DIM=8,
+               BATCH_SIZE=8, NUM_EPOCHS=2, LEARNING_RATE=1e-2, NUM_WORKERS=0, MIN_SEQUENCE_FRAMES=2)
+    training.train(cfg, progress=False)
+    return out / "model" / training.BEST
