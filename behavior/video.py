@@ -207,7 +207,8 @@ class FrameReader:
 class VideoWriter:
     """Write BGR frames to an .mp4 under a temporary name, renamed into place on ``close()``.
 
-    An interrupted write leaves no half-written file under the final name.
+    Encoding runs on a background thread (a few frames queued), so the caller never waits for
+    the encoder. An interrupted write leaves no half-written file under the final name.
 
     Example:
         >>> with VideoWriter(Path("out.mp4"), fps=25, size=(640, 480)) as out:  # doctest: +SKIP
@@ -223,21 +224,33 @@ class VideoWriter:
             raise VideoError(f"cannot write video {self.path} (codec {fourcc!r} unavailable?)")
         self.size = size
         self.frames = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._encode, daemon=True, name="encode")
+        self._thread.start()
+
+    def _encode(self) -> None:
+        while (image := self._queue.get()) is not None:
+            self._writer.write(image)
 
     def write(self, image: np.ndarray) -> None:
-        """Append one BGR frame of the writer's size."""
-        self._writer.write(image)
+        """Append one BGR frame of the writer's size (the writer keeps a reference: do not modify it after)."""
+        self._queue.put(image)
         self.frames += 1
+
+    def _finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.release()
 
     def close(self) -> Path:
         """Finish the file and move it to its final name."""
-        self._writer.release()
+        self._finish()
         self._tmp.replace(self.path)
         return self.path
 
     def abort(self) -> None:
         """Drop the partial file."""
-        self._writer.release()
+        self._finish()
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> VideoWriter:
