@@ -7,6 +7,7 @@ SAMPLE_CLIPS  := datasets/sample_clips
 SAMPLE_FRAMES := datasets/sample_frames
 SAMPLE_SEQUENCES := datasets/sample_sequences/sequences.csv
 SAMPLE_MODEL  := models/sample_lstm
+SAMPLE_HOLDOUT := datasets/sample_holdout
 
 .PHONY: venv demo test lint bench clean
 
@@ -24,9 +25,13 @@ demo: $(STAMP)
 	$(PY) train_mobilenet_lstm.py --frames-dir $(SAMPLE_FRAMES) --sequences-file $(SAMPLE_SEQUENCES) \
 		--features-dir datasets/sample_features --model-dir $(SAMPLE_MODEL) \
 		--num-epochs 8 --learning-rate 1e-3 --early-stopping-patience 4 --overwrite
+	$(PY) -m behavior.synthetic --out $(SAMPLE_HOLDOUT) --videos-per-class 1 --seed 7
+	$(PY) predict.py --video $(SAMPLE_HOLDOUT)/walking/walking_000.mp4 \
+		--checkpoint $(SAMPLE_MODEL)/best_mobilenet_lstm.pth --output-dir outputs/demo --overwrite
 	@echo
 	@echo "demo: sample clips in $(SAMPLE_CLIPS)/, person crops in $(SAMPLE_FRAMES)/ (see manifest.csv there),"
-	@echo "      sequences in $(SAMPLE_SEQUENCES), model and test report in $(SAMPLE_MODEL)/"
+	@echo "      sequences in $(SAMPLE_SEQUENCES), model and test report in $(SAMPLE_MODEL)/,"
+	@echo "      prediction on a clip training never saw: outputs/demo/annotated.mp4 (+ tracks.csv, summary.json)"
 
 test: $(STAMP)
 	$(PY) -m ruff check .
@@ -39,7 +44,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/group_speed.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/predict_speed.py
 
 clean:
 	rm -rf $(SAMPLE_CLIPS) $(SAMPLE_FRAMES) $(dir $(SAMPLE_SEQUENCES)) datasets/sample_features $(SAMPLE_MODEL) \
+		$(SAMPLE_HOLDOUT) outputs/demo \
 		.pytest_cache .ruff_cache
