@@ -44,7 +44,7 @@ CACHE_VERSION = 1
 def backbone_key(weights: Path, cfg: ModelConfig) -> str:
     """A short key naming everything that decides a crop's features."""
     text = "|".join(map(str, (CACHE_VERSION, file_sha256(str(weights)), cfg.frame_width, cfg.frame_height,
-                              cfg.normalize_mean, cfg.normalize_std)))
+                              cfg.normalize_mean, cfg.normalize_std, cfg.cpu_precision)))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -65,14 +65,31 @@ def crops_to_tensor(images: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def embed_images(net: BehaviorNet, images: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features of RGB crops and of their mirror images, float16 (N, 1280) each."""
+def embed_crops(net: BehaviorNet, images: np.ndarray, device: str, mirror: bool = False) -> torch.Tensor:
+    """MobileNetV2 features (N, 1280) of RGB uint8 crops (N, H, W, 3), float32 on the CPU.
+
+    The one way crops become features: the cache (training) and prediction both call it, with
+    the same precision (float16 autocast on CUDA; on the CPU the model's ``cpu_precision``), so
+    they agree.
+    """
     x = crops_to_tensor(images).to(device, non_blocking=True)
-    autocast = torch.autocast("cuda", dtype=torch.float16) if device.startswith("cuda") else nullcontext()
+    if mirror:
+        x = x.flip(-1)
+    if device.startswith("cuda"):
+        autocast = torch.autocast("cuda", dtype=torch.float16)
+    elif net.cfg.cpu_precision == "bfloat16":
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+    else:
+        autocast = nullcontext()
     with autocast:
-        plain = net.embed(x)
-        flipped = net.embed(x.flip(-1))
-    return plain.half().cpu().numpy(), flipped.half().cpu().numpy()
+        return net.embed(x).float().cpu()
+
+
+def embed_images(net: BehaviorNet, images: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features of RGB crops and of their mirror images, float16 (N, 1280) each, for the cache."""
+    plain = embed_crops(net, images, device)
+    flipped = embed_crops(net, images, device, mirror=True)
+    return plain.half().numpy(), flipped.half().numpy()
 
 
 @dataclass

@@ -56,6 +56,7 @@ class ModelConfig:
     backbone: str = "mobilenet_v2"
     fine_tune_blocks: int = 0
     freeze_backbone: bool = True
+    cpu_precision: str = "float32"  # how MobileNetV2 runs on the CPU ("float32" or "bfloat16")
 
     @property
     def trainable_blocks(self) -> int:

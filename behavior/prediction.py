@@ -30,12 +30,12 @@ from behavior.crops import clip_box, crop_person, letterbox
 from behavior.data import MotionState, motion_step
 from behavior.drawing import draw_box, palette
 from behavior.errors import InputError
-from behavior.features import crops_to_tensor
+from behavior.features import embed_crops
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.sequences import pad_positions
 from behavior.tracking import Detection, DetectorSettings, PersonTracker
 from behavior.training import load_checkpoint
-from behavior.video import FrameReader, VideoWriter
+from behavior.video import Frame, FrameReader, VideoWriter
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,11 @@ class Timer:
     """Milliseconds spent per stage, for the per-frame timing table."""
 
     def __init__(self) -> None:
-        self.total = dict.fromkeys(STAGES, 0.0)
+        self.total = dict.fromkeys(STAGES, 0.0)  # stages measured on another thread stay 0
+        self._last = time.perf_counter()
+
+    def reset(self) -> None:
+        """Start the next measurement now (time spent waiting is not any stage's)."""
         self._last = time.perf_counter()
 
     def mark(self, stage: str) -> None:
@@ -131,9 +135,8 @@ class Timer:
         self._last = now
 
     def per_frame(self, frames: int) -> dict[str, float]:
-        out = {k: round(v / max(frames, 1), 2) for k, v in self.total.items()}
-        out["total"] = round(sum(out.values()), 2)
-        return out
+        """Milliseconds per frame of the stages this timer measured."""
+        return {k: round(v / max(frames, 1), 2) for k, v in self.total.items() if v > 0}
 
 
 class Predictor:
@@ -180,95 +183,56 @@ class Predictor:
         return summary
 
     def _run(self, source: str | int | Path, out: Path, show: bool, progress: bool) -> dict[str, Any]:
+        """Decode (one thread ahead), detect and track, then hand each frame to the session.
+
+        The session's work (crops, CNN, LSTM, drawing) stays on this thread: on a small CPU a second
+        compute thread only fights the detector for the same cores (measured: slower overall).
+        """
         from tqdm import tqdm
 
-        mc, s = self.mc, self.settings
-        reader = FrameReader(source, mc.target_fps)
-        kept_fps = min(reader.fps, mc.target_fps) if mc.target_fps > 0 else reader.fps
+        reader = FrameReader(source, self.mc.target_fps)
+        kept_fps = min(reader.fps, self.mc.target_fps) if self.mc.target_fps > 0 else reader.fps
         if self.tracker is not None:
             self.tracker.reset(fps=kept_fps)
-        states: dict[int, TrackState] = {}
-        finished: list[tuple[int, TrackState]] = []
-        rows: list[list[Any]] = []
-        writer: VideoWriter | None = None
+        session = _Session(self, out, kept_fps, show)
         timer = Timer()
-        kept = 0
-        live_max = 0
         interrupted = False
+        started = time.perf_counter()
         bar = tqdm(desc=str(source), unit="frame", leave=False, disable=not progress)
         try:
             for frame in reader:
                 timer.mark("decode")
-                image = frame.image
-                h, w = image.shape[:2]
+                h, w = frame.image.shape[:2]
                 if self.tracker is not None:
-                    dets = self.tracker.update(image)
+                    dets = self.tracker.update(frame.image)
                 else:
                     dets = [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)]
                 dets = [Detection(d.track_id, clip_box(d.box, w, h), d.conf) for d in dets]
                 timer.mark("detect_track")
-                if dets:
-                    crops = np.stack([training_crop(image, d, mc) for d in dets])
-                    features = self.net.embed(crops_to_tensor(crops).to(self.device)).float().cpu()
-                    if self.feature_log is not None:
-                        self.feature_log += [(frame.index, d.track_id, f) for d, f in zip(dets, features, strict=True)]
-                    for d, feat in zip(dets, features, strict=True):
-                        st = states.get(d.track_id) or states.setdefault(d.track_id, TrackState(mc.sequence_length))
-                        vec, st.prev = motion_step(d.box, frame.time_s, st.prev)
-                        st.features.append(feat)
-                        st.motion.append(vec)
-                        st.first_frame = frame.index if st.first_frame < 0 else st.first_frame
-                        st.last_frame, st.last_seen = frame.index, kept
-                        st.frames += 1
-                timer.mark("crop_cnn")
-                if kept % s.stride == 0:
-                    ready = [st for st in states.values() if len(st.features) >= min(mc.min_sequence_frames,
-                                                                                       mc.sequence_length)]
-                    if ready:
-                        for st, p in zip(ready, self._classify(ready), strict=True):
-                            st.probs = p if st.probs is None else s.smoothing * p + (1 - s.smoothing) * st.probs
-                for d in dets:
-                    st = states[d.track_id]
-                    if st.probs is not None:
-                        st.history.append((frame.index, int(st.probs.argmax()), float(st.probs.max())))
-                        st.prob_sum = st.probs.copy() if st.prob_sum is None else st.prob_sum + st.probs
-                lost_after = self.tracker.lost_after if self.tracker is not None else 1
-                for track in [t for t, st in states.items() if kept - st.last_seen > lost_after]:
-                    finished.append((track, states.pop(track)))  # keep the summary, free the buffers
-                    finished[-1][1].features.clear()
-                    finished[-1][1].motion.clear()
-                live_max = max(live_max, len(states))
-                timer.mark("lstm")
-                for d in dets:
-                    rows.append(self._row(frame.index, frame.time_s, d, states[d.track_id]))
-                    self._draw(image, d, states[d.track_id])
-                if writer is None:
-                    writer = VideoWriter(out / "annotated.mp4", kept_fps, (w, h))
-                writer.write(image)
-                if show:
-                    cv2.imshow("behavior", image)
-                    if cv2.waitKey(1) & 0xFF == ord("q"):
-                        break
-                timer.mark("draw_write")
-                kept += 1
+                session.timer.reset()
+                if not session.handle(frame, dets):
+                    break  # "q" in the window
+                timer.reset()
                 bar.update()
         except KeyboardInterrupt:
             interrupted = True
-            log.warning("interrupted: finishing the outputs of the %d frames seen", kept)
+            log.warning("interrupted: finishing the outputs of the frames seen")
         finally:
             bar.close()
-            if writer is not None:
-                writer.close()
-            if show:
-                cv2.destroyAllWindows()
+            session.close()
+        kept = session.kept
         if kept == 0:
             raise InputError(f"no frames could be decoded from {source}")
-        tracks = sorted(finished + list(states.items()), key=lambda item: item[0])
-        summary = self._summary(source, reader, kept, kept_fps, tracks, timer.per_frame(kept), interrupted)
-        summary["live_tracks_max"] = live_max
+        measured = {**timer.per_frame(kept), **session.timer.per_frame(kept)}
+        timing = {k: measured.get(k, 0.0) for k in STAGES}
+        timing["total"] = round(sum(timing.values()), 2)  # work per frame; stages overlap in wall time
+        timing["wall"] = round((time.perf_counter() - started) * 1000 / kept, 2)
+        tracks = sorted(session.finished + list(session.states.items()), key=lambda item: item[0])
+        summary = self._summary(source, reader, kept, kept_fps, tracks, timing, interrupted)
+        summary["live_tracks_max"] = session.live_max
         header = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "det_conf", "label", "label_conf",
                   *(f"p_{c}" for c in self.classes)]
-        files.write_csv(out / "tracks.csv", header, rows)
+        files.write_csv(out / "tracks.csv", header, session.rows)
         files.write_json(out / "summary.json", summary)
         return summary
 
@@ -298,6 +262,78 @@ class Predictor:
                          "model_config": self.mc.to_dict()},
             "versions": runtime.versions(),
         }
+
+
+class _Session:
+    """The per-source state after tracking: crops and CNN, track buffers, LSTM, drawing and writing."""
+
+    def __init__(self, predictor: Predictor, out: Path, fps: float, show: bool) -> None:
+        self.p = predictor
+        self.out, self.fps, self.show = out, fps, show
+        self.states: dict[int, TrackState] = {}
+        self.finished: list[tuple[int, TrackState]] = []
+        self.rows: list[list[Any]] = []
+        self.writer: VideoWriter | None = None
+        self.timer = Timer()
+        self.kept = 0
+        self.live_max = 0
+
+    def handle(self, frame: Frame, dets: list[Detection]) -> bool:
+        """Update the tracks with one frame's persons, classify when due, draw and write; False to stop."""
+        p, mc, s = self.p, self.p.mc, self.p.settings
+        image, kept = frame.image, self.kept
+        if dets:
+            crops = np.stack([training_crop(image, d, mc) for d in dets])
+            features = embed_crops(p.net, crops, p.device)
+            if p.feature_log is not None:
+                p.feature_log += [(frame.index, d.track_id, f) for d, f in zip(dets, features, strict=True)]
+            for d, feat in zip(dets, features, strict=True):
+                st = self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
+                vec, st.prev = motion_step(d.box, frame.time_s, st.prev)
+                st.features.append(feat)
+                st.motion.append(vec)
+                st.first_frame = frame.index if st.first_frame < 0 else st.first_frame
+                st.last_frame, st.last_seen = frame.index, kept
+                st.frames += 1
+        self.timer.mark("crop_cnn")
+        if kept % s.stride == 0:
+            needed = min(mc.min_sequence_frames, mc.sequence_length)
+            ready = [st for st in self.states.values() if len(st.features) >= needed]
+            if ready:
+                for st, probs in zip(ready, p._classify(ready), strict=True):
+                    st.probs = probs if st.probs is None else s.smoothing * probs + (1 - s.smoothing) * st.probs
+        for d in dets:
+            st = self.states[d.track_id]
+            if st.probs is not None:
+                st.history.append((frame.index, int(st.probs.argmax()), float(st.probs.max())))
+                st.prob_sum = st.probs.copy() if st.prob_sum is None else st.prob_sum + st.probs
+        lost_after = p.tracker.lost_after if p.tracker is not None else 1
+        for track in [t for t, st in self.states.items() if kept - st.last_seen > lost_after]:
+            st = self.states.pop(track)  # keep its summary, free its buffers
+            st.features.clear()
+            st.motion.clear()
+            self.finished.append((track, st))
+        self.live_max = max(self.live_max, len(self.states))
+        self.timer.mark("lstm")
+        for d in dets:
+            self.rows.append(p._row(frame.index, frame.time_s, d, self.states[d.track_id]))
+            p._draw(image, d, self.states[d.track_id])
+        if self.writer is None:
+            self.writer = VideoWriter(self.out / "annotated.mp4", self.fps, (image.shape[1], image.shape[0]))
+        self.writer.write(image)
+        keep_going = True
+        if self.show:
+            cv2.imshow("behavior", image)
+            keep_going = (cv2.waitKey(1) & 0xFF) != ord("q")
+        self.timer.mark("draw_write")
+        self.kept += 1
+        return keep_going
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.show:
+            cv2.destroyAllWindows()
 
 
 def track_summary(track: int, st: TrackState, classes: list[str]) -> dict[str, Any]:

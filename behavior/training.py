@@ -10,6 +10,7 @@ sequence and per video.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -105,7 +106,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
     """The network's settings: stage 3 constants, plus how the crops were made (from stage 1's meta.json)."""
     first_video = Path(frames_dir) / table.frames[0][0].rsplit("/", 2)[0] / "meta.json"
     extraction = (files.read_json(first_video) or {}).get("settings", {})
-    return ModelConfig(
+    mc = ModelConfig(
         num_classes=len(table.classes), sequence_length=table.sequence_length,
         frame_width=int(extraction.get("frame_width", cfg["FRAME_WIDTH"])),
         frame_height=int(extraction.get("frame_height", cfg["FRAME_HEIGHT"])),
@@ -120,7 +121,11 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         temporal_pooling=str(cfg["TEMPORAL_POOLING"]), head_hidden_dim=int(cfg["HEAD_HIDDEN_DIM"]),
         head_dropout=float(cfg["HEAD_DROPOUT"]), use_motion=bool(cfg["USE_MOTION_FEATURES"]),
         fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
+        cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])),
     )
+    if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32: predict the same way
+        mc = dataclasses.replace(mc, cpu_precision="float32")
+    return mc
 
 
 def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:

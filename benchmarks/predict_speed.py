@@ -55,11 +55,11 @@ def bare_pass(model, path: Path, settings: PredictSettings) -> int:
     return frames
 
 
-def untrained_checkpoint(path: Path) -> Path:
+def untrained_checkpoint(path: Path, cpu_precision: str) -> Path:
     """A checkpoint with the default model config and random LSTM weights, for timing only."""
     from torchvision.models import mobilenet_v2
 
-    mc = ModelConfig(num_classes=2)
+    mc = ModelConfig(num_classes=2, cpu_precision=cpu_precision)
     net = BehaviorNet(mc, mobilenet_v2().features)
     save_checkpoint(path, {"model": net.state_dict(), "classes": ["a", "b"], "model_config": mc.to_dict(),
                            "train_config": {}, "metrics": {}, "epoch": 0, "versions": runtime.versions()})
@@ -81,7 +81,7 @@ def main() -> int:
         checkpoint = args.checkpoint or Path(cfg["MODEL_DIR"]) / BEST
         trained = checkpoint.is_file()
         if not trained:
-            checkpoint = untrained_checkpoint(Path(tmp) / "untrained.pth")
+            checkpoint = untrained_checkpoint(Path(tmp) / "untrained.pth", runtime.cpu_precision(cfg["CNN_PRECISION"]))
         predictor = Predictor(checkpoint, settings)
         from ultralytics import YOLO
 
@@ -107,7 +107,8 @@ def main() -> int:
             rows.append([people, len(summary["tracks"]), bare_ms, pred_ms, pred_ms / bare_ms, pred_ms / bare_ms - 1,
                          " ".join(f"{k}={v:.0f}" for k, v in stages.items() if k != "total")])
 
-    print(f"device: {predictor.device}; threads: {runtime.set_threads(settings.detector.threads)}; 1280x720, "
+    print(f"device: {predictor.device}; threads: {runtime.set_threads(settings.detector.threads)}; "
+          f"CNN on the CPU in {predictor.mc.cpu_precision}; 1280x720, "
           f"{args.seconds:g} s at 15 fps; passes: {args.passes}; model: {'trained' if trained else 'untrained'}")
     print(format_table(["people", "tracks", "bare ms/frame", "predict ms/frame", "ratio", "overhead",
                         "predict stages (ms/frame)"], rows))

@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -108,9 +109,16 @@ def test_ddp_two_cpu_processes(train_cfg, tmp_path):
             ("FRAMES_DIR", "SEQUENCES_FILE", "FEATURES_DIR", "MODEL_DIR", "LSTM_HIDDEN_DIM", "LSTM_NUM_LAYERS",
              "HEAD_HIDDEN_DIM", "BATCH_SIZE", "NUM_EPOCHS", "LEARNING_RATE", "NUM_WORKERS")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(ROOT / "train_mobilenet_lstm.py"), *args, "--torch-threads=1", "--device=cpu",
-                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(ROOT / "train_mobilenet_lstm.py"), *args, "--torch-threads=1", "--device=cpu", "--no-progress"]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          start_new_session=True) as running:
+        try:
+            stdout, stderr = running.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(running.pid, signal.SIGKILL)  # the workers too, not only torchrun
+            raise
+    proc = subprocess.CompletedProcess(command, running.returncode, stdout, stderr)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("Epoch 2/2") == 1  # only rank 0 prints
     assert "2 process(es)" in proc.stdout and "FINAL EVALUATION ON TEST SET" in proc.stdout
