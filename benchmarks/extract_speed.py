@@ -24,8 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import cv2  # noqa: E402
+from bare import bare_track_pass  # noqa: E402
 
 import config  # noqa: E402
 from behavior import cli, runtime  # noqa: E402
@@ -36,25 +37,6 @@ from behavior.tracking import PersonTracker  # noqa: E402
 from behavior.weights import resolve_weights  # noqa: E402
 
 DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
-
-
-def bare_track_pass(model, paths: list[Path], settings: ExtractSettings) -> int:
-    """The plain Ultralytics loop: decode, track persons, keep nothing. Returns frames processed."""
-    d = settings.detector
-    frames = 0
-    for path in paths:
-        if getattr(model, "predictor", None) is not None and getattr(model.predictor, "trackers", None):
-            model.predictor.trackers[0].reset()  # a new video: fresh ids, as extraction does
-        cap = cv2.VideoCapture(str(path))
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            model.track(frame, persist=True, classes=[0], conf=d.conf, iou=d.iou, imgsz=d.imgsz,
-                        tracker=d.tracker_config, device=runtime.resolve_device(d.device), verbose=False)
-            frames += 1
-        cap.release()
-    return frames
 
 
 def extraction_pass(tracker: PersonTracker, jobs, settings: ExtractSettings, identity, out_dir: Path) -> int:
@@ -96,7 +78,7 @@ def main() -> int:
         bare = YOLO(str(resolve_weights(settings.detector.weights)), task="detect")
         tracker = PersonTracker(settings.detector)
         out_dir = Path(tmp) / "frames"
-        bare_track_pass(bare, [j.path for j in jobs[:1]], settings)  # warm-up, untimed
+        bare_track_pass(bare, [j.path for j in jobs[:1]], settings.detector)  # warm-up, untimed
         extraction_pass(tracker, jobs[:1], settings, identity, out_dir)
         threads = runtime.set_threads(settings.detector.threads)  # Ultralytics lowered it on first use
 
@@ -106,7 +88,7 @@ def main() -> int:
             for name in ("bare", "extract"):
                 start = time.perf_counter()
                 if name == "bare":
-                    n = bare_track_pass(bare, [j.path for j in jobs], settings)
+                    n = bare_track_pass(bare, [j.path for j in jobs], settings.detector)
                 else:
                     n = extraction_pass(tracker, jobs, settings, identity, out_dir)
                 rates[name].append(n / (time.perf_counter() - start))

@@ -24,8 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import cv2  # noqa: E402
+
+from bare import bare_track_pass  # noqa: E402
 
 import config  # noqa: E402
 from behavior import cli, runtime  # noqa: E402
@@ -35,24 +37,6 @@ from behavior.report import format_table  # noqa: E402
 from behavior.synthetic import ClipSpec, write_clip  # noqa: E402
 from behavior.training import BEST, save_checkpoint  # noqa: E402
 from behavior.weights import resolve_weights  # noqa: E402
-
-
-def bare_pass(model, path: Path, settings: PredictSettings) -> int:
-    """Decode and track every frame with Ultralytics alone; returns the frame count."""
-    d = settings.detector
-    if getattr(model, "predictor", None) is not None and getattr(model.predictor, "trackers", None):
-        model.predictor.trackers[0].reset()
-    cap = cv2.VideoCapture(str(path))
-    frames = 0
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        model.track(frame, persist=True, classes=[0], conf=d.conf, iou=d.iou, imgsz=d.imgsz,
-                    tracker=d.tracker_config, device=runtime.resolve_device(d.device), verbose=False)
-        frames += 1
-    cap.release()
-    return frames
 
 
 def untrained_checkpoint(path: Path, cpu_precision: str) -> Path:
@@ -91,13 +75,13 @@ def main() -> int:
             video = write_clip(Path(tmp) / f"p{people}.mp4", ClipSpec(motion="walking", persons=people, width=1280,
                                                                      height=720, fps=15.0, seconds=args.seconds,
                                                                      seed=40 + people))
-            bare_pass(bare, video, settings)  # warm-up
+            bare_track_pass(bare, [video], settings.detector)  # warm-up
             runtime.set_threads(settings.detector.threads)  # Ultralytics lowers it on first use
             ms: dict[str, list[float]] = {"bare": [], "predict": []}
             stages = None
             for n in range(args.passes):
                 start = time.perf_counter()
-                frames = bare_pass(bare, video, settings)
+                frames = bare_track_pass(bare, [video], settings.detector)
                 ms["bare"].append((time.perf_counter() - start) * 1000 / frames)
                 start = time.perf_counter()
                 summary = predictor.run(video, Path(tmp) / f"out{people}_{n}", progress=False)
