@@ -18,7 +18,7 @@ from behavior.errors import BehaviorError
 
 log = logging.getLogger("behavior")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # bad arguments or input: 2 (InputError, argparse)
 
 
 def config_constants(config: types.ModuleType) -> dict[str, Any]:

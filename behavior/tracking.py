@@ -140,7 +140,3 @@ class PersonTracker:
             Detection(int(t[4]), (float(t[0]), float(t[1]), float(t[2]), float(t[3])), float(t[5]))
             for t in tracks
         ]
-
-    def describe(self) -> dict[str, Any]:
-        """The identity of this detector and tracker, for meta files."""
-        return describe_detector(self.settings)
