@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/group_speed.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/predict_speed.py
+	$(PY) benchmarks/track_eval.py
 
 clean:
 	rm -rf $(SAMPLE_CLIPS) $(SAMPLE_FRAMES) $(dir $(SAMPLE_SEQUENCES)) datasets/sample_features $(SAMPLE_MODEL) \
