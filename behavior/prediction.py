@@ -159,8 +159,8 @@ class Predictor:
         length = self.mc.sequence_length
         feats, motions = [], []
         for s in states:
-            positions = list(range(length)) if len(s.features) == length else pad_positions(
-                len(s.features), length, self.mc.pad_mode if self.mc.pad_mode != "drop" else "reverse")
+            n = len(s.features)
+            positions = list(range(length)) if n == length else pad_positions(n, length, self.mc.pad_mode)
             feats.append(torch.stack([s.features[p] for p in positions]))
             motions.append(torch.from_numpy(np.stack([s.motion[p] for p in positions])))
         logits = self.net(torch.stack(feats).to(self.device), torch.stack(motions).to(self.device))
@@ -297,7 +297,8 @@ class _Session:
                 st.frames += 1
         self.timer.mark("crop_cnn")
         if kept % s.stride == 0:
-            needed = min(mc.min_sequence_frames, mc.sequence_length)
+            # as in training: short tracks are padded from MIN_SEQUENCE_FRAMES on, unless PAD_MODE drops them
+            needed = mc.sequence_length if mc.pad_mode == "drop" else min(mc.min_sequence_frames, mc.sequence_length)
             ready = [st for st in self.states.values() if len(st.features) >= needed]
             if ready:
                 for st, probs in zip(ready, p._classify(ready), strict=True):

@@ -164,3 +164,22 @@ def test_batch_evaluation(tiny_checkpoint, sample_clips, tmp_path):
     assert report["n"] == 2 and report["failed"] == 1
     assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
     assert "accuracy" in proc.stdout and "macro-F1" in proc.stdout
+
+
+def test_drop_mode_waits_for_a_full_window(predictor, sample_clips, tmp_path):
+    """With PAD_MODE "drop" training saw no padded sequence, so a track is labeled only once its window is full."""
+    import dataclasses
+
+    clip = sample_clips / "walking" / "walking_0.mp4"
+    first_labeled = {}
+    original = predictor.mc
+    try:
+        for mode in ("reverse", "drop"):
+            predictor.mc = dataclasses.replace(original, pad_mode=mode, min_sequence_frames=2)
+            predictor.run(clip, tmp_path / mode, progress=False)
+            rows = read_rows(tmp_path / mode / "tracks.csv")
+            kept = sorted({int(r["frame"]) for r in rows})
+            first_labeled[mode] = kept.index(min(int(r["frame"]) for r in rows if r["label"]))
+    finally:
+        predictor.mc = original
+    assert first_labeled["reverse"] < original.sequence_length - 1 <= first_labeled["drop"]
