@@ -56,6 +56,8 @@ HEAD_HIDDEN_DIM = 128  # FC -> ReLU -> Dropout -> FC
 HEAD_DROPOUT = 0.3
 USE_MOTION_FEATURES = True  # add each person's box motion (from tracks.csv) to the CNN features
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
+CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same
+                   # person's previous crop, amplified: motion instead of appearance; needs a frozen backbone)
 FINE_TUNE_BLOCKS = 0  # > 0: train the last N inverted-residual blocks (batch norms stay in eval mode)
 NORMALIZE_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, RGB
 NORMALIZE_STD = (0.229, 0.224, 0.225)

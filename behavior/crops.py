@@ -69,6 +69,27 @@ def crop_person(
     return cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
+DIFFERENCE_GAIN = 3.0  # frame differences are faint; amplified they fill more of the CNN's input range
+
+
+def motion_image(current: np.ndarray, previous: np.ndarray | None, gain: float = DIFFERENCE_GAIN) -> np.ndarray:
+    """What CNN_INPUT "difference" feeds the CNN: ``|current - previous| * gain`` as uint8.
+
+    It shows where a person moved between two kept frames rather than how they look, which
+    carries across videos better than appearance. A track's first crop has no predecessor
+    and gives a black image.
+
+    Example:
+        >>> a = np.zeros((2, 2, 3), np.uint8); b = np.full((2, 2, 3), 10, np.uint8)
+        >>> int(motion_image(b, a)[0, 0, 0]), int(motion_image(b, None).max())
+        (30, 0)
+    """
+    if previous is None or previous.shape != current.shape:
+        return np.zeros_like(current)
+    diff = cv2.absdiff(current, previous)
+    return cv2.convertScaleAbs(diff, alpha=gain)
+
+
 def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Fit the whole ``frame`` into ``size`` = (width, height), keeping its aspect, padding the rest."""
     width, height = size

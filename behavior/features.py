@@ -32,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from behavior import files
+from behavior.crops import DIFFERENCE_GAIN, motion_image
 from behavior.errors import InputError
 from behavior.model import FEATURE_DIM, BehaviorNet, ModelConfig
 from behavior.tracking import file_sha256
@@ -44,7 +45,8 @@ CACHE_VERSION = 1
 def backbone_key(weights: Path, cfg: ModelConfig) -> str:
     """A short key naming everything that decides a crop's features."""
     text = "|".join(map(str, (CACHE_VERSION, file_sha256(str(weights)), cfg.frame_width, cfg.frame_height,
-                              cfg.normalize_mean, cfg.normalize_std, cfg.cpu_precision)))
+                              cfg.normalize_mean, cfg.normalize_std, cfg.cpu_precision,
+                              cfg.cnn_input, DIFFERENCE_GAIN if cfg.cnn_input == "difference" else "")))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -192,11 +194,14 @@ class FeatureCache:
         size = (net.cfg.frame_width, net.cfg.frame_height)
         crops = [(d, frames_dir / d / n) for d, names, _ in todo for n in names]
         outputs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {d: [] for d, _, _ in todo}
+        previous: dict[str, np.ndarray] = {}  # each folder's last crop, for CNN_INPUT "difference"
         net.eval().to(device)
         with cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode") as pool, tqdm(
             total=len(crops), desc="features", unit="crop", disable=not progress, leave=False
         ) as bar:
             for batch, images in _decoded_batches(pool, crops, size, batch_size):
+                if net.cfg.cnn_input == "difference":
+                    images = _motion_images(batch, images, previous)
                 plain, flipped = embed_images(net, np.stack(images), device)
                 for (d, _), p, f in zip(batch, plain, flipped, strict=True):
                     outputs[d].append((p, f))
@@ -209,6 +214,16 @@ class FeatureCache:
             found[d] = (names, plain, flipped)
         log.info("feature cache %s: computed %d crops in %d person folders", self.key, len(crops), len(todo))
         return len(crops)
+
+
+def _motion_images(batch: list[tuple[str, Path]], images: list[np.ndarray],
+                   previous: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Each crop's motion image against the crop before it in its folder (crops arrive in folder order)."""
+    out = []
+    for (folder, _), image in zip(batch, images, strict=True):
+        out.append(motion_image(image, previous.get(folder)))
+        previous[folder] = image
+    return out
 
 
 def _decoded_batches(

@@ -26,6 +26,7 @@ from behavior.errors import InputError
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
 MOTION_DIM = 4  # per frame: x and y velocity of the box centre, scale change, aspect ratio
 MOTION_EMBED_DIM = 32
+CNN_INPUTS = ("rgb", "difference")
 BACKBONE_BLOCKS = 19  # children of torchvision's mobilenet_v2().features: stem, 17 inverted residuals, last conv
 
 
@@ -57,6 +58,7 @@ class ModelConfig:
     fine_tune_blocks: int = 0
     freeze_backbone: bool = True
     cpu_precision: str = "float32"  # how MobileNetV2 runs on the CPU ("float32" or "bfloat16")
+    cnn_input: str = "rgb"  # "rgb": the crop; "difference": the crop minus the person's previous crop
 
     @property
     def trainable_blocks(self) -> int:
@@ -94,6 +96,10 @@ class ModelConfig:
         """Raise InputError for values the network cannot be built with."""
         if self.temporal_pooling not in ("last", "attention"):
             raise InputError(f"TEMPORAL_POOLING must be 'last' or 'attention', got {self.temporal_pooling!r}")
+        if self.cnn_input not in CNN_INPUTS:
+            raise InputError(f"CNN_INPUT must be one of {', '.join(CNN_INPUTS)}, got {self.cnn_input!r}")
+        if self.cnn_input == "difference" and self.trainable_blocks > 0:
+            raise InputError("CNN_INPUT 'difference' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
         if self.num_classes < 2:
             raise InputError(f"need at least two classes, got {self.num_classes}")
         if not 0 <= self.fine_tune_blocks <= BACKBONE_BLOCKS:

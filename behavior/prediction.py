@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from behavior import files, runtime
-from behavior.crops import clip_box, crop_person, letterbox
+from behavior.crops import clip_box, crop_person, letterbox, motion_image
 from behavior.data import MotionState, motion_step
 from behavior.drawing import draw_box, palette
 from behavior.errors import InputError
@@ -105,6 +105,7 @@ class TrackState:
     features: deque = field(init=False)
     motion: deque = field(init=False)
     prev: MotionState | None = None
+    last_crop: np.ndarray | None = None  # for CNN_INPUT "difference"
     probs: np.ndarray | None = None
     first_frame: int = -1
     last_frame: int = -1
@@ -283,12 +284,17 @@ class _Session:
         p, mc, s = self.p, self.p.mc, self.p.settings
         image, kept = frame.image, self.kept
         if dets:
-            crops = np.stack([training_crop(image, d, mc) for d in dets])
-            features = embed_crops(p.net, crops, p.device)
+            tracks = [self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
+                      for d in dets]
+            crops = [training_crop(image, d, mc) for d in dets]
+            if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
+                crops, previous = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)], crops
+                for st, crop in zip(tracks, previous, strict=True):
+                    st.last_crop = crop
+            features = embed_crops(p.net, np.stack(crops), p.device)
             if p.feature_log is not None:
                 p.feature_log += [(frame.index, d.track_id, f) for d, f in zip(dets, features, strict=True)]
-            for d, feat in zip(dets, features, strict=True):
-                st = self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
+            for d, st, feat in zip(dets, tracks, features, strict=True):
                 vec, st.prev = motion_step(d.box, frame.time_s, st.prev)
                 st.features.append(feat)
                 st.motion.append(vec)
@@ -313,6 +319,7 @@ class _Session:
             st = self.states.pop(track)  # keep its summary, free its buffers
             st.features.clear()
             st.motion.clear()
+            st.last_crop = None
             self.finished.append((track, st))
         self.live_max = max(self.live_max, len(self.states))
         self.timer.mark("lstm")

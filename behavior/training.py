@@ -121,7 +121,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         temporal_pooling=str(cfg["TEMPORAL_POOLING"]), head_hidden_dim=int(cfg["HEAD_HIDDEN_DIM"]),
         head_dropout=float(cfg["HEAD_DROPOUT"]), use_motion=bool(cfg["USE_MOTION_FEATURES"]),
         fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
-        cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])),
+        cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
     )
     if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")

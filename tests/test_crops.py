@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from behavior.crops import JpegWriter, crop_person, crop_region, letterbox
+from behavior.crops import JpegWriter, crop_person, crop_region, letterbox, motion_image
 
 
 def test_region_is_square_and_centred_with_margin():
@@ -68,3 +68,15 @@ def test_jpeg_writer_reports_write_errors(tmp_path):
     writer.submit(blocker / "x.jpg", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(OSError):
         writer.close()
+
+
+def test_motion_image_shows_what_moved():
+    previous = np.zeros((8, 8, 3), np.uint8)
+    current = previous.copy()
+    current[2:4, 2:4] = 50
+    image = motion_image(current, previous)
+    assert image.dtype == np.uint8 and image.shape == current.shape
+    assert (image[2:4, 2:4] == 150).all() and image.sum() == 150 * 4 * 3
+    assert motion_image(np.full((8, 8, 3), 200, np.uint8), previous).max() == 255  # saturates, never wraps
+    assert not motion_image(current, None).any()  # a track's first crop
+    assert not motion_image(current, np.zeros((4, 4, 3), np.uint8)).any()

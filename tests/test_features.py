@@ -1,3 +1,4 @@
+import dataclasses
 import os
 
 import torch
@@ -42,5 +43,6 @@ def test_cache_hits_misses_and_invalidation(small_sequences, weights_dir, tmp_pa
     state["classifier.1.bias"] = state["classifier.1.bias"] + 1
     torch.save(state, changed)
     assert backbone_key(changed, cfg) != backbone_key(weights, cfg)
+    assert backbone_key(weights, dataclasses.replace(cfg, cnn_input="difference")) != backbone_key(weights, cfg)
     other = FeatureCache(tmp_path, backbone_key(changed, cfg)).load(frames, dirs, net, progress=False)
     assert other.misses == 2

@@ -66,6 +66,10 @@ def test_config_round_trip_and_errors():
         ModelConfig.from_dict({"num_classes": 2})
     with pytest.raises(InputError, match="TEMPORAL_POOLING"):
         BehaviorNet(small(temporal_pooling="max"), None)
+    with pytest.raises(InputError, match="CNN_INPUT must be"):
+        BehaviorNet(small(cnn_input="flow"), None)
+    with pytest.raises(InputError, match="needs a frozen backbone"):  # motion images exist only in the cache
+        BehaviorNet(small(cnn_input="difference", fine_tune_blocks=2), None)
 
 
 def test_bad_backbone_weights(tmp_path):

@@ -30,8 +30,20 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-def test_streaming_features_equal_batch_features(predictor, sample_clips, tmp_path):
+@pytest.fixture(params=["rgb", "difference"])
+def predictor_input(request, predictor):
+    """The predictor with CNN_INPUT set both where prediction and where the feature cache read it."""
+    import dataclasses
+
+    original = predictor.mc
+    predictor.mc = predictor.net.cfg = dataclasses.replace(original, cnn_input=request.param)
+    yield predictor
+    predictor.mc = predictor.net.cfg = original
+
+
+def test_streaming_features_equal_batch_features(predictor_input, sample_clips, tmp_path):
     """The crops and features of a live prediction are those that training computed from the same frames."""
+    predictor = predictor_input
     mc = predictor.mc
     job = find_videos(sample_clips)[1]  # a two-person clip
     settings = ExtractSettings(target_fps=mc.target_fps, frame_width=mc.frame_width, frame_height=mc.frame_height,
