@@ -26,6 +26,7 @@ import csv
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -51,7 +52,8 @@ log = logging.getLogger("surv_fight")
 
 def run_stage(name: str, argv: list[str], log_path: Path) -> float:
     """Run one of the project's scripts, its output into ``log_path``; seconds taken."""
-    command = [sys.executable, str(ROOT / name), *argv, "--no-progress"]
+    quiet = [] if name == "group_sequences.py" else ["--no-progress"]  # stage 2 has no progress bar
+    command = [sys.executable, str(ROOT / name), *argv, *quiet]
     printable = " ".join(["python", name, *argv])
     print(f"$ {printable}", flush=True)
     start = time.perf_counter()
@@ -82,29 +84,84 @@ def link_test_videos(clips_dir: Path, split_file: Path, out: Path) -> int:
     return count
 
 
-def run_mode(mode: str, args: argparse.Namespace, test_dir: Path) -> dict:
-    """Stages 1-4 of one mode; the training report and the end-to-end evaluation."""
+def extract(mode: str, args: argparse.Namespace, extra: list[str]) -> tuple[Path, Path, float]:
+    """Stage 1 of one mode (resumes); the mode's work folder, its frames folder and the seconds taken."""
     work = args.work_dir / mode
     work.mkdir(parents=True, exist_ok=True)
-    frames, seqs, model = work / "frames", work / "sequences" / "sequences.csv", work / "model"
+    frames = work / "frames"
     overwrite = ["--overwrite"] if args.overwrite else []
-    extra = MODES[mode]
-    times = {}
-    times["extract"] = run_stage("extract_frames.py", [
+    seconds = run_stage("extract_frames.py", [
         "--clips-dir", str(args.clips_dir), "--frames-dir", str(frames), *extra, *overwrite], work / "extract.log")
-    times["group"] = run_stage("group_sequences.py", [
-        "--frames-dir", str(frames), "--sequences-file", str(seqs), "--split-file", str(args.split_file),
-        "--overwrite"], work / "group.log")  # an identical rerun leaves the file unchanged
-    if args.overwrite or not (model / "report.json").is_file():
+    return work, frames, seconds
+
+
+def group_and_train(frames: Path, split_file: Path, out: Path, features: Path, extra: list[str],
+                    overwrite: bool) -> dict[str, float]:
+    """Stages 2 and 3 into ``out`` (sequences/, model/); training is skipped when its report exists.
+
+    Every script takes every config flag, so ``extra`` goes to both stages unchanged.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    seqs, model = out / "sequences" / "sequences.csv", out / "model"
+    times = {"group": run_stage("group_sequences.py", [  # an identical rerun leaves the file unchanged
+        "--frames-dir", str(frames), "--sequences-file", str(seqs), "--split-file", str(split_file),
+        *extra, "--overwrite"], out / "group.log")}
+    if overwrite or not (model / "report.json").is_file():
         times["train"] = run_stage("train_mobilenet_lstm.py", [
-            "--frames-dir", str(frames), "--sequences-file", str(seqs), "--features-dir", str(work / "features"),
-            "--model-dir", str(model), *extra, "--overwrite"], work / "train.log")
+            "--frames-dir", str(frames), "--sequences-file", str(seqs), "--features-dir", str(features),
+            "--model-dir", str(model), *extra, "--overwrite"], out / "train.log")
+    return times
+
+
+def run_mode(mode: str, args: argparse.Namespace, test_dir: Path) -> dict:
+    """Stages 1-4 of one mode with the fixed split; the training report and the end-to-end evaluation."""
+    extra = [*MODES[mode], *args.extra]
+    work, frames, seconds = extract(mode, args, extra)
+    times = {"extract": seconds, **group_and_train(frames, args.split_file, work, work / "features", extra,
+                                                    args.overwrite)}
+    fresh_model = ["--overwrite"] if "train" in times else []  # predictions of an older model are stale
     times["predict"] = run_stage("predict.py", [
-        "--videos-dir", str(test_dir), "--evaluate", "--checkpoint", str(model / "best_mobilenet_lstm.pth"),
-        "--output-dir", str(work / "predictions"), *overwrite], work / "predict.log")
-    report = json.loads((model / "report.json").read_text())
+        "--videos-dir", str(test_dir), "--evaluate", "--checkpoint", str(work / "model" / "best_mobilenet_lstm.pth"),
+        "--output-dir", str(work / "predictions"), *fresh_model], work / "predict.log")
+    report = json.loads((work / "model" / "report.json").read_text())
     evaluation = json.loads((work / "predictions" / "evaluation.json").read_text())
     return {"mode": mode, "flags": extra, "seconds": times, "train_report": report, "evaluation": evaluation}
+
+
+def fold_split_files(split_file: Path, folds: int, out: Path) -> list[Path]:
+    """``folds`` split files over the train and val videos only, each fold once as val (test videos left out)."""
+    import numpy as np
+
+    with open(split_file, newline="", encoding="utf-8") as f:
+        videos = [r["video"] for r in csv.DictReader(f) if r["split"] != "test"]
+    fold_of = {}
+    rng = np.random.default_rng(0)
+    for label in sorted({v.split("/")[0] for v in videos}):  # stratified: each class dealt round the folds
+        members = [v for v in videos if v.split("/")[0] == label]
+        for i, j in enumerate(rng.permutation(len(members))):
+            fold_of[members[j]] = i % folds
+    paths = []
+    for k in range(folds):
+        path = out / f"fold{k}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [f"{v},{'val' if fold_of[v] == k else 'train'}" for v in videos]
+        path.write_text("video,split\n" + "\n".join(rows) + "\n")
+        paths.append(path)
+    return paths
+
+
+def run_tuning(mode: str, args: argparse.Namespace) -> dict:
+    """K-fold cross-validation on the train + val videos for one mode and ``--extra`` flags: tuning never sees test."""
+    extra = [*MODES[mode], *args.extra]
+    work, frames, _ = extract(mode, args, extra)
+    tag = "_".join(a.lstrip("-") for a in args.extra) or "defaults"
+    scores = []
+    for k, split in enumerate(fold_split_files(args.split_file, args.tune, work / "tune" / "splits")):
+        out = work / "tune" / tag / f"fold{k}"
+        group_and_train(frames, split, out, work / "features", extra, args.overwrite)
+        report = json.loads((out / "model" / "report.json").read_text())
+        scores.append((report["video_level"]["accuracy"], report["sequence_level"]["accuracy"]))
+    return {"mode": mode, "flags": extra, "video": [v for v, _ in scores], "sequence": [q for _, q in scores]}
 
 
 def end_to_end(evaluation: dict) -> dict:
@@ -122,7 +179,7 @@ def summary_rows(results: list[dict]) -> list[list]:
         seq, vid, ev = r["train_report"]["sequence_level"], r["train_report"]["video_level"], r["evaluation"]
         e2e = end_to_end(ev)
         fight = ev["per_class"].get("fight", {})
-        rows.append([r["mode"], f"{r['train_report']['best_val']['macro_f1']:.3f}", f"{seq['accuracy']:.3f}",
+        rows.append([r["mode"], f"{r['train_report']['best_val']['val_macro_f1']:.3f}", f"{seq['accuracy']:.3f}",
                      f"{vid['accuracy']:.3f} ({vid['n']})", f"{ev['accuracy']:.3f} ({ev['n']})",
                      f"{ev['macro_f1']:.3f}", f"{fight.get('precision', 0):.3f}", f"{fight.get('recall', 0):.3f}",
                      f"{fight.get('f1', 0):.3f}", f"{e2e['accuracy']:.3f} ({e2e['correct']}/{e2e['videos']})"])
@@ -179,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=ROOT / "outputs" / "surv_fight")
     parser.add_argument("--modes", default="person,frame", help="comma-separated: person, frame")
     parser.add_argument("--figures-dir", type=Path, help="also copy the pictures here (docs/images)")
+    parser.add_argument("--extra", default="", help='more config flags for every stage, e.g. "--frame-width 320"')
+    parser.add_argument("--tune", type=int, default=0, metavar="K",
+                        help="instead of the test run: K-fold cross-validation on the train + val videos")
     parser.add_argument("--overwrite", action="store_true", help="redo every stage")
     args = parser.parse_args(argv)
     cli.setup_logging("INFO")
@@ -190,6 +250,17 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"dataset not found: {args.clips_dir}")
     args.clips_dir, args.split_file = args.clips_dir.resolve(), args.split_file.resolve()
     args.work_dir = args.work_dir.resolve()
+    args.extra = shlex.split(args.extra)
+    if args.tune:
+        if args.tune < 2:
+            raise InputError("--tune needs at least 2 folds")
+        tuned = [run_tuning(mode, args) for mode in modes]
+        rows = [[t["mode"], " ".join(t["flags"]), " ".join(f"{v:.3f}" for v in t["video"]),
+                 f"{sum(t['video']) / len(t['video']):.3f}", f"{sum(t['sequence']) / len(t['sequence']):.3f}"]
+                for t in tuned]
+        print()
+        print(format_table(["mode", "flags", "val video acc per fold", "mean video acc", "mean sequence acc"], rows))
+        return 0
     test_dir = args.work_dir / "test_videos"
     n_test = link_test_videos(args.clips_dir, args.split_file, test_dir)
     print(f"split {args.split_file.name}: {n_test} test videos linked under {test_dir}")
