@@ -8,13 +8,15 @@ with a fixed, class-stratified, video-level split (benchmarks/surv_fight_split.c
     person  per-person crops (YOLOv8 + ByteTrack), the default pipeline
     frame   the whole letterboxed frame as one "person" (ENABLE_PERSON_TRACKING=False)
 
-Both use CNN_INPUT="difference" (motion images), chosen on the validation split (docs/RESULTS.md).
+Both use CNN_INPUT="difference" (motion images), chosen by cross-validation on the train + val
+videos (``--tune``; docs/RESULTS.md).
 Training selects its epoch on val; the test split is read once, by training's final report and by
 ``predict.py --videos-dir <test videos> --evaluate``, which is the headline figure: it runs on the
 raw test videos, so a video where nobody is tracked counts as an error.
 
     python benchmarks/surv_fight.py                           # both modes, into outputs/surv_fight
     python benchmarks/surv_fight.py --modes frame --figures-dir docs/images
+    python benchmarks/surv_fight.py --tune 4 --modes frame --extra "--cnn-input rgb"   # 4-fold CV, no test
 
 Every stage resumes: a rerun skips finished work (pass --overwrite to redo it all).
 """
