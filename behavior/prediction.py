@@ -288,8 +288,9 @@ class _Session:
                       for d in dets]
             crops = [training_crop(image, d, mc) for d in dets]
             if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
-                crops, previous = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)], crops
-                for st, crop in zip(tracks, previous, strict=True):
+                raw = crops
+                crops = [motion_image(c, st.last_crop) for c, st in zip(raw, tracks, strict=True)]
+                for st, crop in zip(tracks, raw, strict=True):
                     st.last_crop = crop
             features = embed_crops(p.net, np.stack(crops), p.device)
             if p.feature_log is not None:
