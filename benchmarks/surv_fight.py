@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from behavior import cli  # noqa: E402
+from behavior import cli, files  # noqa: E402
 from behavior.errors import InputError  # noqa: E402
 from behavior.report import format_table  # noqa: E402
 
@@ -189,7 +189,7 @@ def summary_rows(results: list[dict]) -> list[list]:
 
 
 HEADERS = ["mode", "val macro-F1", "test seq acc", "test video acc (train)", "predict acc (scored)",
-           "predict macro-F1", "fight P", "fight R", "fight F1", "predict acc (all 48)"]
+           "predict macro-F1", "fight P", "fight R", "fight F1", "predict acc (all test videos)"]
 
 
 def copy_figures(results: list[dict], work_dir: Path, figures_dir: Path) -> None:
@@ -206,7 +206,7 @@ def copy_figures(results: list[dict], work_dir: Path, figures_dir: Path) -> None
 
 
 def annotated_frame(predictions: Path) -> Path | None:
-    """Save the middle frame of the correctly labeled fight video with the most tracks as PNG."""
+    """Save a frame two thirds into the correctly labeled fight video with the most labeled tracks, as PNG."""
     import cv2
 
     best = None
@@ -267,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     n_test = link_test_videos(args.clips_dir, args.split_file, test_dir)
     print(f"split {args.split_file.name}: {n_test} test videos linked under {test_dir}")
     results = [run_mode(mode, args, test_dir) for mode in modes]
-    files_out = args.work_dir / "results.json"
-    files_out.write_text(json.dumps(results, indent=1))
+    files_out = files.write_json(args.work_dir / "results.json", results)
     if args.figures_dir:
         copy_figures(results, args.work_dir, args.figures_dir)
     print()
