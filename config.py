@@ -15,22 +15,22 @@ OUTPUT_DIR = ""  # stage 4 output folder; "" = outputs/<video name> (outputs/<fo
 SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its videos
 
 # --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
-YOLO_WEIGHTS = "yolov8n.pt"
-BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"
+YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
+BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"  # ImageNet MobileNetV2 state_dict: a file name or a path
 
 # --- Stage 1: detection, tracking and crops ------------------------------------------------
 TARGET_FPS = 15.0  # frames kept per second of video (resampled by timestamp; never upsampled; 0 = all)
-FRAME_WIDTH = 224  # crop size fed to the CNN
-FRAME_HEIGHT = 224
+FRAME_WIDTH = 224  # crop width fed to the CNN
+FRAME_HEIGHT = 224  # crop height
 CROP_MARGIN = 0.15  # context added on each side of a person box, as a fraction of its longer side
 ENABLE_PERSON_TRACKING = True  # False: the whole letterboxed frame is one "person"
 MAX_PERSONS_PER_VIDEO = 5  # keep the tracks with the most frames
-MIN_TRACK_FRAMES = 4  # drop tracks seen in fewer kept frames
-YOLO_CONF_THRESHOLD = 0.25  # person detection confidence
+MIN_TRACK_FRAMES = 8  # drop tracks seen in fewer kept frames (as stage 2 drops segments under MIN_SEQUENCE_FRAMES)
+YOLO_CONF_THRESHOLD = 0.25  # minimum person detection confidence
 YOLO_IOU_THRESHOLD = 0.7  # detector NMS IoU
 YOLO_IMGSZ = 640  # detector input size
 TRACKER_CONFIG = "bytetrack.yaml"  # an Ultralytics tracker YAML (name or path)
-JPEG_QUALITY = 95
+JPEG_QUALITY = 95  # quality of the saved crops (prediction encodes its crops the same way)
 DEVICE = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
 TORCH_THREADS = 0  # CPU threads for torch; 0 = all cores
 
@@ -44,35 +44,35 @@ MIN_SEQUENCE_FRAMES = 8  # shorter segments are dropped; shorter windows are pad
 PAD_MODE = "reverse"  # "reverse", "loop", "repeat_last" or "drop"
 MAX_SEQUENCES_PER_VIDEO = 0  # 0 = no limit
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test, by video
-SEED = 42
+SEED = 42  # fixes the splits, the initial weights and the batch order
 
 # --- Stage 3: model and training ------------------------------------------------------------
-LSTM_HIDDEN_DIM = 256
-LSTM_NUM_LAYERS = 2
-LSTM_DROPOUT = 0.3
-BIDIRECTIONAL = True
+LSTM_HIDDEN_DIM = 256  # LSTM units per direction
+LSTM_NUM_LAYERS = 2  # stacked LSTM layers
+LSTM_DROPOUT = 0.3  # dropout on the CNN features and between LSTM layers
+BIDIRECTIONAL = True  # read each sequence forwards and backwards
 TEMPORAL_POOLING = "last"  # "last": the LSTM's final hidden states feed the head; or "attention"
-HEAD_HIDDEN_DIM = 128  # FC -> ReLU -> Dropout -> FC
-HEAD_DROPOUT = 0.3
+HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
+HEAD_DROPOUT = 0.3  # dropout in the classifier head
 USE_MOTION_FEATURES = True  # add each person's box motion (from tracks.csv) to the CNN features
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
 CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same
                    # person's previous crop, amplified: motion instead of appearance; needs a frozen backbone)
 FINE_TUNE_BLOCKS = 0  # > 0: train the last N inverted-residual blocks (batch norms stay in eval mode)
 NORMALIZE_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, RGB
-NORMALIZE_STD = (0.229, 0.224, 0.225)
+NORMALIZE_STD = (0.229, 0.224, 0.225)  # ImageNet statistics, RGB
 AUGMENT = True  # random horizontal flip (cached features); plus crop and color jitter when fine-tuning
-BATCH_SIZE = 16
-LEARNING_RATE = 1e-4
+BATCH_SIZE = 16  # sequences per training step
+LEARNING_RATE = 1e-4  # initial learning rate
 OPTIMIZER = "adamw"  # "adam" or "adamw"
-WEIGHT_DECAY = 1e-4
-NUM_EPOCHS = 50
+WEIGHT_DECAY = 1e-4  # L2 penalty (decoupled with AdamW)
+NUM_EPOCHS = 50  # at most this many passes over the training sequences
 EARLY_STOPPING_PATIENCE = 10  # epochs without a better validation macro-F1
 LR_PATIENCE = 3  # ReduceLROnPlateau on the validation loss
-LR_FACTOR = 0.5
-GRAD_CLIP_NORM = 1.0
+LR_FACTOR = 0.5  # ReduceLROnPlateau multiplies the learning rate by this
+GRAD_CLIP_NORM = 1.0  # clip the gradient norm to this; 0 = no clipping
 FOCAL_GAMMA = 0.0  # > 0: focal loss
-LABEL_SMOOTHING = 0.0
+LABEL_SMOOTHING = 0.0  # share of each target spread over the other classes
 CNN_PRECISION = "auto"  # MobileNetV2 on the CPU: "auto" (bfloat16 where the CPU computes it natively), "float32",
                         # or "bfloat16"; recorded in the checkpoint so prediction computes features the same way
 FEATURE_BATCH_SIZE = 64  # crops per MobileNetV2 batch when filling the feature cache
@@ -86,4 +86,4 @@ VIDEO_LABEL_RULE = "mean"  # "mean": tracks' mean probabilities averaged (as tra
                            # single most confident track decides
 
 # --- Logging ----------------------------------------------------------------------------------
-LOG_LEVEL = "INFO"
+LOG_LEVEL = "INFO"  # "DEBUG", "INFO", "WARNING" or "ERROR"

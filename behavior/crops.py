@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from behavior import files
+
 PAD_VALUE = (0, 0, 0)  # where a crop leaves the frame
 
 
@@ -124,9 +126,11 @@ class JpegWriter:
     def _write(self, path: Path, image: np.ndarray) -> None:
         ok, data = cv2.imencode(".jpg", image, self._params)
         if not ok:
-            raise OSError(f"JPEG encoding failed for {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data.tofile(str(path))
+            raise ValueError(f"JPEG encoding failed for {path}")
+        with files.writing(path):  # a full disk is an OutputError naming the file, never a partial JPEG left
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data.tobytes())
 
     def submit(self, path: Path, image: np.ndarray) -> None:
         """Queue ``image`` (BGR, as from OpenCV) to be saved as an RGB JPEG at ``path``."""

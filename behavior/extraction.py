@@ -22,15 +22,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm import tqdm
 
 from behavior import files, runtime
 from behavior.crops import JpegWriter, clip_box, crop_person, letterbox
-from behavior.errors import InputError
+from behavior.errors import InputError, first_line
 from behavior.report import format_table
+from behavior.settings import build_settings, check_fields
 from behavior.tracking import Detection, DetectorSettings, PersonTracker, describe_detector
 from behavior.video import (
     VIDEO_EXTENSIONS,
@@ -58,47 +59,24 @@ class ExtractSettings:
     crop_margin: float = 0.15
     person_tracking: bool = True
     max_persons: int = 5
-    min_track_frames: int = 4
+    min_track_frames: int = 8
     jpeg_quality: int = 95
     detector: DetectorSettings = field(default_factory=DetectorSettings)
+
+    CONSTANTS: ClassVar[dict[str, str]] = {
+        "target_fps": "TARGET_FPS", "frame_width": "FRAME_WIDTH", "frame_height": "FRAME_HEIGHT",
+        "crop_margin": "CROP_MARGIN", "person_tracking": "ENABLE_PERSON_TRACKING",
+        "max_persons": "MAX_PERSONS_PER_VIDEO", "min_track_frames": "MIN_TRACK_FRAMES", "jpeg_quality": "JPEG_QUALITY"}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ExtractSettings:
         """Build from the effective ``config.py`` values (after command-line overrides)."""
-        return cls(
-            target_fps=float(cfg["TARGET_FPS"]),
-            frame_width=int(cfg["FRAME_WIDTH"]),
-            frame_height=int(cfg["FRAME_HEIGHT"]),
-            crop_margin=float(cfg["CROP_MARGIN"]),
-            person_tracking=bool(cfg["ENABLE_PERSON_TRACKING"]),
-            max_persons=int(cfg["MAX_PERSONS_PER_VIDEO"]),
-            min_track_frames=int(cfg["MIN_TRACK_FRAMES"]),
-            jpeg_quality=int(cfg["JPEG_QUALITY"]),
-            detector=DetectorSettings(
-                weights=str(cfg["YOLO_WEIGHTS"]),
-                conf=float(cfg["YOLO_CONF_THRESHOLD"]),
-                iou=float(cfg["YOLO_IOU_THRESHOLD"]),
-                imgsz=int(cfg["YOLO_IMGSZ"]),
-                tracker_config=str(cfg["TRACKER_CONFIG"]),
-                device=str(cfg["DEVICE"]),
-                threads=int(cfg["TORCH_THREADS"]),
-            ),
-        )
+        return build_settings(cls, cfg, cls.CONSTANTS, detector=DetectorSettings.from_config(cfg))
 
     def validate(self) -> None:
-        """Raise InputError for values no run could use."""
-        if self.frame_width < 8 or self.frame_height < 8:
-            raise InputError(
-                f"FRAME_WIDTH and FRAME_HEIGHT must be at least 8, got {self.frame_width}x{self.frame_height}"
-            )
-        if self.target_fps < 0:
-            raise InputError(f"TARGET_FPS must be 0 (keep all) or positive, got {self.target_fps}")
-        if self.crop_margin < 0:
-            raise InputError(f"CROP_MARGIN must be >= 0, got {self.crop_margin}")
-        if self.max_persons < 1:
-            raise InputError(f"MAX_PERSONS_PER_VIDEO must be at least 1, got {self.max_persons}")
-        if not 0 < self.detector.conf < 1:
-            raise InputError(f"YOLO_CONF_THRESHOLD must be between 0 and 1, got {self.detector.conf}")
+        """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""
+        check_fields(self, self.CONSTANTS)
+        check_fields(self.detector, self.detector.CONSTANTS)
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines the output, as JSON-comparable plain values.
@@ -225,6 +203,49 @@ def _is_done(meta: dict | None, identity: dict[str, Any], size_bytes: int) -> bo
     )
 
 
+def settings_changes(meta: dict[str, Any], identity: dict[str, Any]) -> list[str]:
+    """What differs between the settings a video was extracted with and ``identity``, as "name old -> new".
+
+    Example:
+        >>> settings_changes({"settings": {"target_fps": 15.0}, "detector": None},
+        ...                  {"settings": {"target_fps": 5.0}, "detector": None})
+        ['target_fps 15.0 -> 5.0']
+    """
+    def short(value: Any) -> str:
+        text = repr(value)
+        return text if len(text) <= 20 else text[:17] + "..."
+
+    changes = []
+    for key, new in identity.items():
+        old = meta.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += [f"{k} {short(old.get(k))} -> {short(new.get(k))}" for k in sorted(set(old) | set(new))
+                        if old.get(k) != new.get(k)]
+        elif old != new:
+            changes.append(f"{key} {short(old)} -> {short(new)}")
+    return changes
+
+
+def refuse_changed_settings(jobs: list[VideoJob], frames_dir: Path, identity: dict[str, Any]) -> None:
+    """Raise InputError when videos already extracted with other settings would be redone: that needs --overwrite.
+
+    Re-extracting replaces a video's crops; a changed flag (``--target-fps 5``) must not do it silently.
+    Failed videos hold no crops and are retried freely.
+    """
+    changed = []
+    for job in jobs:
+        meta = files.read_json(job.out_dir(frames_dir) / "meta.json")
+        if isinstance(meta, dict) and meta.get("status") == STATUS_DONE:
+            diff = settings_changes(meta, identity)
+            if diff:
+                changed.append((job, diff))
+    if changed:
+        job, diff = changed[0]
+        raise InputError(f"{len(changed)} video(s) in {frames_dir} were extracted with other settings "
+                         f"(e.g. {job.key}: {'; '.join(diff[:3])}): pass --overwrite to replace their crops, "
+                         "or choose a new --frames-dir")
+
+
 def _rank_tracks(counts: Counter, first_seen: dict[int, int], settings: ExtractSettings) -> dict[int, int]:
     """Map kept track ids to person numbers 1..N: most frames first, short tracks dropped."""
     eligible = [t for t, n in counts.items() if n >= settings.min_track_frames]
@@ -324,7 +345,8 @@ def extract_video(
     tracker = get_tracker()  # outside the per-video try: a broken detector must stop the batch
     staging = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    with files.writing(staging):
+        staging.mkdir(parents=True)
     started = time.perf_counter()
     meta: dict[str, Any] = {"source": str(job.path), "size_bytes": size_bytes, "group": job.group,
                             "class": job.label, "video": job.stem}
@@ -340,10 +362,12 @@ def extract_video(
                         status=STATUS_DONE, error="")
             if not persons:
                 log.warning("%s: no person tracked for at least %d frames", job.key, settings.min_track_frames)
+        except files.OutputError:
+            raise  # a full or read-only disk fails every video alike: stop the batch
         except Exception as exc:  # one bad video never stops the batch
             for child in staging.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = first_line(exc)
             meta.update(frames_kept=0, persons=[], status=STATUS_FAILED, error=message)
             log.warning("%s: failed: %s", job.key, message)
         meta.update(identity)
@@ -388,7 +412,9 @@ def extract_all(
     """Extract every job in order; the detector is loaded only if some video needs work."""
     settings.validate()
     identity = settings.identity()
-    Path(frames_dir).mkdir(parents=True, exist_ok=True)
+    files.ensure_writable(Path(frames_dir))
+    if not overwrite:
+        refuse_changed_settings(jobs, Path(frames_dir), identity)
     loaded: list[PersonTracker] = []
 
     def get_tracker() -> PersonTracker | None:

@@ -1,28 +1,97 @@
-"""Crash-safe file output: everything is written under a temporary name and renamed into place."""
+"""Crash-safe, loss-free file output.
+
+Everything is written under a temporary name and renamed into place, and a write that fails
+(disk full, read-only folder, no permission) becomes one ``OutputError`` that names the path
+and the cause, so every script stops with one line instead of a traceback. Output folders are
+checked for writability before any work starts.
+"""
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import queue
 import shutil
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from behavior.errors import BehaviorError
+
+REASONS = {  # what a user reads for the common write faults
+    errno.ENOSPC: "no space left on device (disk full)",
+    errno.EDQUOT: "disk quota exceeded (disk full)",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EFBIG: "file too large",
+}
+
+
+class OutputError(BehaviorError):
+    """Our own output could not be written; the rest of a batch would fail too, so the run stops."""
+
+
+def os_error_text(exc: OSError, path: Path | str | None = None, action: str | None = "write") -> str:
+    """One line naming the path and the cause of an OSError, for example "cannot write x: disk full".
+
+    Example:
+        >>> os_error_text(OSError(errno.ENOSPC, "No space left on device"), "out/a.jpg")
+        'cannot write out/a.jpg: no space left on device (disk full)'
+    """
+    target = path if path is not None else (exc.filename or "a file")
+    reason = REASONS.get(exc.errno) or (exc.strerror or str(exc) or type(exc).__name__).lower()
+    return f"cannot {action} {target}: {reason}" if action else f"{target}: {reason}"
+
+
+@contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Turn an OSError raised while writing ``path`` into an OutputError that names it."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(os_error_text(exc, path)) from None
+
+
+def ensure_writable(folder: Path) -> Path:
+    """Create ``folder`` if needed and prove a file can be written in it, before any work starts.
+
+    Raises OutputError ("cannot write DIR: read-only file system") rather than let a long run
+    fail at its first save.
+    """
+    folder = Path(folder)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test.{os.getpid()}"
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+    return folder
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -62,10 +131,83 @@ def replace_dir(staging: Path, final: Path) -> Path:
     """Move a completed ``staging`` folder to ``final``, replacing any folder already there."""
     final = Path(final)
     old = final.with_name(f".{final.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
+    with writing(final):
+        if old.exists():
+            shutil.rmtree(old)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(staging, final)
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def foreign_entries(folder: Path, own: Iterable[str]) -> list[str]:
+    """Names in ``folder`` that are not among ``own`` and are not hidden work files; [] when it is absent."""
+    own = set(own)
+    try:
+        names = sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [n for n in names if n not in own and not n.startswith(".")]
+
+
+class CsvStream:
+    """Append CSV rows to a file as they come, encoded and written on a background thread.
+
+    Memory stays flat however long the run (a live stream): nothing is held but a short queue.
+    A write error is raised, as an OutputError naming the file, by the next ``write`` or by ``close``.
+
+    Example:
+        >>> with CsvStream(Path("tracks.csv"), ["frame", "x"]) as out:  # doctest: +SKIP
+        ...     out.write([[0, 1.5], [1, 2.0]])
+    """
+
+    def __init__(self, path: Path, header: Sequence[str], max_pending: int = 256) -> None:
+        self.path = Path(path)
+        with writing(self.path):
+            self._file = open(self.path, "w", newline="", encoding="utf-8", buffering=1 << 16)
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._error: OutputError | None = None
+        self.rows = 0
+        self._thread = threading.Thread(target=self._drain, daemon=True, name="csv")
+        self._thread.start()
+        self.write([header])
+        self.rows = 0
+
+    def _drain(self) -> None:
+        while (rows := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    with writing(self.path):
+                        self._writer.writerows(rows)
+                except OutputError as exc:
+                    self._error = exc
+
+    def write(self, rows: list[Sequence[Any]]) -> None:
+        """Queue ``rows`` to be appended (the list must not be changed afterwards)."""
+        if self._error is not None:
+            raise self._error
+        if rows:
+            self._queue.put(rows)
+            self.rows += len(rows)
+
+    def close(self) -> Path:
+        """Write everything queued and close the file; raises the first write error."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        try:
+            with writing(self.path):
+                self._file.close()
+        except OutputError as exc:
+            self._error = self._error or exc
+        if self._error is not None:
+            raise self._error
+        return self.path
+
+    def __enter__(self) -> CsvStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -21,13 +21,27 @@ from typing import Any
 import torch
 from torch import nn
 
-from behavior.errors import InputError
+from behavior import settings
+from behavior.errors import InputError, first_line
+from behavior.settings import BACKBONE_BLOCKS
 
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
 MOTION_DIM = 4  # per frame: x and y velocity of the box centre, scale change, aspect ratio
 MOTION_EMBED_DIM = 32
-CNN_INPUTS = ("rgb", "difference")
-BACKBONE_BLOCKS = 19  # children of torchvision's mobilenet_v2().features: stem, 17 inverted residuals, last conv
+BACKBONES = ("mobilenet_v2",)
+
+# model_config field -> the config.py constant it comes from: checkpoint values are checked by the same rules,
+# and predict.py names these constants as the ones its checkpoint decides.
+CONSTANT_OF = {
+    "sequence_length": "SEQUENCE_LENGTH", "frame_width": "FRAME_WIDTH", "frame_height": "FRAME_HEIGHT",
+    "crop_margin": "CROP_MARGIN", "target_fps": "TARGET_FPS", "person_tracking": "ENABLE_PERSON_TRACKING",
+    "jpeg_quality": "JPEG_QUALITY", "pad_mode": "PAD_MODE", "min_sequence_frames": "MIN_SEQUENCE_FRAMES",
+    "normalize_mean": "NORMALIZE_MEAN", "normalize_std": "NORMALIZE_STD", "hidden_dim": "LSTM_HIDDEN_DIM",
+    "num_layers": "LSTM_NUM_LAYERS", "dropout": "LSTM_DROPOUT", "bidirectional": "BIDIRECTIONAL",
+    "temporal_pooling": "TEMPORAL_POOLING", "head_hidden_dim": "HEAD_HIDDEN_DIM", "head_dropout": "HEAD_DROPOUT",
+    "use_motion": "USE_MOTION_FEATURES", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
+    "freeze_backbone": "FREEZE_BACKBONE", "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
+}
 
 
 @dataclass(frozen=True)
@@ -82,28 +96,41 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Rebuild from ``to_dict`` output; unknown keys are ignored, missing ones are an error."""
+        """Rebuild from ``to_dict`` output, checking every value; unknown keys are ignored, missing ones are an error.
+
+        A checkpoint is input like any other: a wrong type or value (``sequence_length: "sixteen"``)
+        raises InputError naming the field, never a traceback deep in the network.
+        """
+        if not isinstance(data, dict):
+            raise InputError(f"model_config is a {type(data).__name__}, not a dict")
         names = {f.name for f in fields(cls)}
         missing = names - set(data)
         if missing:
             raise InputError(f"model_config lacks {', '.join(sorted(missing))}")
         kwargs = {k: v for k, v in data.items() if k in names}
+        for name, constant in CONSTANT_OF.items():
+            message = settings.problem(constant, kwargs[name], label=f"model_config {name}")
+            if message:
+                raise InputError(message)
+        num_classes = kwargs["num_classes"]
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise InputError(f"model_config num_classes must be an integer >= 2, got {num_classes!r}")
+        if kwargs["backbone"] not in BACKBONES:
+            raise InputError(f"model_config backbone must be one of: {', '.join(BACKBONES)}, "
+                             f"got {kwargs['backbone']!r}")
         kwargs["normalize_mean"] = tuple(kwargs["normalize_mean"])
         kwargs["normalize_std"] = tuple(kwargs["normalize_std"])
-        return cls(**kwargs)
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg
 
     def validate(self) -> None:
-        """Raise InputError for values the network cannot be built with."""
-        if self.temporal_pooling not in ("last", "attention"):
-            raise InputError(f"TEMPORAL_POOLING must be 'last' or 'attention', got {self.temporal_pooling!r}")
-        if self.cnn_input not in CNN_INPUTS:
-            raise InputError(f"CNN_INPUT must be one of {', '.join(CNN_INPUTS)}, got {self.cnn_input!r}")
+        """Raise InputError for combinations the network cannot be built with (single values: ``settings``)."""
         if self.cnn_input == "difference" and self.trainable_blocks > 0:
             raise InputError("CNN_INPUT 'difference' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
         if self.num_classes < 2:
             raise InputError(f"need at least two classes, got {self.num_classes}")
-        if not 0 <= self.fine_tune_blocks <= BACKBONE_BLOCKS:
-            raise InputError(f"FINE_TUNE_BLOCKS must be between 0 and {BACKBONE_BLOCKS}, got {self.fine_tune_blocks}")
+        settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
 
 
 def load_backbone(weights: Path | None) -> nn.Sequential:
@@ -116,7 +143,7 @@ def load_backbone(weights: Path | None) -> nn.Sequential:
             state = torch.load(weights, map_location="cpu", weights_only=True)
             net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
         except Exception as exc:
-            raise InputError(f"cannot load MobileNetV2 weights {weights}: {str(exc).splitlines()[0]}") from exc
+            raise InputError(f"cannot load MobileNetV2 weights {weights}: {first_line(exc)}") from exc
     return net.features
 
 

@@ -19,7 +19,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -33,6 +33,7 @@ from behavior.errors import InputError
 from behavior.features import embed_crops
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.sequences import pad_positions
+from behavior.settings import build_settings, check_fields
 from behavior.tracking import Detection, DetectorSettings, PersonTracker
 from behavior.training import load_checkpoint
 from behavior.video import Frame, FrameReader, VideoWriter
@@ -40,7 +41,6 @@ from behavior.video import Frame, FrameReader, VideoWriter
 log = logging.getLogger(__name__)
 
 STAGES = ("decode", "detect_track", "crop_cnn", "lstm", "draw_write")
-VIDEO_LABEL_RULES = ("max", "mean")
 
 
 @dataclass(frozen=True)
@@ -52,24 +52,18 @@ class PredictSettings:
     video_label_rule: str = "mean"
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
+    CONSTANTS: ClassVar[dict[str, str]] = {
+        "stride": "PREDICT_STRIDE", "smoothing": "SMOOTHING", "video_label_rule": "VIDEO_LABEL_RULE"}
+
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> PredictSettings:
         """Build from the effective ``config.py`` values."""
-        return cls(
-            stride=int(cfg["PREDICT_STRIDE"]), smoothing=float(cfg["SMOOTHING"]),
-            video_label_rule=str(cfg["VIDEO_LABEL_RULE"]),
-            detector=DetectorSettings(
-                weights=str(cfg["YOLO_WEIGHTS"]), conf=float(cfg["YOLO_CONF_THRESHOLD"]),
-                iou=float(cfg["YOLO_IOU_THRESHOLD"]), imgsz=int(cfg["YOLO_IMGSZ"]),
-                tracker_config=str(cfg["TRACKER_CONFIG"]), device=str(cfg["DEVICE"]),
-                threads=int(cfg["TORCH_THREADS"])),
-        )
+        return build_settings(cls, cfg, cls.CONSTANTS, detector=DetectorSettings.from_config(cfg))
 
     def validate(self) -> None:
-        if self.stride < 1 or not 0 < self.smoothing <= 1:
-            raise InputError("PREDICT_STRIDE must be >= 1 and SMOOTHING in (0, 1]")
-        if self.video_label_rule not in VIDEO_LABEL_RULES:
-            raise InputError(f"VIDEO_LABEL_RULE must be one of {VIDEO_LABEL_RULES}, got {self.video_label_rule!r}")
+        """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""
+        check_fields(self, self.CONSTANTS)
+        check_fields(self.detector, self.detector.CONSTANTS)
 
 
 def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:

@@ -10,12 +10,33 @@ import torch
 
 
 def resolve_device(device: str = "auto") -> str:
-    """Turn ``"auto"`` into ``"cuda:0"`` when a GPU is visible, else ``"cpu"``; pass others through."""
+    """Turn ``"auto"`` into ``"cuda:0"`` when a GPU is visible, else ``"cpu"``; check any other choice.
+
+    Raises InputError for a device that does not exist here (``cuda`` without a GPU, ``banana``),
+    so a run fails at start-up rather than at its first tensor.
+    """
+    from behavior.errors import InputError
+
     if device in ("", "auto"):
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     if device.isdigit():
-        return f"cuda:{device}"
-    return device
+        device = f"cuda:{device}"
+    if device == "cpu":
+        return device
+    if device == "cuda" or device.startswith("cuda:") and device[5:].isdigit():
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise InputError(f"DEVICE {device!r}: no CUDA GPU is visible to torch {torch.__version__} ({build}); "
+                             "use DEVICE auto or cpu")
+        index = int(device[5:] or 0) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise InputError(f"DEVICE {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) are visible")
+        return device
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError("DEVICE 'mps': Apple's Metal backend is not available here; use DEVICE auto or cpu")
+        return device
+    raise InputError(f"DEVICE must be auto, cpu, cuda, cuda:N or a GPU number, got {device!r}")
 
 
 def set_threads(threads: int = 0) -> int:

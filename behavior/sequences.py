@@ -20,21 +20,20 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from behavior import files
+from behavior import files, settings
 from behavior.errors import InputError
 from behavior.extraction import STATUS_DONE, iter_meta
 from behavior.report import format_table
+from behavior.settings import PAD_MODES, build_settings
 from behavior.splits import SPLITS, assign_splits, read_split_file
 from behavior.video import kept_ordinal
 
 log = logging.getLogger(__name__)
 
-SAMPLING_MODES = ("dense", "uniform")
-PAD_MODES = ("reverse", "loop", "repeat_last", "drop")
 SEQUENCES_HEADER = ("sequence_id", "split", "label", "group", "video", "person", "start_frame", "end_frame",
                     "n_real_frames", "padding", "frames")
 FRAME_FILE = re.compile(r"frame_(\d+)\.jpg$")
@@ -54,25 +53,19 @@ class SequenceSettings:
     pad_mode: str = "reverse"
     max_per_video: int = 0
 
+    CONSTANTS: ClassVar[dict[str, str]] = {
+        "length": "SEQUENCE_LENGTH", "stride": "SEQUENCE_STRIDE", "sampling": "SAMPLING", "span": "SAMPLE_SPAN",
+        "max_gap": "MAX_GAP_FRAMES", "min_frames": "MIN_SEQUENCE_FRAMES", "pad_mode": "PAD_MODE",
+        "max_per_video": "MAX_SEQUENCES_PER_VIDEO"}
+
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> SequenceSettings:
         """Build from the effective ``config.py`` values."""
-        return cls(int(cfg["SEQUENCE_LENGTH"]), int(cfg["SEQUENCE_STRIDE"]), str(cfg["SAMPLING"]),
-                   int(cfg["SAMPLE_SPAN"]), int(cfg["MAX_GAP_FRAMES"]), int(cfg["MIN_SEQUENCE_FRAMES"]),
-                   str(cfg["PAD_MODE"]), int(cfg["MAX_SEQUENCES_PER_VIDEO"]))
+        return build_settings(cls, cfg, cls.CONSTANTS)
 
     def validate(self) -> None:
-        """Raise InputError for values no run could use."""
-        if self.length < 1 or self.stride < 1:
-            raise InputError(f"SEQUENCE_LENGTH and SEQUENCE_STRIDE must be >= 1, got {self.length}, {self.stride}")
-        if self.sampling not in SAMPLING_MODES:
-            raise InputError(f"SAMPLING must be one of {SAMPLING_MODES}, got {self.sampling!r}")
-        if self.sampling == "uniform" and self.span < self.length:
-            raise InputError(f"SAMPLE_SPAN ({self.span}) must be at least SEQUENCE_LENGTH ({self.length})")
-        if self.pad_mode not in PAD_MODES:
-            raise InputError(f"PAD_MODE must be one of {PAD_MODES}, got {self.pad_mode!r}")
-        if self.min_frames < 1 or self.max_gap < 0 or self.max_per_video < 0:
-            raise InputError("MIN_SEQUENCE_FRAMES must be >= 1, MAX_GAP_FRAMES and MAX_SEQUENCES_PER_VIDEO >= 0")
+        """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""
+        settings.validate({c: getattr(self, f) for f, c in self.CONSTANTS.items()})
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,10 @@ SPLITS = ("train", "val", "test")
 
 
 def validate_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
-    """Check SPLIT_FRACTIONS: three non-negative numbers summing to 1, with some training data."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        raise InputError(f"SPLIT_FRACTIONS must be three non-negative numbers (train, val, test) summing to 1, "
-                         f"got {tuple(fractions)}")
-    if fractions[0] <= 0:
-        raise InputError("SPLIT_FRACTIONS: the train fraction must be positive")
+    """Check SPLIT_FRACTIONS by the rules of ``behavior.settings``: three numbers summing to 1, train and val > 0."""
+    from behavior import settings
+
+    settings.validate({"SPLIT_FRACTIONS": tuple(fractions)})
     return (float(fractions[0]), float(fractions[1]), float(fractions[2]))
 
 

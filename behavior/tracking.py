@@ -19,13 +19,14 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from behavior import runtime
 from behavior.errors import InputError
-from behavior.weights import resolve_weights
+from behavior.settings import build_settings
+from behavior.weights import load_yolo, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,15 @@ class DetectorSettings:
     tracker_config: str = "bytetrack.yaml"
     device: str = "auto"
     threads: int = 0
+
+    CONSTANTS: ClassVar[dict[str, str]] = {
+        "weights": "YOLO_WEIGHTS", "conf": "YOLO_CONF_THRESHOLD", "iou": "YOLO_IOU_THRESHOLD", "imgsz": "YOLO_IMGSZ",
+        "tracker_config": "TRACKER_CONFIG", "device": "DEVICE", "threads": "TORCH_THREADS"}
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> DetectorSettings:
+        """Build from the effective ``config.py`` values."""
+        return build_settings(cls, cfg, cls.CONSTANTS)
 
 
 @lru_cache(maxsize=8)
@@ -95,15 +105,10 @@ class PersonTracker:
     def __init__(self, settings: DetectorSettings) -> None:
         from types import SimpleNamespace
 
-        from ultralytics import YOLO
-
         self.settings = settings
         self.device = runtime.resolve_device(settings.device)
         self.weights_path = resolve_weights(settings.weights)
-        try:
-            self.model = YOLO(str(self.weights_path), task="detect")
-        except Exception as exc:
-            raise InputError(f"cannot load detector weights {self.weights_path}: {exc}") from exc
+        self.model = load_yolo(self.weights_path, task="detect", what="detector")
         self._tracker_args = SimpleNamespace(**load_tracker_config(settings.tracker_config))
         self._tracker = None
         # The first predict selects the device, and Ultralytics then drops torch to one CPU thread.

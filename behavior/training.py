@@ -21,7 +21,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from behavior import files, metrics, runtime
+from behavior import files, metrics, runtime, settings
 from behavior.data import (
     CachedSequenceDataset,
     ImageSequenceDataset,
@@ -39,9 +39,10 @@ from behavior.data import (
     load_motion,
     read_sequences,
 )
-from behavior.errors import BehaviorError, InputError
+from behavior.errors import BehaviorError, InputError, first_line
 from behavior.features import FeatureCache, backbone_key
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
+from behavior.settings import build_settings
 from behavior.weights import resolve_weights
 
 log = logging.getLogger(__name__)
@@ -77,29 +78,19 @@ class TrainConfig:
     num_workers: int = 2
     feature_batch_size: int = 64
 
+    CONSTANTS: ClassVar[dict[str, str]] = {
+        "sequences_file": "SEQUENCES_FILE", "frames_dir": "FRAMES_DIR", "features_dir": "FEATURES_DIR",
+        "model_dir": "MODEL_DIR", "backbone_weights": "BACKBONE_WEIGHTS", "batch_size": "BATCH_SIZE",
+        "learning_rate": "LEARNING_RATE", "optimizer": "OPTIMIZER", "weight_decay": "WEIGHT_DECAY",
+        "epochs": "NUM_EPOCHS", "patience": "EARLY_STOPPING_PATIENCE", "lr_patience": "LR_PATIENCE",
+        "lr_factor": "LR_FACTOR", "grad_clip": "GRAD_CLIP_NORM", "focal_gamma": "FOCAL_GAMMA",
+        "label_smoothing": "LABEL_SMOOTHING", "augment": "AUGMENT", "seed": "SEED", "device": "DEVICE",
+        "threads": "TORCH_THREADS", "num_workers": "NUM_WORKERS", "feature_batch_size": "FEATURE_BATCH_SIZE"}
+
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> TrainConfig:
         """Build from the effective ``config.py`` values."""
-        return cls(
-            sequences_file=str(cfg["SEQUENCES_FILE"]), frames_dir=str(cfg["FRAMES_DIR"]),
-            features_dir=str(cfg["FEATURES_DIR"]), model_dir=str(cfg["MODEL_DIR"]),
-            backbone_weights=str(cfg["BACKBONE_WEIGHTS"]), batch_size=int(cfg["BATCH_SIZE"]),
-            learning_rate=float(cfg["LEARNING_RATE"]), optimizer=str(cfg["OPTIMIZER"]),
-            weight_decay=float(cfg["WEIGHT_DECAY"]), epochs=int(cfg["NUM_EPOCHS"]),
-            patience=int(cfg["EARLY_STOPPING_PATIENCE"]), lr_patience=int(cfg["LR_PATIENCE"]),
-            lr_factor=float(cfg["LR_FACTOR"]), grad_clip=float(cfg["GRAD_CLIP_NORM"]),
-            focal_gamma=float(cfg["FOCAL_GAMMA"]), label_smoothing=float(cfg["LABEL_SMOOTHING"]),
-            augment=bool(cfg["AUGMENT"]), seed=int(cfg["SEED"]), device=str(cfg["DEVICE"]),
-            threads=int(cfg["TORCH_THREADS"]), num_workers=int(cfg["NUM_WORKERS"]),
-            feature_batch_size=int(cfg["FEATURE_BATCH_SIZE"]),
-        )
-
-    def validate(self) -> None:
-        """Raise InputError for values no run could use."""
-        if self.optimizer not in ("adam", "adamw"):
-            raise InputError(f"OPTIMIZER must be 'adam' or 'adamw', got {self.optimizer!r}")
-        if self.batch_size < 1 or self.epochs < 1 or self.learning_rate <= 0:
-            raise InputError("BATCH_SIZE and NUM_EPOCHS must be >= 1 and LEARNING_RATE > 0")
+        return build_settings(cls, cfg, cls.CONSTANTS)
 
 
 def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Path) -> ModelConfig:
@@ -196,7 +187,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise InputError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise InputError(f"cannot read checkpoint {path}: {first_line(exc)}") from None
     required = ("model", "classes", "model_config", "train_config", "metrics", "epoch", "versions")
     missing = [k for k in required if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
@@ -331,8 +322,8 @@ def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, pr
     An existing model in MODEL_DIR is continued with ``resume`` or replaced with ``overwrite``;
     without either, training refuses to start.
     """
+    settings.validate(cfg)
     tc = TrainConfig.from_config(cfg)
-    tc.validate()
     env = _Distributed(tc.device)
     try:
         return _train(cfg, tc, env, resume, overwrite, progress)

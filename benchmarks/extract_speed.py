@@ -34,7 +34,7 @@ from behavior.extraction import ExtractSettings, extract_video, find_videos  # n
 from behavior.report import format_table  # noqa: E402
 from behavior.synthetic import generate_dataset  # noqa: E402
 from behavior.tracking import PersonTracker  # noqa: E402
-from behavior.weights import resolve_weights  # noqa: E402
+from behavior.weights import load_yolo  # noqa: E402
 
 DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
 
@@ -73,9 +73,7 @@ def main() -> int:
         settings = ExtractSettings.from_config(cfg)
         identity = settings.identity()
 
-        from ultralytics import YOLO
-
-        bare = YOLO(str(resolve_weights(settings.detector.weights)), task="detect")
+        bare = load_yolo(settings.detector.weights)  # the same checked file the pipeline loads
         tracker = PersonTracker(settings.detector)
         out_dir = Path(tmp) / "frames"
         bare_track_pass(bare, [j.path for j in jobs[:1]], settings.detector)  # warm-up, untimed

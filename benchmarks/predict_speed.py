@@ -36,7 +36,7 @@ from behavior.prediction import Predictor, PredictSettings  # noqa: E402
 from behavior.report import format_table  # noqa: E402
 from behavior.synthetic import ClipSpec, write_clip  # noqa: E402
 from behavior.training import BEST, save_checkpoint  # noqa: E402
-from behavior.weights import resolve_weights  # noqa: E402
+from behavior.weights import load_yolo  # noqa: E402
 
 
 def untrained_checkpoint(path: Path, cpu_precision: str) -> Path:
@@ -67,9 +67,7 @@ def main() -> int:
         if not trained:
             checkpoint = untrained_checkpoint(Path(tmp) / "untrained.pth", runtime.cpu_precision(cfg["CNN_PRECISION"]))
         predictor = Predictor(checkpoint, settings)
-        from ultralytics import YOLO
-
-        bare = YOLO(str(resolve_weights(settings.detector.weights)), task="detect")
+        bare = load_yolo(settings.detector.weights)  # the same checked file the pipeline loads
         rows = []
         for people in args.people:
             video = write_clip(Path(tmp) / f"p{people}.mp4", ClipSpec(motion="walking", persons=people, width=1280,

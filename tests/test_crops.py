@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from behavior.crops import JpegWriter, crop_person, crop_region, letterbox, motion_image
+from behavior.files import OutputError
 
 
 def test_region_is_square_and_centred_with_margin():
@@ -66,7 +67,7 @@ def test_jpeg_writer_reports_write_errors(tmp_path):
     blocker.write_text("not a folder")
     writer = JpegWriter()
     writer.submit(blocker / "x.jpg", np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=r"cannot write .*file/x.jpg: "):  # one line naming the file
         writer.close()
 
 

@@ -104,18 +104,22 @@ def test_manifest(extracted):
         ("walking", "walking_0", "done"), ("walking", "walking_1", "done")]
 
 
-def test_rerun_skips_and_changed_settings_redo(extracted, sample_clips):
+def test_rerun_skips_and_changed_settings_need_overwrite(extracted, sample_clips):
     frames, _ = extracted
     jobs = find_videos(sample_clips)
     again = extract_all(jobs, frames, FAST, progress=False)
     assert [r.status for r in again] == ["skipped"] * 4
     assert [r.persons for r in again] == [r.persons for r in extracted[1]]
     one = [jobs[0]]
-    changed = ExtractSettings(**{**FAST.__dict__, "frame_width": 64, "frame_height": 64})
-    assert extract_all(one, frames, changed, progress=False)[0].status == "done"
-    assert extract_all(one, frames, changed, progress=False)[0].status == "skipped"
+    folder = one[0].out_dir(frames)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*.jpg"))
+    changed = ExtractSettings(**{**FAST.__dict__, "target_fps": 4.0})
+    with pytest.raises(InputError, match=r"extracted with other settings .*target_fps 8.0 -> 4.0.*--overwrite"):
+        extract_all(one, frames, changed, progress=False)
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*.jpg")) == before  # nothing was touched
     assert extract_all(one, frames, changed, overwrite=True, progress=False)[0].status == "done"
-    extract_all(one, frames, FAST, progress=False)  # restore for the other tests
+    assert extract_all(one, frames, changed, progress=False)[0].status == "skipped"
+    extract_all(one, frames, FAST, overwrite=True, progress=False)  # restore for the other tests
 
 
 def test_bad_video_fails_and_batch_goes_on(sample_clips, weights_dir, tmp_path):

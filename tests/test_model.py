@@ -66,10 +66,26 @@ def test_config_round_trip_and_errors():
         ModelConfig.from_dict({"num_classes": 2})
     with pytest.raises(InputError, match="TEMPORAL_POOLING"):
         BehaviorNet(small(temporal_pooling="max"), None)
-    with pytest.raises(InputError, match="CNN_INPUT must be"):
+    with pytest.raises(InputError, match=r"CNN_INPUT \(--cnn-input\) must be one of: rgb, difference"):
         BehaviorNet(small(cnn_input="flow"), None)
     with pytest.raises(InputError, match="needs a frozen backbone"):  # motion images exist only in the cache
         BehaviorNet(small(cnn_input="difference", fine_tune_blocks=2), None)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("sequence_length", "sixteen", "model_config sequence_length must be an integer >= 1, got 'sixteen'"),
+    ("sequence_length", 0, "model_config sequence_length must be an integer >= 1, got 0"),
+    ("hidden_dim", 12.5, "model_config hidden_dim must be an integer >= 1"),
+    ("bidirectional", "yes", "model_config bidirectional must be true or false"),
+    ("dropout", 1.0, r"model_config dropout must be a number in \[0, 1\)"),
+    ("normalize_std", [0.2, 0.0, 0.2], "model_config normalize_std must be 3 numbers"),
+    ("num_classes", 1, "model_config num_classes must be an integer >= 2"),
+    ("backbone", "resnet50", "model_config backbone must be one of: mobilenet_v2"),
+])
+def test_checkpoint_model_config_is_checked_field_by_field(field, value, message):
+    """A checkpoint is input: a wrong type or value is one clear error, never a failure deep in the network."""
+    with pytest.raises(InputError, match=message):
+        ModelConfig.from_dict({**small().to_dict(), field: value})
 
 
 def test_bad_backbone_weights(tmp_path):

@@ -18,10 +18,12 @@ def test_zero_fraction_split_stays_empty():
 
 
 def test_fractions_validated():
-    with pytest.raises(InputError, match="summing to 1"):
+    with pytest.raises(InputError, match="must sum to 1"):
         validate_fractions((0.7, 0.2, 0.2))
-    with pytest.raises(InputError, match="train"):
+    with pytest.raises(InputError, match="train and val > 0"):
         validate_fractions((0.0, 0.5, 0.5))
+    with pytest.raises(InputError, match="train and val > 0"):  # no validation videos: training could not stop early
+        validate_fractions((0.85, 0.0, 0.15))
 
 
 def videos(n_a=20, n_b=10):
