@@ -6,14 +6,16 @@
     python predict.py --videos-dir DIR --evaluate       # DIR/<class>/*.mp4: video-level metrics
 
 The model, and the crop size, margin, frame rate and sequence length it was trained with, come
-from the checkpoint (default: MODEL_DIR/best_mobilenet_lstm.pth).
+from the checkpoint (default: MODEL_DIR/best_mobilenet_lstm.pth); their flags are ignored here.
+Earlier outputs are replaced only with --overwrite, and only the files a prediction writes.
 
 Exit codes: 0 done, 1 some videos of a batch failed, 2 bad arguments, input or checkpoint,
-130 interrupted.
+130 interrupted (the frames seen are kept, marked "interrupted"; a rerun redoes that video).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -22,20 +24,28 @@ from pathlib import Path
 import config
 from behavior import cli, metrics
 from behavior.errors import InputError
-from behavior.prediction import Predictor, PredictSettings, evaluate_batch, predict_folder
+from behavior.model import CONSTANT_OF
+from behavior.prediction import Predictor, PredictSettings, evaluate_batch, evaluation_headline, predict_folder
 from behavior.report import format_table
 from behavior.training import BEST
 
+log = logging.getLogger("predict")
+
+STAGE = ("CHECKPOINT", "MODEL_DIR", "OUTPUT_DIR", "PREDICT_STRIDE", "SMOOTHING", "VIDEO_LABEL_RULE", "YOLO_WEIGHTS",
+         "YOLO_CONF_THRESHOLD", "YOLO_IOU_THRESHOLD", "YOLO_IMGSZ", "TRACKER_CONFIG", "DEVICE", "TORCH_THREADS")
+FROM_CHECKPOINT = tuple(CONSTANT_OF.values())
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config)
+    parser = cli.build_parser(__doc__, config, stage=STAGE, from_checkpoint=FROM_CHECKPOINT,
+                              usage="%(prog)s (--video FILE | --source CAMERA_OR_URL | --videos-dir DIR) [flags]")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--video", type=Path, help="a video file")
     what.add_argument("--source", help="a camera index (0) or a stream URL (rtsp://...)")
-    what.add_argument("--videos-dir", type=Path, help="a folder of videos, as <class>/*.mp4 or flat")
+    what.add_argument("--videos-dir", type=Path, help="a folder of videos, as <class>/*.mp4 or <group>/<class>/*.mp4")
     parser.add_argument("--evaluate", action="store_true", help="with --videos-dir: score against the class folders")
-    parser.add_argument("--show", action="store_true", help="display the annotated video while it runs")
-    parser.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
+    parser.add_argument("--show", action="store_true", help="show the annotated video while it runs (needs a screen)")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier predictions (only our own files)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
     cfg = cli.settings_from_args(args, config)
@@ -44,19 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError("--evaluate needs --videos-dir")
     checkpoint = Path(cfg["CHECKPOINT"] or Path(cfg["MODEL_DIR"]) / BEST)
     predictor = Predictor(checkpoint, PredictSettings.from_config(cfg))
+    saved = predictor.mc.to_dict()
+    for name in cli.changed_settings(cfg, config, FROM_CHECKPOINT):
+        field = next(f for f, c in CONSTANT_OF.items() if c == name)
+        log.warning("%s is ignored: the checkpoint sets %s = %r", cli.flag_name(name), field, saved[field])
     progress = not args.no_progress
 
     if args.videos_dir:
         out = Path(cfg["OUTPUT_DIR"] or Path("outputs") / (args.videos_dir.resolve().name + "_predictions"))
         items = predict_folder(predictor, args.videos_dir, out, args.overwrite, progress)
-        rows = [[it.path.name, it.label, it.predicted or "-", it.error[:60]] for it in items]
+        rows = [[it.path.name, it.label, it.predicted or "-", "interrupted" if it.interrupted else it.error[:60]]
+                for it in items]
         print(format_table(["video", "class", "predicted", "error"], rows))
+        if items and items[-1].interrupted:
+            print(f"\ninterrupted: {len(items) - 1} videos done, outputs in {out}; run the same command to go on")
+            return cli.EXIT_INTERRUPTED
         if args.evaluate:
             report = evaluate_batch(items, predictor.classes, out)
             print()
-            print(metrics.classification_report_text(report, f"Video level over {report['n']} videos"))
-            print(f"accuracy {report['accuracy']:.4f} | macro-F1 {report['macro_f1']:.4f} | failed {report['failed']}"
-                  f" | no prediction {report['no_prediction']} | unknown class {report['unknown_class']}")
+            print(metrics.classification_report_text(report, f"Video level over all {report['n']} videos"))
+            print(evaluation_headline(report))
         print(f"\noutputs: {out}")
         return cli.EXIT_FAILED if any(it.error for it in items) else cli.EXIT_OK
 
@@ -66,11 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         source, name = args.source, "stream_" + time.strftime("%Y%m%d_%H%M%S")
     out = Path(cfg["OUTPUT_DIR"] or Path("outputs") / name)
     summary = predictor.run(source, out, show=args.show, progress=progress, overwrite=args.overwrite)
-    rows = [[t["track_id"], t["first_frame"], t["last_frame"], t["frames"], t["majority_label"] or "...",
-             t["mean_confidence"] if t["mean_confidence"] is not None else "-",
+    rows = [[f"person_{t['person']}", t["track_id"], t["first_frame"], t["last_frame"], t["frames"],
+             t["majority_label"] or "...", t["mean_confidence"] if t["mean_confidence"] is not None else "-",
              " > ".join(s["label"] for s in t["segments"][:4]) + (" ..." if len(t["segments"]) > 4 else "")]
             for t in summary["tracks"]]
-    print(format_table(["person", "first", "last", "frames", "majority", "confidence", "timeline"], rows))
+    print(format_table(["person", "track", "first", "last", "frames", "majority", "confidence", "timeline"], rows))
     label = summary["video_label"]
     if label["label"] is None:
         print("\nnobody was tracked long enough to be labeled")
@@ -80,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     timing = summary["timing_ms_per_frame"]
     print("ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
     print(f"outputs: {out} (annotated.mp4, tracks.csv, summary.json)")
+    if summary["interrupted"]:
+        redo = "" if args.source else "; a rerun redoes the video"
+        print(f"interrupted after {summary['frames_kept']} frames: the outputs cover those frames and are marked "
+              f"\"interrupted\"{redo}")
+        return cli.EXIT_INTERRUPTED
     return cli.EXIT_OK
 
 

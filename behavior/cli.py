@@ -91,7 +91,8 @@ def _help(name: str, value: Any, doc: ConstantDoc | None) -> str:
     rule = settings.RULES.get(name)
     text = doc.comment if doc and doc.comment else ""
     allowed = rule.describe() if rule else ""
-    if allowed and allowed not in ("true or false", "a text", "a non-empty text") and allowed not in text:
+    named = rule is not None and rule.choices and all(f'"{c}"' in text for c in rule.choices)  # already listed
+    if allowed and allowed not in ("true or false", "a text", "a non-empty text") and not named:
         text = f"{text} [{allowed}]" if text else allowed
     return f"{text} (default: {value!r})".strip().replace("%", "%%")
 
@@ -126,9 +127,9 @@ def add_config_flags(parser: argparse.ArgumentParser, config: types.ModuleType, 
 
 
 def build_parser(description: str | None, config: types.ModuleType, stage: Sequence[str] = (),
-                 from_checkpoint: Sequence[str] = ()) -> argparse.ArgumentParser:
+                 from_checkpoint: Sequence[str] = (), usage: str = "%(prog)s [flags]") -> argparse.ArgumentParser:
     """A parser with the script's description and every config override flag, the stage's settings first."""
-    parser = Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=description, usage=usage, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_flags(parser, config, stage, from_checkpoint)
     return parser
 

@@ -35,6 +35,7 @@ def configure_offline_environment() -> None:
     os.environ.setdefault("YOLO_VERBOSE", "false")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(PROJECT_ROOT / ".ultralytics"))
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # corrupt videos are reported by us, once
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # so are cameras and streams that cannot be opened
     # Ultralytics pins OMP to 1 thread at import when unset; say "all cores" first.
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 

@@ -19,16 +19,23 @@ import numpy as np
 from behavior import files
 
 
-def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/F1, macro-F1, mean class accuracy and the confusion matrix."""
+def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str],
+             none_label: str | None = None) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1, macro-F1, mean class accuracy and the confusion matrix.
+
+    With ``none_label``, a prediction of ``len(classes)`` means "no label" (a video that failed, or
+    where nobody was tracked): it counts as wrong, and the confusion matrix gets a column for it
+    (``predicted_classes``), so every item is counted and none silently dropped.
+    """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labels = list(range(len(classes)))
+    columns = [*classes, none_label] if none_label else list(classes)
     y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(columns))))[: len(classes)]
     present = support > 0
     return {
         "n": int(len(y_true)),
@@ -42,6 +49,7 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str
         },
         "confusion_matrix": cm.tolist(),
         "classes": list(classes),
+        "predicted_classes": columns,
     }
 
 
@@ -73,7 +81,7 @@ def write_confusion_csv(path: Path, metrics: dict[str, Any]) -> Path:
     """Rows are true classes, columns predicted classes."""
     classes = metrics["classes"]
     rows = [[c, *row] for c, row in zip(classes, metrics["confusion_matrix"], strict=True)]
-    return files.write_csv(path, ["true\\predicted", *classes], rows)
+    return files.write_csv(path, ["true\\predicted", *metrics.get("predicted_classes", classes)], rows)
 
 
 def plot_confusion(path: Path, metrics: dict[str, Any], title: str) -> Path:
@@ -85,15 +93,16 @@ def plot_confusion(path: Path, metrics: dict[str, Any], title: str) -> Path:
 
     cm = np.asarray(metrics["confusion_matrix"], float)
     classes = metrics["classes"]
+    columns = metrics.get("predicted_classes", classes)
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = 2.2 + 0.9 * len(classes)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig, ax = plt.subplots(figsize=(size + 1 + 0.9 * (len(columns) - len(classes)), size))
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
-        for j in range(len(classes)):
+        for j in range(len(columns)):
             ax.text(j, i, f"{int(cm[i, j])}\n{share[i, j]:.0%}", ha="center", va="center",
                     color="white" if share[i, j] > 0.5 else "black", fontsize=9)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

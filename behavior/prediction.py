@@ -5,19 +5,24 @@ used (``PersonTracker``, ``crop_person``, the same resampling), and every crop g
 MobileNetV2 exactly once. Each track keeps a ring buffer of its last SEQUENCE_LENGTH features
 and box motions; every PREDICT_STRIDE kept frames all ready tracks are classified in one
 batched LSTM forward, and their probabilities are smoothed (EMA). Buffers of tracks that
-ByteTrack has dropped are freed, so memory stays flat on an endless stream.
+ByteTrack has dropped are freed, and tracks.csv rows are written as they come, so memory
+stays flat on an endless stream.
 
-Outputs (written under a temporary name, then moved into place): annotated.mp4, tracks.csv and
-summary.json; see ``write_outputs``.
+Outputs: annotated.mp4, tracks.csv and summary.json, written into a hidden ``.partial`` folder
+inside the output folder and moved into place at the end (summary.json last: a folder without
+it holds no finished prediction). The tool never touches files it did not write: a non-empty
+folder that holds no prediction is refused, and ``--overwrite`` replaces only those three files.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,18 +34,22 @@ from behavior import files, runtime
 from behavior.crops import clip_box, crop_person, letterbox, motion_image
 from behavior.data import MotionState, motion_step
 from behavior.drawing import draw_box, palette
-from behavior.errors import InputError
+from behavior.errors import InputError, first_line
 from behavior.features import embed_crops
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.sequences import pad_positions
 from behavior.settings import build_settings, check_fields
-from behavior.tracking import Detection, DetectorSettings, PersonTracker
+from behavior.tracking import Detection, DetectorSettings, PersonTracker, file_sha256
 from behavior.training import load_checkpoint
-from behavior.video import Frame, FrameReader, VideoWriter
+from behavior.video import Frame, FrameReader, VideoWriter, is_stream, require_display
 
 log = logging.getLogger(__name__)
 
 STAGES = ("decode", "detect_track", "crop_cnn", "lstm", "draw_write")
+OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "summary.json")  # the only files a prediction writes or replaces
+BATCH_FILES = ("batch.json", "evaluation.json", "confusion_matrix.csv", "confusion_matrix.png")
+STAGING = ".partial"
+NO_LABEL = "(no label)"  # what --evaluate predicts for a video that failed or where nobody was tracked
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,12 @@ def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
     try:
         mc = ModelConfig.from_dict(ckpt["model_config"])
     except (InputError, TypeError, ValueError) as exc:
-        raise InputError(f"checkpoint {path} does not match this version: {exc}") from None
+        raise InputError(f"checkpoint {path}: {exc}") from None
     net = BehaviorNet(mc, load_backbone(None))
     try:
         net.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
-        raise InputError(f"checkpoint {path} does not match its model_config: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"checkpoint {path} does not match its model_config: {first_line(exc)}") from None
     if len(ckpt["classes"]) != mc.num_classes:
         raise InputError(f"checkpoint {path}: {len(ckpt['classes'])} classes but a {mc.num_classes}-way head")
     return net.eval().to(device), list(ckpt["classes"])
@@ -91,9 +100,56 @@ def training_crop(frame: np.ndarray, det: Detection, mc: ModelConfig) -> np.ndar
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
+# --- Output folders: never touch what the tool did not write ----------------------------------------------------
+
+def prediction_state(folder: Path) -> str:
+    """``"done"`` (a finished prediction), ``"interrupted"`` (a partial one), or ``"none"``."""
+    summary = files.read_json(Path(folder) / "summary.json")
+    if not isinstance(summary, dict) or "video_label" not in summary:
+        return "none"
+    return "interrupted" if summary.get("interrupted") else "done"
+
+
+def claim_output_dir(folder: Path, overwrite: bool) -> Path:
+    """Check that a prediction may be written into ``folder`` and return it, absolute.
+
+    A missing or empty folder, or one holding only our own outputs, is fine; an interrupted
+    prediction is redone; a finished one needs ``overwrite``. A folder holding anything else and
+    no prediction is refused even with ``overwrite``: the tool never deletes what it did not write.
+    """
+    folder = Path(folder).absolute()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output folder {folder} is a file")
+    state = prediction_state(folder)
+    foreign = files.foreign_entries(folder, OUTPUT_FILES)
+    if foreign and state == "none":
+        raise InputError(f"{folder} is not empty and holds no prediction ({len(foreign)} other entries, e.g. "
+                         f"{foreign[0]!r}): nothing was changed; choose an empty or new --output-dir")
+    if state == "done" and not overwrite:
+        raise InputError(f"{folder} already holds a prediction: pass --overwrite to replace it (only "
+                         f"{', '.join(OUTPUT_FILES)} are replaced) or choose another --output-dir")
+    return folder
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move a finished prediction's files from ``staging`` into ``out``, summary.json last."""
+    with files.writing(out):
+        (out / "summary.json").unlink(missing_ok=True)  # until the last rename, the folder holds no prediction
+        for name in OUTPUT_FILES:
+            if (staging / name).exists():
+                os.replace(staging / name, out / name)
+            else:
+                (out / name).unlink(missing_ok=True)  # an earlier run's file that this run did not write
+
+
+# --- Per-track state --------------------------------------------------------------------------------------------
+
 @dataclass
 class TrackState:
-    """One live track: its recent features and motions, smoothed probabilities and label history."""
+    """One track: recent features and motions (a ring buffer), smoothed probabilities, running label statistics.
+
+    Nothing in it grows with the track's length except ``segments``, which grows only when the label changes.
+    """
 
     length: int
     features: deque = field(init=False)
@@ -105,12 +161,33 @@ class TrackState:
     last_frame: int = -1
     last_seen: int = 0  # kept-frame counter
     frames: int = 0
-    history: list[tuple[int, int, float]] = field(default_factory=list)  # frame, class, confidence
+    labeled: int = 0  # frames with a label
+    counts: Counter = field(default_factory=Counter)  # class index -> labeled frames
+    conf_sum: float = 0.0
     prob_sum: np.ndarray | None = None  # sum of the smoothed probabilities over labeled frames
+    segments: list[list[int]] = field(default_factory=list)  # [class, start frame, end frame]
 
     def __post_init__(self) -> None:
         self.features = deque(maxlen=self.length)
         self.motion = deque(maxlen=self.length)
+
+    def record_label(self, frame: int) -> None:
+        """Add this frame's label (the argmax of the smoothed probabilities) to the running statistics."""
+        k = int(self.probs.argmax())
+        self.labeled += 1
+        self.counts[k] += 1
+        self.conf_sum += float(self.probs[k])
+        self.prob_sum = self.probs.copy() if self.prob_sum is None else self.prob_sum + self.probs
+        if self.segments and self.segments[-1][0] == k:
+            self.segments[-1][2] = frame
+        else:
+            self.segments.append([k, frame, frame])
+
+    def free(self) -> None:
+        """Drop the buffers of a track ByteTrack has lost; its statistics stay for the summary."""
+        self.features.clear()
+        self.motion.clear()
+        self.last_crop = None
 
 
 class Timer:
@@ -134,6 +211,9 @@ class Timer:
         return {k: round(v / max(frames, 1), 2) for k, v in self.total.items() if v > 0}
 
 
+TRACKS_CSV_HEADER = ("frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "det_conf", "label", "label_conf")
+
+
 class Predictor:
     """A loaded model plus the shared detector and tracker; ``run`` processes one source."""
 
@@ -142,6 +222,7 @@ class Predictor:
         self.settings = settings
         self.device = runtime.resolve_device(settings.detector.device)
         self.net, self.classes = load_model(checkpoint, self.device)
+        self.checkpoint = {"path": str(Path(checkpoint).absolute()), "sha256": file_sha256(str(checkpoint))}
         self.mc = self.net.cfg
         self.tracker = PersonTracker(settings.detector) if self.mc.person_tracking else None
         runtime.set_threads(settings.detector.threads)
@@ -163,18 +244,25 @@ class Predictor:
 
     def run(self, source: str | int | Path, output_dir: Path, show: bool = False, progress: bool = True,
             overwrite: bool = False) -> dict[str, Any]:
-        """Predict one video or stream into ``output_dir``; returns the summary."""
-        output_dir = Path(output_dir)
-        if (output_dir / "summary.json").exists() and not overwrite:
-            raise InputError(f"{output_dir} already holds a prediction: pass --overwrite or another --output-dir")
-        staging = output_dir.with_name(f".{output_dir.name}.tmp")
+        """Predict one video or stream into ``output_dir``; returns the summary.
+
+        Ctrl-C ends the source early: the frames seen so far are written as a prediction marked
+        ``"interrupted": true``, which no rerun takes for finished. Callers decide the exit code.
+        """
+        out = claim_output_dir(output_dir, overwrite)
+        if show:
+            require_display()
+        created = not out.exists()
+        staging = out / STAGING
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
         try:
+            files.ensure_writable(staging)
             summary = self._run(source, staging, show, progress)
-            files.replace_dir(staging, output_dir)
+            _publish(staging, out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # a run that failed leaves no empty folder behind
         return summary
 
     def _run(self, source: str | int | Path, out: Path, show: bool, progress: bool) -> dict[str, Any]:
@@ -193,7 +281,8 @@ class Predictor:
         timer = Timer()
         interrupted = False
         started = time.perf_counter()
-        bar = tqdm(desc=str(source), unit="frame", leave=False, disable=not progress)
+        name = Path(str(source)).name if not is_stream(source) else str(source)
+        bar = tqdm(desc=name, total=reader.total, unit="frame", leave=False, disable=not progress)
         try:
             for frame in reader:
                 timer.mark("decode")
@@ -211,23 +300,22 @@ class Predictor:
                 bar.update()
         except KeyboardInterrupt:
             interrupted = True
-            log.warning("interrupted: finishing the outputs of the frames seen")
+            log.warning("interrupted after %d frames: writing their outputs, marked as interrupted", session.kept)
         finally:
             bar.close()
             session.close()
         kept = session.kept
         if kept == 0:
+            if interrupted:
+                raise KeyboardInterrupt  # before the first frame: there is nothing to keep
             raise InputError(f"no frames could be decoded from {source}")
         measured = {**timer.per_frame(kept), **session.timer.per_frame(kept)}
         timing = {k: measured.get(k, 0.0) for k in STAGES}
         timing["total"] = round(sum(timing.values()), 2)  # work per frame; stages overlap in wall time
         timing["wall"] = round((time.perf_counter() - started) * 1000 / kept, 2)
-        tracks = sorted(session.finished + list(session.states.items()), key=lambda item: item[0])
+        tracks = session.finished + list(session.states.items())
         summary = self._summary(source, reader, kept, kept_fps, tracks, timing, interrupted)
         summary["live_tracks_max"] = session.live_max
-        header = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "det_conf", "label", "label_conf",
-                  *(f"p_{c}" for c in self.classes)]
-        files.write_csv(out / "tracks.csv", header, session.rows)
         files.write_json(out / "summary.json", summary)
         return summary
 
@@ -247,15 +335,17 @@ class Predictor:
 
     def _summary(self, source: Any, reader: FrameReader, kept: int, fps: float,
                  tracks: list[tuple[int, TrackState]], timing: dict[str, float], interrupted: bool) -> dict[str, Any]:
-        per_track = [track_summary(track, st, self.classes) for track, st in tracks]
+        ranked = sorted(tracks, key=lambda item: (-item[1].frames, item[1].first_frame, item[0]))
+        per_track = [track_summary(track, st, self.classes, person)
+                     for person, (track, st) in enumerate(ranked, start=1)]
         return {
             "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,
             "fps": fps, "interrupted": interrupted, "tracks": per_track,
             "video_label": video_label(per_track, self.classes, self.settings.video_label_rule),
-            "timing_ms_per_frame": timing,
+            "timing_ms_per_frame": timing, "checkpoint": self.checkpoint,
             "settings": {"stride": self.settings.stride, "smoothing": self.settings.smoothing,
                          "model_config": self.mc.to_dict()},
-            "versions": runtime.versions(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"), "versions": runtime.versions(),
         }
 
 
@@ -267,7 +357,8 @@ class _Session:
         self.out, self.fps, self.show = out, fps, show
         self.states: dict[int, TrackState] = {}
         self.finished: list[tuple[int, TrackState]] = []
-        self.rows: list[list[Any]] = []
+        self.rows = files.CsvStream(out / "tracks.csv",
+                                    [*TRACKS_CSV_HEADER, *(f"p_{c}" for c in predictor.classes)])
         self.writer: VideoWriter | None = None
         self.timer = Timer()
         self.kept = 0
@@ -307,19 +398,16 @@ class _Session:
         for d in dets:
             st = self.states[d.track_id]
             if st.probs is not None:
-                st.history.append((frame.index, int(st.probs.argmax()), float(st.probs.max())))
-                st.prob_sum = st.probs.copy() if st.prob_sum is None else st.prob_sum + st.probs
+                st.record_label(frame.index)
         lost_after = p.tracker.lost_after if p.tracker is not None else 1
         for track in [t for t, st in self.states.items() if kept - st.last_seen > lost_after]:
-            st = self.states.pop(track)  # keep its summary, free its buffers
-            st.features.clear()
-            st.motion.clear()
-            st.last_crop = None
+            st = self.states.pop(track)
+            st.free()
             self.finished.append((track, st))
         self.live_max = max(self.live_max, len(self.states))
         self.timer.mark("lstm")
+        self.rows.write([p._row(frame.index, frame.time_s, d, self.states[d.track_id]) for d in dets])
         for d in dets:
-            self.rows.append(p._row(frame.index, frame.time_s, d, self.states[d.track_id]))
             p._draw(image, d, self.states[d.track_id])
         if self.writer is None:
             self.writer = VideoWriter(self.out / "annotated.mp4", self.fps, (image.shape[1], image.shape[0]))
@@ -335,27 +423,25 @@ class _Session:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        self.rows.close()
         if self.show:
             cv2.destroyAllWindows()
 
 
-def track_summary(track: int, st: TrackState, classes: list[str]) -> dict[str, Any]:
-    """First/last frame, label segments, majority label and mean confidence of one track."""
-    segments: list[dict[str, Any]] = []
-    for frame, k, _ in st.history:
-        if segments and segments[-1]["label"] == classes[k]:
-            segments[-1]["end_frame"] = frame
-        else:
-            segments.append({"label": classes[k], "start_frame": frame, "end_frame": frame})
-    counts = Counter(k for _, k, _ in st.history)
-    mean_probs = (st.prob_sum / len(st.history)).tolist() if st.history else None
+def track_summary(track: int, st: TrackState, classes: list[str], person: int = 0) -> dict[str, Any]:
+    """First/last frame, label segments, majority label and mean confidence of one track.
+
+    ``person`` is its rank as stage 1 numbers people: 1 for the track seen in the most frames.
+    """
+    segments = [{"label": classes[k], "start_frame": start, "end_frame": end} for k, start, end in st.segments]
     return {
-        "track_id": track, "first_frame": st.first_frame, "last_frame": st.last_frame, "frames": st.frames,
-        "segments": segments,
-        "majority_label": classes[counts.most_common(1)[0][0]] if counts else None,
-        "mean_confidence": float(np.mean([c for _, _, c in st.history])) if st.history else None,
-        "labeled_frames": len(st.history),
-        "mean_probs": dict(zip(classes, map(float, mean_probs), strict=True)) if mean_probs else None,
+        "person": person, "track_id": track, "first_frame": st.first_frame, "last_frame": st.last_frame,
+        "frames": st.frames, "segments": segments,
+        "majority_label": classes[st.counts.most_common(1)[0][0]] if st.counts else None,
+        "mean_confidence": st.conf_sum / st.labeled if st.labeled else None,
+        "labeled_frames": st.labeled,
+        "mean_probs": (dict(zip(classes, map(float, st.prob_sum / st.labeled), strict=True))
+                       if st.labeled else None),
     }
 
 
@@ -383,6 +469,8 @@ def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str) -> 
     return {"label": max(classes, key=lambda c: scores[c]), "rule": rule, "scores": scores}
 
 
+# --- Batches ----------------------------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class BatchItem:
     """One video of a batch: where it came from, its true class (if any) and the outcome."""
@@ -391,47 +479,110 @@ class BatchItem:
     label: str
     predicted: str | None
     error: str = ""
+    interrupted: bool = False
+
+
+def claim_batch_dir(folder: Path, jobs: list, checkpoint: dict[str, str], overwrite: bool) -> Path:
+    """Check that a batch may write into ``folder``, mark it with batch.json, and return it, absolute.
+
+    A non-empty folder that is not a batch's (no batch.json or evaluation.json) is refused. So are
+    finished predictions made with another checkpoint, unless ``overwrite``: they are never replaced
+    silently.
+    """
+    folder = Path(folder).absolute()
+    ours = any((folder / name).is_file() for name in ("batch.json", "evaluation.json"))
+    foreign = files.foreign_entries(folder, {*BATCH_FILES, *(job.out_dir(Path()).parts[0] for job in jobs)})
+    if foreign and not ours:
+        raise InputError(f"{folder} is not empty and holds no batch of predictions ({len(foreign)} other entries, "
+                         f"e.g. {foreign[0]!r}): nothing was changed; choose an empty or new --output-dir")
+    if not overwrite:
+        for job in jobs:
+            summary = files.read_json(job.out_dir(folder) / "summary.json")
+            if prediction_state(job.out_dir(folder)) == "done" and \
+                    summary.get("checkpoint", {}).get("sha256") != checkpoint["sha256"]:
+                raise InputError(f"{job.out_dir(folder)} holds a prediction made with another checkpoint: pass "
+                                 "--overwrite to redo the batch with this one, or choose another --output-dir")
+    files.write_json(folder / "batch.json", {"checkpoint": checkpoint,
+                                              "created": datetime.now(UTC).isoformat(timespec="seconds")})
+    return folder
 
 
 def predict_folder(predictor: Predictor, videos_dir: Path, output_dir: Path, overwrite: bool = False,
                    progress: bool = True) -> list[BatchItem]:
-    """Predict every video of ``videos_dir/[<group>/]<class>/``; a bad video is recorded and skipped."""
+    """Predict every video of ``videos_dir/[<group>/]<class>/``; a bad video is recorded and the rest go on.
+
+    A finished prediction of the same checkpoint is reused; an interrupted one is redone. Ctrl-C
+    stops the batch: the last item is then marked ``interrupted`` and no later video is started.
+    """
     from tqdm import tqdm
 
     from behavior.extraction import find_videos
 
+    jobs = find_videos(videos_dir)
+    root = claim_batch_dir(output_dir, jobs, predictor.checkpoint, overwrite)
     items = []
-    for job in tqdm(find_videos(videos_dir), desc="videos", unit="video", disable=not progress):
-        out = job.out_dir(output_dir)
+    for job in tqdm(jobs, desc="videos", unit="video", disable=not progress):
+        out = job.out_dir(root)
         try:
-            if (out / "summary.json").exists() and not overwrite:
-                summary = files.read_json(out / "summary.json") or {}
+            if prediction_state(out) == "done" and not overwrite:  # made with this checkpoint: claim_batch_dir
+                summary = files.read_json(out / "summary.json")
             else:
-                summary = predictor.run(job.path, out, progress=False, overwrite=overwrite)
-            items.append(BatchItem(job.path, job.label, (summary.get("video_label") or {}).get("label")))
+                summary = predictor.run(job.path, out, progress=False, overwrite=True)
+            label = (summary.get("video_label") or {}).get("label")
+            items.append(BatchItem(job.path, job.label, label, interrupted=bool(summary.get("interrupted"))))
         except InputError as exc:
             log.warning("%s: failed: %s", job.path, exc)
             items.append(BatchItem(job.path, job.label, None, str(exc)))
+        if items[-1].interrupted:
+            log.warning("batch interrupted at %s: %d of %d videos done; a rerun redoes it and goes on",
+                        job.path, len(items) - 1, len(jobs))
+            break
     return items
 
 
 def evaluate_batch(items: list[BatchItem], classes: list[str], output_dir: Path) -> dict[str, Any]:
-    """Video-level metrics of a labeled batch, with the confusion matrix as CSV and PNG (stage 3's code).
+    """Video-level metrics over every video of a known class, with the confusion matrix as CSV and PNG.
 
-    Videos whose class the model does not know, failed videos and videos with nobody in them are
-    counted apart, not scored.
+    A video without a label (it failed, or nobody in it was tracked) counts as wrong: it is
+    predicted as ``NO_LABEL``, a column of its own in the confusion matrix. ``labeled`` holds the
+    accuracy over the videos that got a label, for comparison. Videos of classes the model does
+    not know cannot be scored and are counted apart (``unknown_class``).
     """
     from behavior import metrics
 
     index = {c: i for i, c in enumerate(classes)}
-    scored = [it for it in items if it.label in index and it.predicted in index]
-    report = metrics.evaluate([index[it.label] for it in scored], [index[it.predicted] for it in scored], classes)
+    known = [it for it in items if it.label in index]
+    y_true = [index[it.label] for it in known]
+    y_pred = [index.get(it.predicted, len(classes)) if it.predicted is not None else len(classes) for it in known]
+    report = metrics.evaluate(y_true, y_pred, classes, none_label=NO_LABEL)
+    labeled = [(t, p) for t, p in zip(y_true, y_pred, strict=True) if p < len(classes)]
+    report["labeled"] = {"n": len(labeled),
+                         "accuracy": float(np.mean([t == p for t, p in labeled])) if labeled else 0.0}
     report.update(unknown_class=sum(it.label not in index for it in items),
-                  failed=sum(bool(it.error) for it in items),
-                  no_prediction=sum(not it.error and it.predicted is None for it in items))
+                  failed=sum(bool(it.error) for it in known),
+                  no_prediction=sum(not it.error and it.predicted is None for it in known))
     report["videos"] = [{"video": str(it.path), "label": it.label, "predicted": it.predicted, "error": it.error}
                         for it in items]
     files.write_json(Path(output_dir) / "evaluation.json", report)
     metrics.write_confusion_csv(Path(output_dir) / "confusion_matrix.csv", report)
     metrics.plot_confusion(Path(output_dir) / "confusion_matrix.png", report, "predict.py --evaluate (video level)")
     return report
+
+
+def evaluation_headline(report: dict[str, Any]) -> str:
+    """The one line a user reads first: accuracy over every video, and what it includes, in the same line.
+
+    Example:
+        >>> evaluation_headline({"n": 48, "accuracy": 0.5625, "macro_f1": 0.6, "failed": 0, "no_prediction": 7,
+        ...                      "labeled": {"n": 41, "accuracy": 0.6585}, "unknown_class": 0})
+        'accuracy 0.5625 over all 48 videos (7 unlabeled count as wrong; 0.6585 over the 41 labeled) | macro-F1 0.6000'
+    """
+    unlabeled = report["failed"] + report["no_prediction"]
+    line = f"accuracy {report['accuracy']:.4f} over all {report['n']} videos"
+    if unlabeled:
+        line += (f" ({unlabeled} unlabeled count as wrong; {report['labeled']['accuracy']:.4f} over the "
+                 f"{report['labeled']['n']} labeled)")
+    line += f" | macro-F1 {report['macro_f1']:.4f}"
+    if report["unknown_class"]:
+        line += f" | {report['unknown_class']} videos of classes the model does not know are not scored"
+    return line

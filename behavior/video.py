@@ -59,7 +59,7 @@ def is_video_file(path: Path) -> bool:
 
 def open_capture(source: str | int | Path) -> cv2.VideoCapture:
     """Open a file, camera index or stream URL; raise VideoError if it cannot be opened."""
-    if isinstance(source, Path | str) and not str(source).isdigit() and "://" not in str(source):
+    if not is_stream(source):
         path = Path(source)
         if not path.exists():
             raise VideoError(f"video not found: {path}")
@@ -73,8 +73,42 @@ def open_capture(source: str | int | Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         cap.release()
+        if isinstance(source, int):
+            raise VideoError(f"cannot open camera {source} (no such device, or it is in use)")
+        if "://" in str(source):
+            raise VideoError(f"cannot open stream {source} (unreachable, refused, or not a video stream)")
         raise VideoError(f"cannot open video (corrupt or unsupported format): {source}")
     return cap
+
+
+def is_stream(source: str | int | Path) -> bool:
+    """True for a camera index or a stream URL, which have no end and no frame count."""
+    return isinstance(source, int) or str(source).isdigit() or "://" in str(source)
+
+
+def require_display() -> None:
+    """Raise InputError, before any work, when OpenCV cannot open a window here.
+
+    Without a display ``cv2.imshow`` aborts the whole process (Qt's "could not connect to
+    display"), leaving half-written outputs behind; a throwaway process tries it first.
+    """
+    import os
+    import subprocess
+    import sys
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("--show needs a screen, but DISPLAY is not set here: run without --show "
+                         "(annotated.mp4 is written either way)")
+    probe = "import cv2; cv2.namedWindow('behavior'); cv2.waitKey(1); cv2.destroyAllWindows()"
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise InputError("--show: opening a window timed out: run without --show") from None
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        detail = lines[-1].strip()[:120] if lines else f"exit code {result.returncode}"
+        raise InputError(f"--show cannot open a window on display {os.environ.get('DISPLAY', '')!r} ({detail}): "
+                         "run without --show (annotated.mp4 is written either way)")
 
 
 def probe_video(path: Path) -> VideoInfo:
@@ -152,6 +186,8 @@ class FrameReader:
         self._cap = open_capture(source)
         reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps or (reported if math.isfinite(reported) and 0 < reported <= 1000 else 30.0)
+        count = 0 if is_stream(source) else int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.total = expected_kept_frames(count, self.fps, target_fps) if count > 0 else None  # for progress bars
         self.frames_read = 0
         self.frames_kept = 0
         self._stop = threading.Event()

@@ -152,16 +152,21 @@ def test_bad_checkpoints(tmp_path, sample_clips, make, message):
 
 
 def test_bad_videos_and_streams(tiny_checkpoint, tmp_path):
+    """Each gets one line that says what is wrong; OpenCV's and FFmpeg's own noise stays off the terminal."""
     (tmp_path / "bad.mp4").write_bytes(os.urandom(2048))
     for args, message in ((["--video", str(tmp_path / "missing.mp4")], "video not found"),
-                          (["--video", str(tmp_path / "bad.mp4")], "cannot open video"),
-                          (["--source", "99"], "cannot open video")):
+                          (["--video", str(tmp_path / "bad.mp4")], "cannot open video (corrupt or unsupported"),
+                          (["--source", "99"], "cannot open camera 99"),
+                          (["--source", "rtsp://127.0.0.1:9/live"], "cannot open stream rtsp://127.0.0.1:9/live")):
         proc = run_predict(*args, "--checkpoint", str(tiny_checkpoint), "--output-dir", str(tmp_path / "o"))
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr
+        ours = [line for line in proc.stderr.splitlines() if " INFO " not in line and " WARNING " not in line]
+        assert ours == [f"predict.py: error: {ours[0].split('error: ', 1)[1]}"], proc.stderr  # nothing else
+        assert not (tmp_path / "o").exists()  # a failed run leaves no folder behind
 
 
-def test_batch_evaluation(tiny_checkpoint, sample_clips, tmp_path):
+def test_batch_evaluation_counts_every_video(tiny_checkpoint, sample_clips, tmp_path):
+    """A video that failed or where nobody was tracked counts as wrong, and the headline says so in one line."""
     clips = tmp_path / "clips"
     (clips / "walk").mkdir(parents=True)
     (clips / "fight").mkdir()
@@ -169,13 +174,22 @@ def test_batch_evaluation(tiny_checkpoint, sample_clips, tmp_path):
     write_clip(clips / "fight" / "b.mp4", ClipSpec(motion="jumping", width=320, height=240, fps=10, seconds=1.5,
                                                   seed=205))
     (clips / "fight" / "broken.mp4").write_bytes(b"\0" * 100)
+    with VideoWriter(clips / "walk" / "nobody.mp4", 10.0, (160, 120)) as out:
+        for _ in range(10):
+            out.write(np.full((120, 160, 3), 90, np.uint8))
     proc = run_predict("--videos-dir", str(clips), "--evaluate", "--checkpoint", str(tiny_checkpoint),
                        "--output-dir", str(tmp_path / "eval"))
-    assert proc.returncode == 1, proc.stderr  # one video failed; the others were scored
+    assert proc.returncode == 1, proc.stderr  # one video failed; every video was scored
     report = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
-    assert report["n"] == 2 and report["failed"] == 1
+    assert report["n"] == 4 and report["failed"] == 1 and report["no_prediction"] == 1
+    assert report["labeled"]["n"] == 2
+    assert report["predicted_classes"] == ["fight", "walk", "(no label)"]
+    assert sum(map(sum, report["confusion_matrix"])) == 4 and sum(row[2] for row in report["confusion_matrix"]) == 2
+    assert report["accuracy"] == pytest.approx(report["labeled"]["accuracy"] * 2 / 4)
+    headline = next(line for line in proc.stdout.splitlines() if line.startswith("accuracy"))
+    assert "over all 4 videos (2 unlabeled count as wrong;" in headline and "over the 2 labeled)" in headline
     assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
-    assert "accuracy" in proc.stdout and "macro-F1" in proc.stdout
+    assert "macro-F1" in proc.stdout
 
 
 def test_drop_mode_waits_for_a_full_window(predictor, sample_clips, tmp_path):
@@ -195,3 +209,221 @@ def test_drop_mode_waits_for_a_full_window(predictor, sample_clips, tmp_path):
     finally:
         predictor.mc = original
     assert first_labeled["reverse"] < original.sequence_length - 1 <= first_labeled["drop"]
+
+
+# --- Output folders: nothing the tool did not write is ever deleted (issue: predict wiped a user's folder) --------
+
+def test_a_folder_that_is_not_a_prediction_is_refused_and_left_alone(predictor, sample_clips, tmp_path):
+    clip = sample_clips / "standing" / "standing_0.mp4"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's file")
+    outputs = tmp_path / "outputs"  # earlier predictions in their own subfolders
+    for name in ("clip_a", "clip_b"):
+        predictor.run(clip, outputs / name, progress=False)
+    for folder in (mine, outputs):
+        before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+        for overwrite in (False, True):
+            with pytest.raises(InputError, match="is not empty and holds no prediction .*nothing was changed"):
+                predictor.run(clip, folder, progress=False, overwrite=overwrite)
+        assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+    assert (mine / "notes.txt").read_text() == "a user's file"
+
+
+def test_overwrite_replaces_only_our_own_files(predictor, sample_clips, tmp_path):
+    clip = sample_clips / "standing" / "standing_0.mp4"
+    out = tmp_path / "out"
+    first = predictor.run(clip, out, progress=False)
+    (out / "notes.txt").write_text("kept")
+    with pytest.raises(InputError, match="already holds a prediction: pass --overwrite"):
+        predictor.run(clip, out, progress=False)
+    second = predictor.run(clip, out, progress=False, overwrite=True)
+    assert (out / "notes.txt").read_text() == "kept"
+    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "notes.txt", "summary.json", "tracks.csv"]
+    assert second["created"] >= first["created"] and not (out / ".partial").exists()
+
+
+def test_output_dir_dot_is_one_line_not_a_traceback(tiny_checkpoint, sample_clips, tmp_path):
+    clip = sample_clips / "standing" / "standing_0.mp4"
+    busy, empty = tmp_path / "busy", tmp_path / "empty"
+    busy.mkdir()
+    empty.mkdir()
+    (busy / "keep.txt").write_text("x")
+    args = [sys.executable, str(ROOT / "predict.py"), "--video", str(clip), "--checkpoint", str(tiny_checkpoint),
+            "--output-dir", ".", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    refused = subprocess.run(args, cwd=busy, capture_output=True, text=True, timeout=300, env=env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith(f"predict.py: error: {busy} is not empty")
+    assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
+    done = subprocess.run(args, cwd=empty, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in empty.iterdir()) == ["annotated.mp4", "summary.json", "tracks.csv"]
+
+
+# --- Ctrl-C: a partial result is never taken for done ---------------------------------------------------------------
+
+@pytest.fixture
+def interrupt_after(predictor, monkeypatch):
+    """Make the next prediction raise KeyboardInterrupt (as Ctrl-C does) after ``n`` frames of a video."""
+    from behavior import prediction
+
+    original = prediction._Session.handle
+    plan = {"after": None, "seen": 0}
+
+    def handle(self, frame, dets):
+        if plan["after"] is not None and self.kept >= plan["after"]:
+            plan["after"] = None
+            raise KeyboardInterrupt
+        return original(self, frame, dets)
+
+    monkeypatch.setattr(prediction._Session, "handle", handle)
+    return lambda n: plan.update(after=n)
+
+
+def test_an_interrupted_video_is_marked_and_redone(predictor, interrupt_after, sample_clips, tmp_path):
+    from behavior.prediction import prediction_state
+
+    clip = sample_clips / "walking" / "walking_0.mp4"
+    interrupt_after(5)
+    partial = predictor.run(clip, tmp_path / "out", progress=False)
+    assert partial["interrupted"] and partial["frames_kept"] == 5
+    assert prediction_state(tmp_path / "out") == "interrupted"
+    assert len(read_rows(tmp_path / "out" / "tracks.csv")) > 0  # the frames seen are kept
+    full = predictor.run(clip, tmp_path / "out", progress=False)  # no --overwrite needed: it was never done
+    assert not full["interrupted"] and full["frames_kept"] > 5
+    assert prediction_state(tmp_path / "out") == "done"
+
+
+def test_ctrl_c_stops_a_batch_and_a_rerun_goes_on(predictor, interrupt_after, sample_clips, tmp_path):
+    from behavior.prediction import predict_folder, prediction_state
+
+    out = tmp_path / "batch"
+    interrupt_after(None)
+    first = predict_folder(predictor, sample_clips, out, progress=False)  # 4 videos, all done
+    assert [it.interrupted for it in first] == [False] * 4
+    standing, walking = out / "standing", out / "walking"
+    (standing / "standing_1" / "summary.json").unlink()  # as if never run
+    (walking / "walking_0" / "summary.json").unlink()
+    interrupt_after(3)
+    items = predict_folder(predictor, sample_clips, out, progress=False)
+    assert [it.interrupted for it in items] == [False, True]  # stopped at the interrupted video: nothing after it
+    assert prediction_state(standing / "standing_1") == "interrupted"
+    assert prediction_state(walking / "walking_0") == "none"
+    again = predict_folder(predictor, sample_clips, out, progress=False)
+    assert [it.interrupted for it in again] == [False] * 4
+    assert all(prediction_state(out / job) == "done" for job in
+               ("standing/standing_0", "standing/standing_1", "walking/walking_0", "walking/walking_1"))
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared (exit code {proc.poll()})")
+
+
+@pytest.mark.parametrize("mode", ["video", "batch"])
+def test_ctrl_c_exits_130(tiny_checkpoint, tmp_path, mode):
+    """A real SIGINT, as a user's Ctrl-C: exit code 130, the partial result marked, nothing taken for done."""
+    import signal
+    import time
+
+    from behavior.prediction import prediction_state
+
+    clips = tmp_path / "clips"
+    for label in ("standing", "walking"):  # long enough for the signal to land mid-video
+        write_clip(clips / label / f"{label}_0.mp4", ClipSpec(motion=label, width=320, height=240, fps=15,
+                                                             seconds=10, seed=11))
+    out = tmp_path / "out"
+    what = (["--video", str(clips / "standing" / "standing_0.mp4")] if mode == "video"
+            else ["--videos-dir", str(clips)])
+    proc = subprocess.Popen([sys.executable, str(ROOT / "predict.py"), *what, "--checkpoint", str(tiny_checkpoint),
+                             "--output-dir", str(out), "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    first = out if mode == "video" else out / "standing" / "standing_0"
+    _wait_for(first / ".partial" / "tracks.csv", proc)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stdout
+    assert prediction_state(first) == "interrupted"
+    summary = json.loads((first / "summary.json").read_text())
+    assert 0 < summary["frames_kept"] < 150
+    if mode == "batch":
+        assert not (out / "walking").exists()  # no video after the interrupted one was started
+
+
+# --- The rest of what a user reads ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("display,message", [(None, "--show needs a screen, but DISPLAY is not set"),
+                                             (":87", "--show cannot open a window on display ':87'")])
+def test_show_without_a_display_is_one_line(tiny_checkpoint, sample_clips, tmp_path, display, message):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    if display:
+        env["DISPLAY"] = display
+    proc = subprocess.run([sys.executable, str(ROOT / "predict.py"), "--video",
+                           str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint", str(tiny_checkpoint),
+                           "--output-dir", str(tmp_path / "out"), "--show", "--no-progress"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env={**env, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2, proc.stderr  # not 134: the process is never aborted by Qt
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"predict.py: error: {message}")
+    assert not (tmp_path / "out").exists()  # no staging folder, no outputs
+
+
+def test_people_are_named_as_stage_1_names_them(predictor, sample_clips, tmp_path):
+    """person_1 is the track seen in the most frames, as in stage 1's folders; the tracker id is kept beside it."""
+    summary = predictor.run(sample_clips / "standing" / "standing_1.mp4", tmp_path / "out", progress=False)
+    tracks = summary["tracks"]
+    assert [t["person"] for t in tracks] == list(range(1, len(tracks) + 1))
+    assert [t["frames"] for t in tracks] == sorted((t["frames"] for t in tracks), reverse=True)
+    proc = run_predict("--video", str(sample_clips / "standing" / "standing_1.mp4"), "--checkpoint",
+                       str(predictor.checkpoint["path"]), "--output-dir", str(tmp_path / "cli"))
+    table = proc.stdout.splitlines()
+    assert table[0].split()[:2] == ["person", "track"] and table[2].startswith("person_1 ")
+
+
+def test_flags_the_checkpoint_decides_are_named_not_silently_ignored(tiny_checkpoint, sample_clips, tmp_path):
+    proc = run_predict("--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint",
+                       str(tiny_checkpoint), "--output-dir", str(tmp_path / "out"), "--sequence-length", "24")
+    assert proc.returncode == 0, proc.stderr
+    assert "--sequence-length is ignored: the checkpoint sets sequence_length = 4" in proc.stderr
+    help_text = run_predict("--help").stdout
+    flags = help_text[help_text.index("options:"):]
+    assert flags.index("--video ") < flags.index("settings of this stage") < flags.index("--checkpoint") < flags.index(
+        "set by the checkpoint") < flags.index("--sequence-length") < flags.index("other config.py settings")
+
+
+def test_memory_stays_flat_on_a_long_stream(predictor, tmp_path):
+    """tracks.csv rows go to disk as they come and no per-frame list grows (an hour of 5 people was 250 MB)."""
+    import tracemalloc
+
+    from behavior.prediction import _Session
+    from behavior.tracking import Detection
+    from behavior.video import Frame
+
+    image = np.full((96, 128, 3), 120, np.uint8)
+    dets = [Detection(k, (10.0 + 20 * k, 10.0, 25.0 + 20 * k, 80.0), 0.9) for k in range(1, 6)]
+    session = _Session(predictor, tmp_path, 15.0, show=False)
+    try:
+        def feed(start: int, n: int) -> None:
+            for i in range(start, start + n):
+                session.handle(Frame(i, i / 15.0, image.copy()), dets)
+
+        feed(0, 100)  # warm up: buffers full, labels flowing
+        tracemalloc.start()
+        feed(100, 300)
+        middle = tracemalloc.get_traced_memory()[0]
+        feed(400, 900)
+        grown = tracemalloc.get_traced_memory()[0] - middle
+        tracemalloc.stop()
+    finally:
+        session.close()
+    assert grown < 150_000, f"memory grew {grown} bytes over 900 frames with 5 people"  # was ~1 KB/person/frame
+    assert sum(1 for _ in open(tmp_path / "tracks.csv")) == 1 + 1300 * 5
+    assert all(len(st.segments) <= 50 for st in session.states.values())
