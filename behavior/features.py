@@ -190,12 +190,30 @@ class FeatureCache:
 
     def _compute(self, frames_dir: Path, todo: list[tuple[str, list[str], str]], net: BehaviorNet, device: str,
                  batch_size: int, progress: bool, found: dict) -> int:
-        """Run every crop of ``todo`` through the CNN in batches; decoding happens on worker threads."""
+        """Run every crop of ``todo`` through the CNN in batches; decoding happens on worker threads.
+
+        Each person folder's entry is saved as soon as its last crop is done, so an interrupted
+        pass (Ctrl-C, a killed job) keeps what it finished and a rerun computes only the rest.
+        """
         size = (net.cfg.frame_width, net.cfg.frame_height)
         crops = [(d, frames_dir / d / n) for d, names, _ in todo for n in names]
         outputs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {d: [] for d, _, _ in todo}
+        pending = {d: (names, signature) for d, names, signature in todo}
         previous: dict[str, np.ndarray] = {}  # each folder's last crop, for CNN_INPUT "difference"
+
+        def save_finished() -> None:
+            for d in [d for d, (names, _) in pending.items() if len(outputs[d]) == len(names)]:
+                names, signature = pending.pop(d)
+                pairs = outputs.pop(d)
+                empty = np.zeros((0, FEATURE_DIM), np.float16)
+                plain = np.stack([p for p, _ in pairs]) if pairs else empty
+                flipped = np.stack([f for _, f in pairs]) if pairs else empty
+                self._write(d, signature, plain, flipped)
+                found[d] = (names, plain, flipped)
+                previous.pop(d, None)
+
         net.eval().to(device)
+        save_finished()  # folders without crops
         with cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode") as pool, tqdm(
             total=len(crops), desc="features", unit="crop", disable=not progress, leave=False
         ) as bar:
@@ -205,13 +223,8 @@ class FeatureCache:
                 plain, flipped = embed_images(net, np.stack(images), device)
                 for (d, _), p, f in zip(batch, plain, flipped, strict=True):
                     outputs[d].append((p, f))
+                save_finished()
                 bar.update(len(batch))
-        for d, names, signature in todo:
-            pairs = outputs[d]
-            plain = np.stack([p for p, _ in pairs]) if pairs else np.zeros((0, FEATURE_DIM), np.float16)
-            flipped = np.stack([f for _, f in pairs]) if pairs else np.zeros((0, FEATURE_DIM), np.float16)
-            self._write(d, signature, plain, flipped)
-            found[d] = (names, plain, flipped)
         log.info("feature cache %s: computed %d crops in %d person folders", self.key, len(crops), len(todo))
         return len(crops)
 

@@ -350,9 +350,13 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
     if ckpt is None and (model_dir / BEST).exists() and not overwrite:
         raise InputError(f"{model_dir} already holds a trained model: pass --resume to continue it, "
                          "--overwrite to start over, or choose another --model-dir")
+    cached = mc.trainable_blocks == 0
+    if env.main:  # a read-only or full disk is found now, not after the feature pass and an epoch
+        files.ensure_writable(model_dir)
+        if cached:
+            files.ensure_writable(Path(tc.features_dir))
     weights_path = resolve_weights(tc.backbone_weights)
     model = BehaviorNet(mc, load_backbone(weights_path))
-    cached = mc.trainable_blocks == 0
 
     motion = load_motion(frames_dir, table.person_dirs()) if mc.use_motion else None
     size = (mc.frame_width, mc.frame_height)
@@ -399,7 +403,12 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
         stopper = EarlyStopping(tc.patience, ckpt["best_f1"], ckpt["bad_epochs"])
         start_epoch = ckpt["epoch"] + 1
         torch.set_rng_state(ckpt["rng"])
-        say(f"Resumed from {model_dir / LAST} after epoch {ckpt['epoch']}")
+        if "sampler_rng" in ckpt:
+            seed_gen.set_state(ckpt["sampler_rng"])
+            how = "the same run goes on: batch order and random state are those an uninterrupted run would have"
+        else:
+            how = f"{LAST} predates saved batch order, so later epochs differ from an uninterrupted run"
+        say(f"Resumed from {model_dir / LAST} after epoch {ckpt['epoch']} ({how})")
 
     say(f"Training on {env.device} ({threads} CPU threads, {env.world} process(es)); "
         f"{len(rows['train'])} train / {len(rows['val'])} val / {len(rows['test'])} test sequences; "
@@ -432,7 +441,7 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
             save_checkpoint(model_dir / LAST, {**state, "optimizer": optimizer.state_dict(),
                                                "scheduler": scheduler.state_dict(), "history": history,
                                                "best_f1": stopper.best, "bad_epochs": stopper.bad_epochs,
-                                               "rng": torch.get_rng_state()})
+                                               "rng": torch.get_rng_state(), "sampler_rng": seed_gen.get_state()})
             files.write_csv(model_dir / "history.csv", HISTORY_FIELDS,
                             [[f"{h[k]:.6g}" for k in HISTORY_FIELDS] for h in history])
             metrics.plot_curves(model_dir / "curves.png", history)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from behavior.drawing import draw_box, palette
+from behavior.drawing import draw_box, font_for, palette
 
 
 def test_palette_is_distinct_and_stable():
@@ -22,3 +22,33 @@ def test_caption_stays_inside_at_the_top_edge():
     image = np.zeros((100, 100, 3), np.uint8)
     draw_box(image, (80, 0, 99, 50), "walking 0.51", (255, 255, 255))
     assert image.shape == (100, 100, 3) and image.any()
+
+
+def render(text: str) -> np.ndarray:
+    image = np.zeros((120, 320, 3), np.uint8)
+    return draw_box(image, (20, 60, 300, 110), text, (0, 200, 255))
+
+
+def test_non_ascii_labels_are_drawn_with_their_own_glyphs():
+    """OpenCV's Hershey font draws "ä" as "??"; captions in other scripts get a TrueType font that has them."""
+    for label, stand_ins in (("Schlägerei", ("Schl?gerei", "Schl??gerei")), ("драка", ("?????", "?" * 10)),
+                             ("καβγάς", ("??????", "?" * 12))):
+        font = font_for(label)
+        assert font is not None and font.is_file(), label
+        caption = render(f"{label} 0.93")
+        assert caption[35:60].any(), label  # the caption is drawn
+        for stand_in in stand_ins:
+            assert not np.array_equal(caption, render(f"{stand_in} 0.93")), f"{label} drawn as {stand_in}"
+
+
+def test_labels_without_a_font_warn_once_and_still_draw(caplog, monkeypatch):
+    from behavior import drawing
+
+    monkeypatch.setattr(drawing, "_covered", lambda path: frozenset(range(128)))  # fonts with ASCII only
+    drawing._font_covering.cache_clear()
+    try:
+        for conf in ("0.91", "0.92", "0.93"):
+            assert render(f"打架 {conf}")[35:60].any()
+        assert sum("no font on this machine has glyphs" in r.message for r in caplog.records) == 1
+    finally:
+        drawing._font_covering.cache_clear()

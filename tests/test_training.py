@@ -70,6 +70,33 @@ def test_resume_continues_and_refuses_changes(train_cfg, capsys):
         training.train({**cfg, "NUM_EPOCHS": 4, "LSTM_HIDDEN_DIM": 32}, resume=True, progress=False)
 
 
+def test_resume_after_ctrl_c_continues_the_same_run(train_cfg, tmp_path, monkeypatch, capsys):
+    """Interrupted in epoch 3 and resumed, training ends exactly where an uninterrupted run ends."""
+    import torch
+
+    straight = train_cfg(NUM_EPOCHS=4, MODEL_DIR=str(tmp_path / "straight"))
+    training.train(straight, progress=False)
+    real, calls = training.train_one_epoch, []
+
+    def ctrl_c_in_epoch_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    resumed = {**straight, "MODEL_DIR": str(tmp_path / "resumed")}
+    monkeypatch.setattr(training, "train_one_epoch", ctrl_c_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(resumed, progress=False)
+    monkeypatch.setattr(training, "train_one_epoch", real)
+    capsys.readouterr()
+    training.train(resumed, resume=True, progress=False)
+    assert "the same run goes on" in capsys.readouterr().out
+    a, b = (training.load_checkpoint(Path(cfg["MODEL_DIR"]) / training.LAST) for cfg in (straight, resumed))
+    assert [h["train_loss"] for h in a["history"]] == pytest.approx([h["train_loss"] for h in b["history"]], rel=1e-6)
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
+
+
 def test_resume_refuses_other_classes(train_cfg, tmp_path):
     cfg = train_cfg(NUM_EPOCHS=1)
     training.train(cfg, progress=False)
