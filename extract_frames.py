@@ -6,7 +6,8 @@ FRAMES_DIR/[<group>/]<class>/<video>/person_<k>/frame_<n>.jpg with tracks.csv an
 then FRAMES_DIR/manifest.csv. Reruns skip finished videos; --overwrite redoes them.
 
 Exit codes: 0 done (some videos may have failed: see the table), 1 no video could be
-extracted, 2 bad arguments or input, 130 interrupted.
+extracted or the disk is full or read-only (the batch stops), 2 bad arguments or input
+(including changed settings without --overwrite), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from behavior import cli, extraction
 
 log = logging.getLogger("extract_frames")
 
+STAGE = ("CLIPS_DIR", "FRAMES_DIR", "YOLO_WEIGHTS", "TARGET_FPS", "FRAME_WIDTH", "FRAME_HEIGHT", "CROP_MARGIN",
+         "ENABLE_PERSON_TRACKING", "MAX_PERSONS_PER_VIDEO", "MIN_TRACK_FRAMES", "YOLO_CONF_THRESHOLD",
+         "YOLO_IOU_THRESHOLD", "YOLO_IMGSZ", "TRACKER_CONFIG", "JPEG_QUALITY", "DEVICE", "TORCH_THREADS")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config)
+    parser = cli.build_parser(__doc__, config, stage=STAGE)
     parser.add_argument("--overwrite", action="store_true", help="redo videos that are already done")
     parser.add_argument("--shard", metavar="I/N", help="process only share I of N (0-based), for job arrays")
     parser.add_argument("--rebuild-manifest", action="store_true",

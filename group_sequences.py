@@ -15,21 +15,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import config
-from behavior import cli, sequences
+from behavior import cli, files, sequences
+
+STAGE = ("FRAMES_DIR", "SEQUENCES_FILE", "SEQUENCE_LENGTH", "SEQUENCE_STRIDE", "SAMPLING", "SAMPLE_SPAN",
+         "MAX_GAP_FRAMES", "MIN_SEQUENCE_FRAMES", "PAD_MODE", "MAX_SEQUENCES_PER_VIDEO", "SPLIT_FRACTIONS", "SEED")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config)
+    parser = cli.build_parser(__doc__, config, stage=STAGE)
     parser.add_argument("--split-file", type=Path, help="CSV with columns video,split to reproduce a given split")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing, different SEQUENCES_FILE")
     args = parser.parse_args(argv)
     cfg = cli.settings_from_args(args, config)
     cli.setup_logging(cfg["LOG_LEVEL"])
 
+    out_file = Path(cfg["SEQUENCES_FILE"])
+    files.ensure_writable(out_file.parent)
     settings = sequences.SequenceSettings.from_config(cfg)
     result = sequences.group_sequences(Path(cfg["FRAMES_DIR"]), settings, tuple(cfg["SPLIT_FRACTIONS"]),
                                        int(cfg["SEED"]), args.split_file)
-    out_file = Path(cfg["SEQUENCES_FILE"])
     written = sequences.write_sequence_set(result, out_file, args.overwrite)
     print(result.table())
     state = "written" if written else "unchanged (identical to the existing file)"

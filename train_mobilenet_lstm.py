@@ -20,9 +20,16 @@ from collections.abc import Sequence
 import config
 from behavior import cli, training
 
+STAGE = ("SEQUENCES_FILE", "FRAMES_DIR", "FEATURES_DIR", "MODEL_DIR", "BACKBONE_WEIGHTS", "CNN_INPUT",
+         "USE_MOTION_FEATURES", "FREEZE_BACKBONE", "FINE_TUNE_BLOCKS", "LSTM_HIDDEN_DIM", "LSTM_NUM_LAYERS",
+         "LSTM_DROPOUT", "BIDIRECTIONAL", "TEMPORAL_POOLING", "HEAD_HIDDEN_DIM", "HEAD_DROPOUT", "BATCH_SIZE",
+         "LEARNING_RATE", "OPTIMIZER", "WEIGHT_DECAY", "NUM_EPOCHS", "EARLY_STOPPING_PATIENCE", "LR_PATIENCE",
+         "LR_FACTOR", "GRAD_CLIP_NORM", "FOCAL_GAMMA", "LABEL_SMOOTHING", "AUGMENT", "NORMALIZE_MEAN",
+         "NORMALIZE_STD", "CNN_PRECISION", "FEATURE_BATCH_SIZE", "NUM_WORKERS", "SEED", "DEVICE", "TORCH_THREADS")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config)
+    parser = cli.build_parser(__doc__, config, stage=STAGE)
     parser.add_argument("--resume", action="store_true", help="continue from MODEL_DIR/last.pth")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in MODEL_DIR")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

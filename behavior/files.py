@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from behavior.errors import BehaviorError
+from behavior.errors import BehaviorError, first_line
 
 REASONS = {  # what a user reads for the common write faults
     errno.ENOSPC: "no space left on device (disk full)",
@@ -176,6 +176,7 @@ class CsvStream:
         self.rows = 0
 
     def _drain(self) -> None:
+        """Write queued rows; after an error keep consuming (so producers never block) and keep the first error."""
         while (rows := self._queue.get()) is not None:
             if self._error is None:
                 try:
@@ -183,6 +184,8 @@ class CsvStream:
                         self._writer.writerows(rows)
                 except OutputError as exc:
                     self._error = exc
+                except Exception as exc:  # a closed file, an unencodable value: still one line, never a hang
+                    self._error = OutputError(f"cannot write {self.path}: {first_line(exc)}")
 
     def write(self, rows: list[Sequence[Any]]) -> None:
         """Queue ``rows`` to be appended (the list must not be changed afterwards)."""

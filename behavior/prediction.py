@@ -256,7 +256,9 @@ class Predictor:
         staging = out / STAGING
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            files.ensure_writable(staging)
+            files.ensure_writable(out)  # a read-only or full disk is one line now, not a traceback later
+            with files.writing(staging):
+                staging.mkdir()
             summary = self._run(source, staging, show, progress)
             _publish(staging, out)
         finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -106,3 +108,31 @@ def tiny_checkpoint(small_sequences, weights_dir, tmp_path_factory) -> Path:
                BATCH_SIZE=8, NUM_EPOCHS=2, LEARNING_RATE=1e-2, NUM_WORKERS=0, MIN_SEQUENCE_FRAMES=2)
     training.train(cfg, progress=False)
     return out / "model" / training.BEST
+
+
+def run_on_small_disk(argv: list[str], mount: Path, size_kb: int, read_only: bool = False,
+                      timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run ``argv`` with a fresh ``size_kb`` tmpfs (read-only if asked) mounted at ``mount``: a real full or
+    read-only disk, in a private mount namespace (``unshare``), so nothing outside the test is affected."""
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare (util-linux) is needed to give the disk-fault tests a real full/read-only disk",
+                    pytrace=False)
+    mount.mkdir(parents=True, exist_ok=True)
+    options = f"size={size_kb}k" + (",ro" if read_only else "")
+    script = f'mount -t tmpfs -o {options} tmpfs "$1" || exit 99; shift; exec "$@"'
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(mount),
+                           *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode == 99 or "unshare: " in proc.stderr:
+        pytest.fail(f"cannot mount a test disk here (user namespaces disabled?): {proc.stderr.strip()}",
+                    pytrace=False)
+    return proc
+
+
+def one_error_line(proc: subprocess.CompletedProcess, script: str) -> str:
+    """The single error line a script printed (log lines aside); fails when there is a traceback or more."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines()
+             if line.strip() and not any(f" {level} " in line for level in ("INFO", "WARNING", "DEBUG"))]
+    assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), proc.stderr
+    return lines[0]

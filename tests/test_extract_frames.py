@@ -119,3 +119,58 @@ def test_corrupt_weights_is_one_line(tmp_path, sample_clips):
                       "--yolo-weights", str(bad), "--no-progress")
     assert proc.returncode == 2, proc.stderr
     assert "cannot load detector weights" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["read-only", "full"])
+def test_a_full_or_read_only_disk_stops_the_batch_with_one_line(tmp_path, sample_clips, weights_dir, read_only):
+    """Once writing fails, every later video would fail too: the batch stops, exit 1, one line naming the cause."""
+    from conftest import one_error_line, run_on_small_disk
+
+    frames = tmp_path / "frames"
+    proc = run_on_small_disk([sys.executable, str(SCRIPT), "--clips-dir", str(sample_clips), "--frames-dir",
+                              str(frames), *FAST], frames, size_kb=64, read_only=read_only)
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc, "extract_frames.py")
+    if read_only:
+        assert line == f"extract_frames.py: error: cannot write {frames}: read-only file system"
+    else:
+        assert line.endswith(": no space left on device (disk full)") and str(frames) in line
+        assert "failed" not in proc.stderr and "TOTAL" not in proc.stdout  # no video was recorded as failed
+
+
+def test_changed_settings_need_overwrite(tmp_path, sample_clips, weights_dir):
+    """--target-fps 5 over crops made at another rate would replace them: refused, nothing touched."""
+    args = ["--clips-dir", str(sample_clips), "--frames-dir", str(tmp_path / "f"), *FAST]
+    assert run_script(*args).returncode == 0
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "f").rglob("*.jpg"))
+    proc = run_script(*args, "--target-fps", "3")
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "were extracted with other settings" in line and "target_fps 5.0 -> 3.0" in line and "--overwrite" in line
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "f").rglob("*.jpg")) == before
+    nan = run_script(*args, "--target-fps", "nan")
+    assert nan.returncode == 2 and "TARGET_FPS (--target-fps) must be a number in [0, 1000], got nan" in nan.stderr
+
+
+def test_unsafe_detector_weights_never_run(tmp_path, sample_clips):
+    """A pickle that would run code, given as --yolo-weights or found as yolov8n.pt, is refused before loading."""
+    import torch
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "weights" / "yolov8n.pt"
+    evil.parent.mkdir()
+    torch.save({"model": Payload(), "date": "2024"}, evil)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BEHAVIOR_WEIGHTS_DIR": str(evil.parent), "BEHAVIOR_OFFLINE": "1"}
+    for extra in (["--yolo-weights", str(evil)], []):  # explicit, and found in $BEHAVIOR_WEIGHTS_DIR
+        proc = subprocess.run([sys.executable, str(SCRIPT), "--clips-dir", str(sample_clips), "--frames-dir",
+                               str(tmp_path / "f"), *extra, "--no-progress"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, env=env)
+        assert proc.returncode == 2, proc.stderr
+        assert f"refusing to load detector weights {evil}: it references io.open" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert not marker.exists()

@@ -76,3 +76,27 @@ def test_real_frames_give_valid_rows_and_identical_reruns(real_frames, tmp_path)
     assert all(len(s) == 1 for s in split_of_video.values())
     second = run_script(*args)
     assert second.returncode == 0 and "unchanged" in second.stdout and out.read_bytes() == content
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["read-only", "full"])
+def test_a_full_or_read_only_disk_is_one_line(tmp_path, read_only):
+    from conftest import one_error_line, run_on_small_disk
+
+    write_frames_tree(tmp_path / "f", videos_per_class=40, persons_per_video=2, frames_per_person=40)
+    out = tmp_path / "out"
+    proc = run_on_small_disk([sys.executable, str(ROOT / "group_sequences.py"), "--frames-dir", str(tmp_path / "f"),
+                              "--sequences-file", str(out / "sequences.csv")], out, size_kb=8, read_only=read_only)
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc, "group_sequences.py")
+    assert line.endswith("read-only file system" if read_only else "no space left on device (disk full)")
+
+
+def test_invalid_settings_are_refused_before_any_work(tmp_path):
+    for flag, value, message in (("--split-fractions", ["0.85", "0", "0.15"], "needs train and val > 0"),
+                                 ("--min-sequence-frames", ["0"], "MIN_SEQUENCE_FRAMES (--min-sequence-frames) must "
+                                                                  "be an integer >= 1, got 0"),
+                                 ("--pad-mode", ["mirror"], "must be one of: reverse, loop, repeat_last, drop"),
+                                 ("--sequence-length", ["sixteen"], "argument --sequence-length: invalid int value")):
+        proc = run_script("--frames-dir", str(tmp_path / "nope"), flag, *value)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr

@@ -140,13 +140,24 @@ def run_predict(*args):
                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def _with_model_config(folder: Path, tiny: Path, **changes) -> Path:
+    ckpt = torch.load(tiny, weights_only=True)
+    ckpt["model_config"].update(changes)
+    torch.save(ckpt, folder / "changed.pth")
+    return folder / "changed.pth"
+
+
 @pytest.mark.parametrize("make,message", [
-    (lambda d: d / "none.pth", "checkpoint not found"),
-    (lambda d: (d / "junk.pth").write_bytes(b"junk") and d / "junk.pth", "cannot read checkpoint"),
-    (lambda d: torch.save({"model": {}}, d / "partial.pth") or d / "partial.pth", "lacks classes"),
+    (lambda d, tiny: d / "none.pth", "checkpoint not found"),
+    (lambda d, tiny: _with_model_config(d, tiny, sequence_length="sixteen"),
+     "model_config sequence_length must be an integer >= 1, got 'sixteen'"),
+    (lambda d, tiny: _with_model_config(d, tiny, sequence_length=0), "model_config sequence_length must be an int"),
+    (lambda d, tiny: (d / "junk.pth").write_bytes(b"junk") and d / "junk.pth", "cannot read checkpoint"),
+    (lambda d, tiny: torch.save({"model": {}}, d / "partial.pth") or d / "partial.pth", "lacks classes"),
 ])
-def test_bad_checkpoints(tmp_path, sample_clips, make, message):
-    proc = run_predict("--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint", str(make(tmp_path)))
+def test_bad_checkpoints(tmp_path, sample_clips, tiny_checkpoint, make, message):
+    proc = run_predict("--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint",
+                       str(make(tmp_path, tiny_checkpoint)))
     assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
@@ -427,3 +438,32 @@ def test_memory_stays_flat_on_a_long_stream(predictor, tmp_path):
     assert grown < 150_000, f"memory grew {grown} bytes over 900 frames with 5 people"  # was ~1 KB/person/frame
     assert sum(1 for _ in open(tmp_path / "tracks.csv")) == 1 + 1300 * 5
     assert all(len(st.segments) <= 50 for st in session.states.values())
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["read-only", "full"])
+def test_a_full_or_read_only_output_dir_is_one_line(tiny_checkpoint, sample_clips, tmp_path, read_only):
+    from conftest import one_error_line, run_on_small_disk
+
+    out = tmp_path / "out"
+    proc = run_on_small_disk([sys.executable, str(ROOT / "predict.py"), "--video",
+                              str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint", str(tiny_checkpoint),
+                              "--output-dir", str(out), "--no-progress"], out, size_kb=16, read_only=read_only)
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc, "predict.py")
+    assert line.endswith("read-only file system" if read_only else "no space left on device (disk full)")
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--yolo-conf-threshold", "1.5", "YOLO_CONF_THRESHOLD (--yolo-conf-threshold) must be a number in (0, 1)"),
+    ("--yolo-iou-threshold", "0", "YOLO_IOU_THRESHOLD (--yolo-iou-threshold) must be a number in (0, 1]"),
+    ("--yolo-imgsz", "0", "YOLO_IMGSZ (--yolo-imgsz) must be an integer in [32, 4096]"),
+    ("--smoothing", "0", "SMOOTHING (--smoothing) must be a number in (0, 1]"),
+])
+def test_invalid_prediction_settings_are_one_line(tiny_checkpoint, tmp_path, capsys, flag, value, message):
+    import predict
+    from behavior import cli
+
+    code = cli.run(predict.main, ["--video", str(tmp_path / "x.mp4"), "--checkpoint", str(tiny_checkpoint),
+                                  flag, value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err

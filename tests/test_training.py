@@ -163,6 +163,51 @@ def test_script_errors_are_one_line(tmp_path):
         "(run group_sequences.py first)"]
 
 
+@pytest.mark.parametrize("read_only", [True, False], ids=["read-only", "full"])
+def test_a_full_or_read_only_model_dir_is_one_line(small_sequences, weights_dir, tmp_path, read_only):
+    """Found before the feature pass and the first epoch (read-only), or at the first save (full): one line."""
+    from conftest import one_error_line, run_on_small_disk
+
+    frames, sequences = small_sequences
+    model_dir = tmp_path / "model"
+    proc = run_on_small_disk([sys.executable, str(ROOT / "train_mobilenet_lstm.py"), "--frames-dir", str(frames),
+                              "--sequences-file", str(sequences), "--features-dir", str(tmp_path / "features"),
+                              "--model-dir", str(model_dir), "--num-epochs", "2", "--lstm-hidden-dim", "16",
+                              "--no-progress"], model_dir, size_kb=16, read_only=read_only)
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc, "train_mobilenet_lstm.py")
+    if read_only:
+        assert line == f"train_mobilenet_lstm.py: error: cannot write {model_dir}: read-only file system"
+        assert "Feature cache" not in proc.stdout and "Epoch" not in proc.stdout
+    else:
+        assert line.endswith("no space left on device (disk full)") and str(model_dir) in line
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--lstm-hidden-dim", "0", "LSTM_HIDDEN_DIM (--lstm-hidden-dim) must be an integer >= 1, got 0"),
+    ("--lstm-num-layers", "0", "LSTM_NUM_LAYERS (--lstm-num-layers) must be an integer >= 1, got 0"),
+    ("--lstm-dropout", "1.0", "LSTM_DROPOUT (--lstm-dropout) must be a number in [0, 1), got 1.0"),
+    ("--head-dropout", "-0.1", "HEAD_DROPOUT (--head-dropout) must be a number in [0, 1), got -0.1"),
+    ("--num-workers", "-1", "NUM_WORKERS (--num-workers) must be an integer >= 0, got -1"),
+    ("--feature-batch-size", "0", "FEATURE_BATCH_SIZE (--feature-batch-size) must be an integer >= 1, got 0"),
+    ("--lr-factor", "1.0", "LR_FACTOR (--lr-factor) must be a number in (0, 1), got 1.0"),
+    ("--label-smoothing", "1", "LABEL_SMOOTHING (--label-smoothing) must be a number in [0, 1), got 1.0"),
+    ("--focal-gamma", "-1", "FOCAL_GAMMA (--focal-gamma) must be a number >= 0, got -1.0"),
+    ("--torch-threads", "-2", "TORCH_THREADS (--torch-threads) must be an integer >= 0, got -2"),
+    ("--early-stopping-patience", "0", "EARLY_STOPPING_PATIENCE (--early-stopping-patience) must be an integer >= 1"),
+    ("--device", "banana", "DEVICE (--device) must be auto, cpu, cuda, cuda:N or a GPU number, got 'banana'"),
+    ("--device", "cuda:99", "DEVICE 'cuda:99': "),  # no GPU, or not 100 of them
+    ("--learning-rate", "nan", "LEARNING_RATE (--learning-rate) must be a number > 0, got nan"),
+])
+def test_invalid_settings_are_one_line_before_any_work(tmp_path, capsys, flag, value, message):
+    import train_mobilenet_lstm
+    from behavior import cli
+
+    code = cli.run(train_mobilenet_lstm.main, ["--sequences-file", str(tmp_path / "none.csv"), flag, value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+
+
 def test_resume_without_a_checkpoint(train_cfg):
     with pytest.raises(InputError, match="checkpoint not found: .*last.pth"):
         training.train(train_cfg(), resume=True, progress=False)

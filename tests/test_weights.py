@@ -45,3 +45,65 @@ def test_unknown_name_has_no_download(tmp_path, monkeypatch):
 
 def test_shared_weights_resolve(weights_dir):
     assert resolve_weights("yolov8n.pt") == (weights_dir / "yolov8n.pt").resolve()
+
+
+def _payload_file(path, payload):
+    import torch
+
+    torch.save({"model": payload, "date": "2024"}, path)
+    return path
+
+
+def test_official_weights_pass_the_check(weights_dir):
+    from behavior.weights import verify_checkpoint
+
+    for name in ("yolov8n.pt", "yolov8n-pose.pt"):
+        verify_checkpoint(weights_dir / name)  # no error: only layers, tensors and plain data
+
+
+def test_a_pickle_that_runs_code_is_refused_and_never_runs(tmp_path):
+    import os
+
+    from behavior.weights import UnsafeWeightsError, verify_checkpoint
+
+    marker = tmp_path / "pwned"
+
+    class WritesAFile:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    class RunsAShell:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    for payload, name in ((WritesAFile(), "io.open"), (RunsAShell(), "posix.system")):
+        path = _payload_file(tmp_path / "evil.pt", payload)
+        with pytest.raises(UnsafeWeightsError, match=f"refusing to load detector weights .*it references {name}"):
+            verify_checkpoint(path, "detector")
+        assert not marker.exists()
+
+
+def test_a_layer_called_with_arguments_is_refused(tmp_path):
+    """Network classes may only be rebuilt bare, as pickle saves objects: DetectionModel(cfg) would eval strings."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    from behavior.weights import UnsafeWeightsError, verify_checkpoint
+
+    class BuildsAModel:
+        def __reduce__(self):
+            return (DetectionModel, ({"backbone": [], "head": [], "activation": "print('x')"},))
+
+    path = _payload_file(tmp_path / "evil.pt", BuildsAModel())
+    with pytest.raises(UnsafeWeightsError, match="it calls ultralytics.nn.tasks.DetectionModel with arguments"):
+        verify_checkpoint(path)
+
+
+def test_not_a_checkpoint(tmp_path):
+    import pickle
+
+    from behavior.weights import UnsafeWeightsError, verify_checkpoint
+
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps({"a": 1}))  # a bare pickle, not torch's zip format
+    with pytest.raises(UnsafeWeightsError, match="not a PyTorch checkpoint"):
+        verify_checkpoint(raw)

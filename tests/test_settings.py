@@ -1,0 +1,81 @@
+"""Every config.py constant is checked at start-up, in one place, with its allowed range or choices."""
+
+import pytest
+
+import config
+from behavior import cli, settings
+from behavior.errors import InputError
+
+
+def defaults() -> dict:
+    return cli.config_constants(config)
+
+
+def test_every_constant_has_a_rule_and_the_defaults_pass():
+    assert set(settings.RULES) == set(defaults())
+    settings.validate(defaults())
+
+
+@pytest.mark.parametrize("name,value,allowed", [
+    ("YOLO_IMGSZ", 0, "an integer in [32, 4096]"),
+    ("YOLO_IMGSZ", -640, "an integer in [32, 4096]"),
+    ("YOLO_CONF_THRESHOLD", 1.5, "a number in (0, 1)"),
+    ("YOLO_CONF_THRESHOLD", 0.0, "a number in (0, 1)"),
+    ("YOLO_IOU_THRESHOLD", 1.2, "a number in (0, 1]"),
+    ("DEVICE", "banana", "auto, cpu, cuda, cuda:N or a GPU number"),
+    ("LSTM_HIDDEN_DIM", 0, "an integer >= 1"),
+    ("LSTM_NUM_LAYERS", 0, "an integer >= 1"),
+    ("LSTM_DROPOUT", 1.0, "a number in [0, 1)"),
+    ("HEAD_DROPOUT", -0.1, "a number in [0, 1)"),
+    ("NUM_WORKERS", -1, "an integer >= 0"),
+    ("FEATURE_BATCH_SIZE", 0, "an integer >= 1"),
+    ("LR_FACTOR", 1.0, "a number in (0, 1)"),
+    ("LABEL_SMOOTHING", 1.0, "a number in [0, 1)"),
+    ("MIN_TRACK_FRAMES", 0, "an integer >= 1"),
+    ("JPEG_QUALITY", 0, "an integer in [1, 100]"),
+    ("JPEG_QUALITY", 101, "an integer in [1, 100]"),
+    ("TARGET_FPS", float("nan"), "a number in [0, 1000]"),
+    ("TARGET_FPS", float("inf"), "a number in [0, 1000]"),
+    ("FOCAL_GAMMA", -1.0, "a number >= 0"),
+    ("TORCH_THREADS", -1, "an integer >= 0"),
+    ("EARLY_STOPPING_PATIENCE", 0, "an integer >= 1"),
+    ("SEQUENCE_LENGTH", "sixteen", "an integer >= 1"),
+    ("ENABLE_PERSON_TRACKING", "no", "true or false"),
+    ("PAD_MODE", "mirror", "one of: reverse, loop, repeat_last, drop"),
+    ("VIDEO_LABEL_RULE", "vote", "one of: max, mean"),
+    ("SPLIT_FRACTIONS", (0.7, 0.3), "3 numbers, each in [0, 1]"),
+    ("FRAMES_DIR", "", "a non-empty text"),
+])
+def test_a_bad_value_names_the_constant_its_flag_and_what_is_allowed(name, value, allowed):
+    with pytest.raises(InputError) as error:
+        settings.validate({**defaults(), name: value})
+    assert str(error.value) == f"{name} ({cli.flag_name(name)}) must be {allowed}, got {value!r}"
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"SPLIT_FRACTIONS": (0.85, 0.0, 0.15)}, "needs train and val > 0"),
+    ({"SPLIT_FRACTIONS": (0.7, 0.2, 0.2)}, "must sum to 1"),
+    ({"SAMPLING": "uniform", "SAMPLE_SPAN": 8, "SEQUENCE_LENGTH": 16}, r"SAMPLE_SPAN \(8\) must be at least"),
+    ({"CNN_INPUT": "difference", "FINE_TUNE_BLOCKS": 2}, "needs a frozen backbone"),
+])
+def test_rules_that_tie_constants_together(changes, message):
+    with pytest.raises(InputError, match=message):
+        settings.validate({**defaults(), **changes})
+
+
+def test_device_must_exist_here():
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="DEVICE 'cuda': no CUDA GPU is visible"):
+            settings.validate({**defaults(), "DEVICE": "cuda"})
+    with pytest.raises(InputError, match="DEVICE 'cuda:99': "):
+        settings.validate({**defaults(), "DEVICE": "cuda:99"})
+
+
+def test_help_comes_from_config_comments():
+    docs = cli.constant_docs(config)
+    assert docs["SEQUENCE_LENGTH"].section == "Stage 2" and docs["SEQUENCE_LENGTH"].comment
+    assert "needs a frozen backbone" in docs["CNN_INPUT"].comment  # continued on the next line in config.py
+    missing = [name for name, doc in docs.items() if not doc.comment]
+    assert missing == [], f"constants without a comment in config.py (their --help would be empty): {missing}"
