@@ -36,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        int(cfg["SEED"]), args.split_file)
     written = sequences.write_sequence_set(result, out_file, args.overwrite)
     print(result.table())
+    if result.dropped:
+        print("\n" + result.dropped_table())
     state = "written" if written else "unchanged (identical to the existing file)"
     print(f"\nsequences: {out_file} {state}; classes: {', '.join(result.classes)} "
           f"({out_file.with_name('classes.json')})")

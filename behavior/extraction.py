@@ -275,7 +275,7 @@ def _extract_into(
     last_seen: dict[int, int] = {}
     rows: list[tuple] = []
     with JpegWriter(settings.jpeg_quality) as writer, tqdm(
-        total=total, desc=job.stem, unit="frame", leave=False, disable=not progress
+        total=total or None, desc=job.stem, unit="frame", leave=False, disable=not progress
     ) as bar:
         for frame in reader:
             h, w = frame.image.shape[:2]

@@ -147,12 +147,45 @@ def _save_figure(fig: Any, path: Path) -> Path:
     return files.atomic_write_bytes(Path(path), buf.getvalue())
 
 
+MIN_VIDEOS_PER_CLASS = 5  # fewer videos of a class in the evaluated split, and its figures say little
+
+
+def data_warnings(videos_by_split: dict[str, dict[str, int]], classes: Sequence[str], evaluated: str) -> list[str]:
+    """Plain warnings when the data cannot support the figures: a class missing from a split, or too few test videos.
+
+    ``videos_by_split`` maps each split to its number of videos per class.
+
+    Example:
+        >>> data_warnings({"train": {"a": 9, "b": 9}, "val": {"a": 2, "b": 0}, "test": {"a": 1, "b": 1}},
+        ...               ["a", "b"], "test")[0]
+        'class b has no video in the val split: validation cannot tell when it is learned'
+    """
+    out = []
+    effect = {"train": "the model never learns it", "val": "validation cannot tell when it is learned",
+              "test": "its test figures are missing"}
+    for split in ("train", "val", "test"):
+        counts = videos_by_split.get(split, {})
+        if not counts and split == "test":
+            continue  # said once: the report falls back to validation
+        out += [f"class {c} has no video in the {split} split: {effect[split]}" for c in classes if not counts.get(c)]
+    counts = videos_by_split.get(evaluated, {})
+    total = sum(counts.values())
+    if total and min(counts.get(c, 0) for c in classes) < MIN_VIDEOS_PER_CLASS:
+        out.append(f"the {evaluated} split holds only {total} videos ("
+                   + ", ".join(f"{counts.get(c, 0)} {c}" for c in classes)
+                   + f"): one video moves video-level accuracy by {100 / total:.0f} points, so these figures mean "
+                   f"little; use at least {MIN_VIDEOS_PER_CLASS} videos per class, or cross-validate")
+    return out
+
+
 def write_report(out_dir: Path, sequence: dict[str, Any], video: dict[str, Any], extra: dict[str, Any]) -> None:
     """report.json, classification_report.txt and the confusion matrix (video level) as CSV and PNG."""
     out_dir = Path(out_dir)
     files.write_json(out_dir / "report.json", {**extra, "sequence_level": sequence, "video_level": video})
+    warnings = "".join(f"WARNING: {w}\n" for w in extra.get("warnings", []))
     files.atomic_write_text(out_dir / "classification_report.txt",
-                            classification_report_text(video, "Video level (mean probability over sequences)")
+                            warnings + (warnings and "\n")
+                            + classification_report_text(video, "Video level (mean probability over sequences)")
                             + "\n" + classification_report_text(sequence, "Sequence level"))
     write_confusion_csv(out_dir / "confusion_matrix.csv", video)
     plot_confusion(out_dir / "confusion_matrix.png", video, "Confusion matrix (video level)")

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -273,6 +273,35 @@ def build_sequences(frames_dir: Path, settings: SequenceSettings) -> list[Sequen
     return sequences
 
 
+def why_no_sequence(meta: dict[str, Any], tracks: list[PersonTrack], settings: SequenceSettings) -> str:
+    """Why a video of stage 1 gives no sequence, in the words of the setting that decided it."""
+    if meta.get("status") != STATUS_DONE:
+        return f"stage 1 failed: {meta.get('error') or 'no reason recorded'}"
+    if not meta.get("persons"):
+        needed = (meta.get("settings") or {}).get("min_track_frames", "MIN_TRACK_FRAMES")
+        return f"stage 1 tracked nobody for {needed} kept frames (MIN_TRACK_FRAMES)"
+    if not tracks:
+        return "its crop files are gone"
+    longest = max(len(segment) for t in tracks for segment in split_segments(t.ordinals, settings.max_gap))
+    if longest < settings.min_frames:
+        return (f"its longest track segment has {longest} frames, fewer than MIN_SEQUENCE_FRAMES "
+                f"({settings.min_frames})")
+    return (f"its longest track segment has {longest} frames, fewer than SEQUENCE_LENGTH ({settings.length}), "
+            "and PAD_MODE 'drop' pads nothing")
+
+
+def videos_without_sequences(frames_dir: Path, settings: SequenceSettings, have: set[str]) -> list[tuple[str, str]]:
+    """``(video key, why)`` for every video of stage 1 (finished or failed) that is not in ``have``."""
+    frames_dir = Path(frames_dir)
+    missing = []
+    for path, meta in iter_meta(frames_dir):
+        key = "/".join(p for p in (meta.get("group", ""), meta.get("class", ""), meta.get("video", "")) if p)
+        if key and key not in have:
+            tracks = list(read_tracks(frames_dir, [(path, meta)])) if meta.get("status") == STATUS_DONE else []
+            missing.append((key, why_no_sequence(meta, tracks, settings)))
+    return sorted(missing)
+
+
 @dataclass(frozen=True)
 class SequenceSet:
     """Sequences with their video-level splits and the ordered class names: stage 2's result."""
@@ -280,6 +309,16 @@ class SequenceSet:
     sequences: list[Sequence]
     split_of: dict[str, str]  # video key -> split
     classes: list[str]
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (video key, why it has no sequence in any split)
+
+    def dropped_table(self) -> str:
+        """The videos that stage 2 leaves out, each with the reason; "" when there are none."""
+        if not self.dropped:
+            return ""
+        total = len(self.dropped) + len(self.split_of)
+        width = max(len(key) for key, _ in self.dropped)
+        lines = [f"{len(self.dropped)} of {total} videos have no sequence in any split:"]
+        return "\n".join(lines + [f"  {key.ljust(width)}  {why}" for key, why in self.dropped])
 
     def rows(self) -> list[tuple]:
         """CSV rows, train then val then test, each in video and time order."""
@@ -323,11 +362,14 @@ def group_sequences(
         keys = videos_by_class.setdefault(s.label, [])
         if not keys or keys[-1] != s.video_key:
             keys.append(s.video_key)
+    keys = [k for keys in videos_by_class.values() for k in keys]
     if split_file is not None:
-        split_of = read_split_file(split_file, [k for keys in videos_by_class.values() for k in keys])
+        split_of = read_split_file(split_file, keys)
     else:
         split_of = assign_splits(videos_by_class, fractions, seed)
-    return SequenceSet(sequences, split_of, classes)
+    dropped = videos_without_sequences(frames_dir, settings, set(keys))
+    dropped += [(k, "not in the split file") for k in keys if k not in split_of]
+    return SequenceSet(sequences, split_of, classes, sorted(dropped))
 
 
 def write_sequence_set(result: SequenceSet, out_file: Path, overwrite: bool = False) -> bool:
@@ -339,7 +381,8 @@ def write_sequence_set(result: SequenceSet, out_file: Path, overwrite: bool = Fa
     text = files.csv_text(SEQUENCES_HEADER, result.rows())
     extras = {
         out_file.with_name("classes.json"): json.dumps(result.classes, indent=2) + "\n",
-        out_file.with_suffix(".summary.txt"): result.table() + "\n",
+        out_file.with_suffix(".summary.txt"): "\n\n".join(filter(None, (result.table(), result.dropped_table())))
+        + "\n",
     }
     if out_file.is_file():
         if out_file.read_text(encoding="utf-8") == text and all(

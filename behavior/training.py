@@ -18,6 +18,7 @@ import math
 import os
 import random
 import time
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -468,14 +469,19 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     video_labels, video_probs, keys = metrics.video_level(probs, labels, [table.videos[i] for i in rows[split]])
     video = metrics.evaluate(video_labels, video_probs.argmax(1), table.classes)
     video["predictions"] = {k: table.classes[int(p.argmax())] for k, p in zip(keys, video_probs, strict=True)}
+    per_split = {name: Counter(table.classes[table.labels[i]] for i in {table.videos[j]: j for j in r}.values())
+                 for name, r in rows.items()}
+    warnings = metrics.data_warnings(per_split, table.classes, split)
     extra = {"split": split, "best_epoch": best["epoch"], "loss": loss, "best_val": best["metrics"],
-             "checkpoint": str(model_dir / BEST)}
+             "checkpoint": str(model_dir / BEST), "warnings": warnings}
     metrics.write_report(model_dir, sequence, video, extra)
     print(f"Best epoch: {best['epoch']} (val macro-F1 {best['metrics']['val_macro_f1']:.4f})")
     print(f"Sequence level: accuracy {sequence['accuracy']:.4f} | macro-F1 {sequence['macro_f1']:.4f} "
           f"| mean class accuracy {sequence['mean_class_accuracy']:.4f} ({sequence['n']} sequences)")
     print(f"Video level:    accuracy {video['accuracy']:.4f} | macro-F1 {video['macro_f1']:.4f} "
-          f"| mean class accuracy {video['mean_class_accuracy']:.4f} ({video['n']} videos)")
+          f"| mean class accuracy {video['mean_class_accuracy']:.4f} ({video['n']} {split} videos with sequences)")
     print(metrics.classification_report_text(video, "Video level"))
+    for warning in warnings:
+        print(f"WARNING: {warning}")
     print(f"outputs: {model_dir} (best_mobilenet_lstm.pth, report.json, confusion_matrix.png, curves.png)")
     return json.loads(json.dumps({**extra, "sequence_level": sequence, "video_level": video}))

@@ -195,3 +195,38 @@ def test_no_video_in_two_splits(tmp_path_factory, videos, persons, seed):
     for label in ("fight", "walk"):
         splits = {s for (_, lab, _), ss in splits_of_video.items() if lab == label for s in ss}
         assert splits == {"train", "val", "test"}
+
+
+def test_every_video_without_a_sequence_is_named_with_why(tmp_path):
+    """A video must never vanish between stages with only a split warning."""
+    tree = tmp_path / "f"
+    write_frames_tree(tree, videos_per_class=4, persons_per_video=1, frames_per_person=20)
+    nobody = tree / "fight" / "fight_00001"
+    shutil.rmtree(nobody / "person_1")
+    meta = json.loads((nobody / "meta.json").read_text())
+    (nobody / "meta.json").write_text(json.dumps({**meta, "persons": [], "settings": {**meta["settings"],
+                                                                                     "min_track_frames": 8}}))
+    short = tree / "walk" / "walk_00002" / "person_1"
+    for crop in sorted(short.iterdir())[5:]:
+        crop.unlink()
+    failed = tree / "walk" / "walk_00003"
+    meta = json.loads((failed / "meta.json").read_text())
+    shutil.rmtree(failed / "person_1")
+    (failed / "meta.json").write_text(json.dumps({**meta, "status": "failed", "error": "cannot open video"}))
+
+    result = group_sequences(tree, SequenceSettings(length=16, stride=8, min_frames=8), seed=0)
+    assert result.dropped == [
+        ("fight/fight_00001", "stage 1 tracked nobody for 8 kept frames (MIN_TRACK_FRAMES)"),
+        ("walk/walk_00002", "its longest track segment has 5 frames, fewer than MIN_SEQUENCE_FRAMES (8)"),
+        ("walk/walk_00003", "stage 1 failed: cannot open video"),
+    ]
+    assert result.dropped_table().startswith("3 of 8 videos have no sequence in any split:")
+    padded = tree / "fight" / "fight_00002" / "person_1"
+    for crop in sorted(padded.iterdir())[12:]:
+        crop.unlink()
+    drop = group_sequences(tree, SequenceSettings(length=16, stride=8, min_frames=8, pad_mode="drop"), seed=0)
+    assert ("fight/fight_00002", "its longest track segment has 12 frames, fewer than SEQUENCE_LENGTH (16), and "
+                                 "PAD_MODE 'drop' pads nothing") in drop.dropped
+    out = tmp_path / "s" / "sequences.csv"
+    write_sequence_set(result, out)
+    assert "  walk/walk_00003    stage 1 failed: cannot open video" in out.with_suffix(".summary.txt").read_text()

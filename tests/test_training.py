@@ -29,6 +29,23 @@ def test_trains_and_writes_every_output(train_cfg, capsys):
     assert report["split"] == "test" and report["video_level"]["n"] == 2
     assert report["video_level"]["accuracy"] == 1.0  # brightness and motion separate the classes
     assert len((model_dir / "history.csv").read_text().splitlines()) == 4
+    # one test video per class: a perfect score that means nothing, and the report says so
+    assert report["warnings"] == ["the test split holds only 2 videos (1 fight, 1 walk): one video moves video-level "
+                                  "accuracy by 50 points, so these figures mean little; use at least 5 videos per "
+                                  "class, or cross-validate"]
+    assert f"WARNING: {report['warnings'][0]}" in out
+    assert (model_dir / "classification_report.txt").read_text().startswith("WARNING: the test split holds only 2")
+
+
+def test_a_class_missing_from_a_split_is_said_plainly():
+    from behavior.metrics import data_warnings
+
+    warnings = data_warnings({"train": {"a": 20, "b": 20}, "val": {"a": 5, "b": 5}, "test": {"a": 6}}, ["a", "b"],
+                             "test")
+    assert warnings[0] == "class b has no video in the test split: its test figures are missing"
+    assert "the test split holds only 6 videos (6 a, 0 b)" in warnings[1]
+    assert data_warnings({"train": {"a": 20, "b": 20}, "val": {"a": 5, "b": 5}, "test": {"a": 6, "b": 5}},
+                         ["a", "b"], "test") == []
 
 
 def test_checkpoint_round_trip_weights_only(train_cfg):
