@@ -91,12 +91,18 @@ def test_a_full_or_read_only_disk_is_one_line(tmp_path, read_only):
     assert line.endswith("read-only file system" if read_only else "no space left on device (disk full)")
 
 
-def test_invalid_settings_are_refused_before_any_work(tmp_path):
+def test_invalid_settings_are_refused_before_any_work(tmp_path, capsys):
+    import group_sequences
+    from behavior import cli
+
     for flag, value, message in (("--split-fractions", ["0.85", "0", "0.15"], "needs train and val > 0"),
                                  ("--min-sequence-frames", ["0"], "MIN_SEQUENCE_FRAMES (--min-sequence-frames) must "
                                                                   "be an integer >= 1, got 0"),
                                  ("--pad-mode", ["mirror"], "must be one of: reverse, loop, repeat_last, drop"),
                                  ("--sequence-length", ["sixteen"], "argument --sequence-length: invalid int value")):
-        proc = run_script("--frames-dir", str(tmp_path / "nope"), flag, *value)
-        assert proc.returncode == 2, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+        try:
+            code = cli.run(group_sequences.main, ["--frames-dir", str(tmp_path / "nope"), flag, *value])
+        except SystemExit as exit_:  # argparse's own usage errors
+            code = exit_.code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], err

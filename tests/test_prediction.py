@@ -140,6 +140,17 @@ def run_predict(*args):
                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def predict_here(capfd, *args):
+    """predict.py's main in this process (no start-up cost): exit code, stdout, stderr (file descriptors too)."""
+    import predict
+    from behavior import cli
+
+    capfd.readouterr()
+    code = cli.run(predict.main, [*args, "--no-progress"])
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
 def _with_model_config(folder: Path, tiny: Path, **changes) -> Path:
     ckpt = torch.load(tiny, weights_only=True)
     ckpt["model_config"].update(changes)
@@ -162,18 +173,23 @@ def test_bad_checkpoints(tmp_path, sample_clips, tiny_checkpoint, make, message)
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_bad_videos_and_streams(tiny_checkpoint, tmp_path):
+def test_bad_videos_and_streams(tiny_checkpoint, tmp_path, capfd):
     """Each gets one line that says what is wrong; OpenCV's and FFmpeg's own noise stays off the terminal."""
     (tmp_path / "bad.mp4").write_bytes(os.urandom(2048))
     for args, message in ((["--video", str(tmp_path / "missing.mp4")], "video not found"),
-                          (["--video", str(tmp_path / "bad.mp4")], "cannot open video (corrupt or unsupported"),
-                          (["--source", "99"], "cannot open camera 99"),
+                          (["--video", str(tmp_path / "bad.mp4")], "cannot open video (corrupt or unsupported")):
+        code, _, err = predict_here(capfd, *args, "--checkpoint", str(tiny_checkpoint), "--output-dir",
+                                    str(tmp_path / "o"))
+        lines = [line for line in err.splitlines() if " INFO " not in line and " WARNING " not in line]
+        assert code == 2 and len(lines) == 1 and message in lines[0], err
+        assert not (tmp_path / "o").exists()  # a failed run leaves no folder behind
+    for args, message in ((["--source", "99"], "cannot open camera 99"),  # a new process: OpenCV's own logging
                           (["--source", "rtsp://127.0.0.1:9/live"], "cannot open stream rtsp://127.0.0.1:9/live")):
         proc = run_predict(*args, "--checkpoint", str(tiny_checkpoint), "--output-dir", str(tmp_path / "o"))
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         ours = [line for line in proc.stderr.splitlines() if " INFO " not in line and " WARNING " not in line]
         assert ours == [f"predict.py: error: {ours[0].split('error: ', 1)[1]}"], proc.stderr  # nothing else
-        assert not (tmp_path / "o").exists()  # a failed run leaves no folder behind
+        assert not (tmp_path / "o").exists()
 
 
 def test_batch_evaluation_counts_every_video(tiny_checkpoint, sample_clips, tmp_path):
@@ -387,24 +403,28 @@ def test_show_without_a_display_is_one_line(tiny_checkpoint, sample_clips, tmp_p
     assert not (tmp_path / "out").exists()  # no staging folder, no outputs
 
 
-def test_people_are_named_as_stage_1_names_them(predictor, sample_clips, tmp_path):
+def test_people_are_named_as_stage_1_names_them(tiny_checkpoint, sample_clips, tmp_path, capfd):
     """person_1 is the track seen in the most frames, as in stage 1's folders; the tracker id is kept beside it."""
-    summary = predictor.run(sample_clips / "standing" / "standing_1.mp4", tmp_path / "out", progress=False)
-    tracks = summary["tracks"]
-    assert [t["person"] for t in tracks] == list(range(1, len(tracks) + 1))
+    code, out, _ = predict_here(capfd, "--video", str(sample_clips / "standing" / "standing_1.mp4"),
+                                "--checkpoint", str(tiny_checkpoint), "--output-dir", str(tmp_path / "out"))
+    assert code == 0
+    tracks = json.loads((tmp_path / "out" / "summary.json").read_text())["tracks"]
+    assert [t["person"] for t in tracks] == list(range(1, len(tracks) + 1)) and len(tracks) == 2
     assert [t["frames"] for t in tracks] == sorted((t["frames"] for t in tracks), reverse=True)
-    proc = run_predict("--video", str(sample_clips / "standing" / "standing_1.mp4"), "--checkpoint",
-                       str(predictor.checkpoint["path"]), "--output-dir", str(tmp_path / "cli"))
-    table = proc.stdout.splitlines()
-    assert table[0].split()[:2] == ["person", "track"] and table[2].startswith("person_1 ")
+    table = out.splitlines()
+    assert table[0].split()[:2] == ["person", "track"]
+    assert table[2].split()[:2] == ["person_1", str(tracks[0]["track_id"])]
 
 
-def test_flags_the_checkpoint_decides_are_named_not_silently_ignored(tiny_checkpoint, sample_clips, tmp_path):
-    proc = run_predict("--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint",
-                       str(tiny_checkpoint), "--output-dir", str(tmp_path / "out"), "--sequence-length", "24")
-    assert proc.returncode == 0, proc.stderr
-    assert "--sequence-length is ignored: the checkpoint sets sequence_length = 4" in proc.stderr
-    help_text = run_predict("--help").stdout
+def test_flags_the_checkpoint_decides_are_named_not_silently_ignored(tiny_checkpoint, sample_clips, tmp_path,
+                                                                     capfd):
+    code, _, err = predict_here(capfd, "--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint",
+                                str(tiny_checkpoint), "--output-dir", str(tmp_path / "out"), "--sequence-length", "24")
+    assert code == 0, err
+    assert "--sequence-length is ignored: the checkpoint sets sequence_length = 4" in err
+    with pytest.raises(SystemExit):
+        predict_here(capfd, "--help")
+    help_text = capfd.readouterr().out
     flags = help_text[help_text.index("options:"):]
     assert flags.index("--video ") < flags.index("settings of this stage") < flags.index("--checkpoint") < flags.index(
         "set by the checkpoint") < flags.index("--sequence-length") < flags.index("other config.py settings")
@@ -426,17 +446,17 @@ def test_memory_stays_flat_on_a_long_stream(predictor, tmp_path):
             for i in range(start, start + n):
                 session.handle(Frame(i, i / 15.0, image.copy()), dets)
 
-        feed(0, 100)  # warm up: buffers full, labels flowing
+        feed(0, 60)  # warm up: buffers full, labels flowing
         tracemalloc.start()
-        feed(100, 300)
+        feed(60, 140)
         middle = tracemalloc.get_traced_memory()[0]
-        feed(400, 900)
+        feed(200, 400)
         grown = tracemalloc.get_traced_memory()[0] - middle
         tracemalloc.stop()
     finally:
         session.close()
-    assert grown < 150_000, f"memory grew {grown} bytes over 900 frames with 5 people"  # was ~1 KB/person/frame
-    assert sum(1 for _ in open(tmp_path / "tracks.csv")) == 1 + 1300 * 5
+    assert grown < 100_000, f"memory grew {grown} bytes over 400 frames with 5 people"  # was ~1 KB/person/frame
+    assert sum(1 for _ in open(tmp_path / "tracks.csv")) == 1 + 600 * 5
     assert all(len(st.segments) <= 50 for st in session.states.values())
 
 

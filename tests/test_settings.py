@@ -79,3 +79,8 @@ def test_help_comes_from_config_comments():
     assert "needs a frozen backbone" in docs["CNN_INPUT"].comment  # continued on the next line in config.py
     missing = [name for name, doc in docs.items() if not doc.comment]
     assert missing == [], f"constants without a comment in config.py (their --help would be empty): {missing}"
+
+
+def test_stage_1_keeps_no_track_that_stage_2_would_drop_unnamed():
+    """Defaults aligned: a track long enough for stage 1 is long enough for a sequence in stage 2."""
+    assert config.MIN_TRACK_FRAMES >= config.MIN_SEQUENCE_FRAMES

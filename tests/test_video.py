@@ -7,6 +7,7 @@ from behavior.video import (
     VideoError,
     VideoWriter,
     expected_kept_frames,
+    is_stream,
     is_video_file,
     keep_frame,
     open_capture,
@@ -93,3 +94,18 @@ def test_kept_ordinal_counts_kept_frames(fps, target):
 
     kept = [i for i in range(300) if keep_frame(i, fps, target)]
     assert [kept_ordinal(i, fps, target) for i in kept] == list(range(len(kept)))
+
+
+def test_reader_knows_its_total_for_progress_bars(tmp_path):
+    """A file's progress bar shows a total (and so an ETA); a camera or stream has none."""
+    path = write_clip(tmp_path / "c.mp4", ClipSpec(persons=1, width=160, height=120, fps=20.0, seconds=2.0))
+    reader = FrameReader(path, target_fps=5.0)
+    assert reader.total == sum(1 for _ in reader) == 10
+    assert is_stream(0) and is_stream("rtsp://host/live") and not is_stream(path)
+
+
+def test_cameras_and_streams_say_so(tmp_path):
+    with pytest.raises(VideoError, match="cannot open camera 97"):
+        open_capture("97")
+    with pytest.raises(VideoError, match="cannot open stream rtsp://127.0.0.1:9/x"):
+        open_capture("rtsp://127.0.0.1:9/x")
