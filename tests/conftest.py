@@ -136,3 +136,16 @@ def one_error_line(proc: subprocess.CompletedProcess, script: str) -> str:
              if line.strip() and not any(f" {level} " in line for level in ("INFO", "WARNING", "DEBUG"))]
     assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), proc.stderr
     return lines[0]
+
+
+def ctrl_c_on_call(real, n: int):
+    """``real``, except that its ``n``-th call raises KeyboardInterrupt, as Ctrl-C would at that moment."""
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return wrapper

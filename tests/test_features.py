@@ -51,6 +51,7 @@ def test_cache_hits_misses_and_invalidation(small_sequences, weights_dir, tmp_pa
 def test_an_interrupted_feature_pass_keeps_what_it_finished(small_sequences, weights_dir, tmp_path, monkeypatch):
     """Ctrl-C during the feature pass: folders already computed are on disk, and a rerun computes only the rest."""
     import pytest
+    from conftest import ctrl_c_on_call
 
     from behavior import features
 
@@ -59,15 +60,8 @@ def test_an_interrupted_feature_pass_keeps_what_it_finished(small_sequences, wei
     net, cfg = make_net(weights)
     dirs = [f"{c}/{c}_0000{i}/person_1" for c in ("fight", "walk") for i in range(2)]  # 4 folders of 12 crops
     cache = FeatureCache(tmp_path, backbone_key(weights, cfg))
-    real, calls = features.embed_images, []
-
-    def interrupted_on_third_batch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(features, "embed_images", interrupted_on_third_batch)
+    real = features.embed_images
+    monkeypatch.setattr(features, "embed_images", ctrl_c_on_call(real, 3))  # in the third batch
     with pytest.raises(KeyboardInterrupt):
         cache.load(frames, dirs, net, batch_size=12, progress=False)
     assert sorted(p.relative_to(cache.folder).as_posix() for p in cache.folder.rglob("*.npz")) == [

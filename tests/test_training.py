@@ -90,19 +90,13 @@ def test_resume_continues_and_refuses_changes(train_cfg, capsys):
 def test_resume_after_ctrl_c_continues_the_same_run(train_cfg, tmp_path, monkeypatch, capsys):
     """Interrupted in epoch 3 and resumed, training ends exactly where an uninterrupted run ends."""
     import torch
+    from conftest import ctrl_c_on_call
 
     straight = train_cfg(NUM_EPOCHS=4, MODEL_DIR=str(tmp_path / "straight"))
     training.train(straight, progress=False)
-    real, calls = training.train_one_epoch, []
-
-    def ctrl_c_in_epoch_3(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
+    real = training.train_one_epoch
     resumed = {**straight, "MODEL_DIR": str(tmp_path / "resumed")}
-    monkeypatch.setattr(training, "train_one_epoch", ctrl_c_in_epoch_3)
+    monkeypatch.setattr(training, "train_one_epoch", ctrl_c_on_call(real, 3))  # in epoch 3
     with pytest.raises(KeyboardInterrupt):
         training.train(resumed, progress=False)
     monkeypatch.setattr(training, "train_one_epoch", real)
