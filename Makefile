@@ -21,7 +21,7 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 # The sample classes are defined by motion (walking, jumping, standing), so the demo trains on motion images
-# (CNN_INPUT "difference"); on crops it memorizes how the few sample people look. About 2 minutes on 2 cores.
+# (CNN_INPUT "difference"); on crops it memorizes how the few sample people look. About a minute on 2 cores.
 demo: $(STAMP)
 	$(PY) -m behavior.synthetic --out $(SAMPLE_CLIPS) --videos-per-class 4
 	$(PY) extract_frames.py --clips-dir $(SAMPLE_CLIPS) --frames-dir $(SAMPLE_FRAMES) --overwrite
