@@ -1,4 +1,5 @@
 import argparse
+import re
 
 import pytest
 
@@ -55,3 +56,29 @@ def test_config_holds_constants_only():
         assert name.isupper(), f"config.py should only define constants, found {name}"
         assert isinstance(value, bool | int | float | str | tuple), name
     assert isinstance(argparse.ArgumentParser, type)
+
+
+@pytest.mark.parametrize("script", ["extract_frames", "group_sequences", "train_mobilenet_lstm", "predict"])
+def test_help_lists_the_stage_flags_first_with_their_help(script, capsys):
+    """Own flags, then the stage's settings (help from config.py's comments, allowed values), then the rest."""
+    import importlib
+
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    flags = text[text.index("options:"):]
+    stage, rest = flags.index("settings of this stage"), flags.index("other config.py settings")
+    assert stage < rest
+    for name in module.STAGE:
+        at = re.search(re.escape(cli.flag_name(name)) + "[ ,]", flags)
+        assert at and stage < at.start() < rest, name
+    assert "(default: " in flags and "[an integer >= 1]" in flags
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser("x", config).parse_args(["--sequence-length", "many"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "invalid int value: 'many'" in err[0]
