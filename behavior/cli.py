@@ -32,8 +32,6 @@ log = logging.getLogger("behavior")
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # bad arguments or input: 2 (InputError, argparse)
 
-__all__ = ["flag_name"]  # re-exported: the scripts and tests name flags through cli
-
 
 def config_constants(config: types.ModuleType) -> dict[str, Any]:
     """The upper-case constants of a config module, in file order."""

@@ -182,13 +182,13 @@ def summary_rows(results: list[dict]) -> list[list]:
         e2e = end_to_end(ev)
         fight = ev["per_class"].get("fight", {})
         rows.append([r["mode"], f"{r['train_report']['best_val']['val_macro_f1']:.3f}", f"{seq['accuracy']:.3f}",
-                     f"{vid['accuracy']:.3f} ({vid['n']})", f"{ev['accuracy']:.3f} ({ev['n']})",
+                     f"{vid['accuracy']:.3f} ({vid['n']})", f"{ev['labeled']['accuracy']:.3f} ({ev['labeled']['n']})",
                      f"{ev['macro_f1']:.3f}", f"{fight.get('precision', 0):.3f}", f"{fight.get('recall', 0):.3f}",
                      f"{fight.get('f1', 0):.3f}", f"{e2e['accuracy']:.3f} ({e2e['correct']}/{e2e['videos']})"])
     return rows
 
 
-HEADERS = ["mode", "val macro-F1", "test seq acc", "test video acc (train)", "predict acc (scored)",
+HEADERS = ["mode", "val macro-F1", "test seq acc", "test video acc (train)", "predict acc (labeled videos)",
            "predict macro-F1", "fight P", "fight R", "fight F1", "predict acc (all test videos)"]
 
 
