@@ -65,7 +65,7 @@ class SequenceSettings:
 
     def validate(self) -> None:
         """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""
-        settings.validate({c: getattr(self, f) for f, c in self.CONSTANTS.items()})
+        settings.validate(settings.values_of(self, self.CONSTANTS))  # with the rules that tie them together
 
 
 @dataclass(frozen=True)
@@ -221,9 +221,11 @@ def _person_frames(folder: Path) -> list[tuple[int, str]]:
     return sorted(frames)
 
 
-def finished_videos(frames_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """``(meta.json path, meta)`` of every video that stage 1 finished."""
-    return [(path, meta) for path, meta in iter_meta(frames_dir) if meta.get("status") == STATUS_DONE]
+def finished_videos(frames_dir: Path, metas: list[tuple[Path, dict[str, Any]]] | None = None,
+                    ) -> list[tuple[Path, dict[str, Any]]]:
+    """``(meta.json path, meta)`` of every video that stage 1 finished (of ``metas`` when already read)."""
+    metas = list(iter_meta(frames_dir)) if metas is None else metas
+    return [(path, meta) for path, meta in metas if meta.get("status") == STATUS_DONE]
 
 
 def read_tracks(frames_dir: Path, videos: list[tuple[Path, dict[str, Any]]]) -> Iterator[PersonTrack]:
@@ -252,13 +254,14 @@ def read_tracks(frames_dir: Path, videos: list[tuple[Path, dict[str, Any]]]) -> 
             )
 
 
-def build_sequences(frames_dir: Path, settings: SequenceSettings) -> list[Sequence]:
-    """All sequences of all finished videos under ``frames_dir``, in a stable order."""
+def build_sequences(frames_dir: Path, settings: SequenceSettings,
+                    metas: list[tuple[Path, dict[str, Any]]] | None = None) -> list[Sequence]:
+    """All sequences of all finished videos under ``frames_dir``, in a stable order (``metas``: already read)."""
     frames_dir = Path(frames_dir)
     if not frames_dir.is_dir():
         raise InputError(f"frames folder not found: {frames_dir} (run extract_frames.py first)")
     settings.validate()
-    videos = finished_videos(frames_dir)
+    videos = finished_videos(frames_dir, metas)
     if not videos:
         raise InputError(f"no finished videos in {frames_dir}: run extract_frames.py first (see manifest.csv)")
     by_video: dict[str, list[Sequence]] = {}
@@ -290,11 +293,12 @@ def why_no_sequence(meta: dict[str, Any], tracks: list[PersonTrack], settings: S
             "and PAD_MODE 'drop' pads nothing")
 
 
-def videos_without_sequences(frames_dir: Path, settings: SequenceSettings, have: set[str]) -> list[tuple[str, str]]:
-    """``(video key, why)`` for every video of stage 1 (finished or failed) that is not in ``have``."""
+def videos_without_sequences(frames_dir: Path, settings: SequenceSettings, have: set[str],
+                             metas: list[tuple[Path, dict[str, Any]]]) -> list[tuple[str, str]]:
+    """``(video key, why)`` for every video of stage 1 (finished or failed, from ``metas``) not in ``have``."""
     frames_dir = Path(frames_dir)
     missing = []
-    for path, meta in iter_meta(frames_dir):
+    for path, meta in metas:
         key = "/".join(p for p in (meta.get("group", ""), meta.get("class", ""), meta.get("video", "")) if p)
         if key and key not in have:
             tracks = list(read_tracks(frames_dir, [(path, meta)])) if meta.get("status") == STATUS_DONE else []
@@ -351,7 +355,8 @@ def group_sequences(
     split_file: Path | None = None,
 ) -> SequenceSet:
     """Build every sequence under ``frames_dir`` and split them by video (or as ``split_file`` says)."""
-    sequences = build_sequences(frames_dir, settings)
+    metas = list(iter_meta(frames_dir)) if Path(frames_dir).is_dir() else []  # each meta.json is read once
+    sequences = build_sequences(frames_dir, settings, metas)
     classes = sorted({s.label for s in sequences})
     if len(classes) < 2:
         raise InputError(
@@ -367,7 +372,7 @@ def group_sequences(
         split_of = read_split_file(split_file, keys)
     else:
         split_of = assign_splits(videos_by_class, fractions, seed)
-    dropped = videos_without_sequences(frames_dir, settings, set(keys))
+    dropped = videos_without_sequences(frames_dir, settings, set(keys), metas)
     dropped += [(k, "not in the split file") for k in keys if k not in split_of]
     return SequenceSet(sequences, split_of, classes, sorted(dropped))
 

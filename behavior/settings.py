@@ -49,6 +49,7 @@ class Rule:
     length: int = 0  # tuples: the number of items, each checked against the range
     nonempty: bool = False  # strings
     pattern: re.Pattern | None = None
+    words: str = ""  # how to describe a pattern to the user
 
     def describe(self) -> str:
         """What is allowed, in words: "an integer >= 1", "a number in [0, 1)", "one of: a, b"."""
@@ -57,8 +58,8 @@ class Rule:
         if self.kind is bool:
             return "true or false"
         if self.kind is str:
-            if self.pattern is DEVICE_PATTERN:
-                return "auto, cpu, cuda, cuda:N or a GPU number"
+            if self.words:
+                return self.words
             return "a non-empty text" if self.nonempty else "a text"
         noun = "an integer" if self.kind is int else "a number"
         if self.length:
@@ -124,7 +125,7 @@ RULES: dict[str, Rule] = {
     "YOLO_IMGSZ": Rule(int, low=32, high=4096),
     "TRACKER_CONFIG": TEXT,
     "JPEG_QUALITY": Rule(int, low=1, high=100),
-    "DEVICE": Rule(str, pattern=DEVICE_PATTERN),
+    "DEVICE": Rule(str, pattern=DEVICE_PATTERN, words="auto, cpu, cuda, cuda:N or a GPU number"),
     "TORCH_THREADS": INT_NONNEG,
     # stage 2
     "SEQUENCE_LENGTH": INT_POS, "SEQUENCE_STRIDE": INT_POS,
@@ -235,6 +236,11 @@ def build_settings(cls: type, cfg: Mapping[str, Any], constants: Mapping[str, st
     return cls(**kwargs, **nested)
 
 
+def values_of(obj: Any, constants: Mapping[str, str]) -> dict[str, Any]:
+    """A settings dataclass's fields under the names of the constants they come from."""
+    return {constant: getattr(obj, name) for name, constant in constants.items()}
+
+
 def check_fields(obj: Any, constants: Mapping[str, str]) -> None:
     """``check`` the fields of a settings dataclass by the rules of the constants they come from."""
-    check({constant: getattr(obj, name) for name, constant in constants.items()})
+    check(values_of(obj, constants))
