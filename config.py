@@ -43,7 +43,9 @@ MAX_GAP_FRAMES = 5  # a track missing for longer is cut into segments
 MIN_SEQUENCE_FRAMES = 8  # shorter segments are dropped; shorter windows are padded
 PAD_MODE = "reverse"  # "reverse", "loop", "repeat_last" or "drop"
 MAX_SEQUENCES_PER_VIDEO = 0  # 0 = no limit
-SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test, by video
+SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test, by video (by recording group with one of the next two)
+GROUPS_FILE = ""  # CSV video,group: the recording (camera, scene, people) of each video; a group never spans splits
+GROUP_PATTERN = ""  # or a regex whose first capture group, searched in each video's name, is its group
 SEED = 42  # fixes the splits, the initial weights and the batch order
 
 # --- Stage 3: model and training ------------------------------------------------------------

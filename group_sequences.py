@@ -3,7 +3,8 @@
 
 Reads FRAMES_DIR (written by extract_frames.py) and writes SEQUENCES_FILE, classes.json and a
 split x class table beside it. Only file names and the CSV/JSON files of stage 1 are read; no
-image is decoded or copied. Every sequence of a video lands in the same split.
+image is decoded or copied. Every sequence of a video lands in the same split, and with
+--groups-file or --group-pattern every video of one recording does too (groups.csv beside it).
 
 Exit codes: 0 written (or already identical), 2 bad arguments or input, 130 interrupted.
 """
@@ -18,7 +19,8 @@ import config
 from behavior import cli, files, sequences
 
 STAGE = ("FRAMES_DIR", "SEQUENCES_FILE", "SEQUENCE_LENGTH", "SEQUENCE_STRIDE", "SAMPLING", "SAMPLE_SPAN",
-         "MAX_GAP_FRAMES", "MIN_SEQUENCE_FRAMES", "PAD_MODE", "MAX_SEQUENCES_PER_VIDEO", "SPLIT_FRACTIONS", "SEED")
+         "MAX_GAP_FRAMES", "MIN_SEQUENCE_FRAMES", "PAD_MODE", "MAX_SEQUENCES_PER_VIDEO", "SPLIT_FRACTIONS",
+         "GROUPS_FILE", "GROUP_PATTERN", "SEED")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     files.ensure_writable(out_file.parent)
     settings = sequences.SequenceSettings.from_config(cfg)
     result = sequences.group_sequences(Path(cfg["FRAMES_DIR"]), settings, tuple(cfg["SPLIT_FRACTIONS"]),
-                                       int(cfg["SEED"]), args.split_file)
+                                       int(cfg["SEED"]), args.split_file, cfg["GROUPS_FILE"] or None,
+                                       cfg["GROUP_PATTERN"])
     written = sequences.write_sequence_set(result, out_file, args.overwrite)
     print(result.table())
     if result.dropped:

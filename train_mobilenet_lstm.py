@@ -8,6 +8,11 @@ features are cached under FEATURES_DIR for later runs.
 
 Several processes: torchrun --nproc_per_node=N train_mobilenet_lstm.py [flags]
 
+Cross-validation instead of training: train_mobilenet_lstm.py --cv 5 deals the train and val videos
+into 5 folds by recording group (GROUPS_FILE, GROUP_PATTERN, or stage 2's groups.csv), trains on
+each 4 and scores the fifth; MODEL_DIR/cv gets every fold's model, cv_report.json (per fold, mean
+± std) and the confusion matrix summed over folds. The test split is never read.
+
 Exit codes: 0 trained and evaluated, 1 training failed (for example a NaN loss), 2 bad
 arguments or input, 130 interrupted (continue with --resume).
 """
@@ -18,14 +23,15 @@ import sys
 from collections.abc import Sequence
 
 import config
-from behavior import cli, training
+from behavior import cli, crossval, training
 
 STAGE = ("SEQUENCES_FILE", "FRAMES_DIR", "FEATURES_DIR", "MODEL_DIR", "BACKBONE_WEIGHTS", "CNN_INPUT",
          "USE_MOTION_FEATURES", "FREEZE_BACKBONE", "FINE_TUNE_BLOCKS", "LSTM_HIDDEN_DIM", "LSTM_NUM_LAYERS",
          "LSTM_DROPOUT", "BIDIRECTIONAL", "TEMPORAL_POOLING", "HEAD_HIDDEN_DIM", "HEAD_DROPOUT", "BATCH_SIZE",
          "LEARNING_RATE", "OPTIMIZER", "WEIGHT_DECAY", "NUM_EPOCHS", "EARLY_STOPPING_PATIENCE", "LR_PATIENCE",
          "LR_FACTOR", "GRAD_CLIP_NORM", "FOCAL_GAMMA", "LABEL_SMOOTHING", "AUGMENT", "NORMALIZE_MEAN",
-         "NORMALIZE_STD", "CNN_PRECISION", "FEATURE_BATCH_SIZE", "NUM_WORKERS", "SEED", "DEVICE", "TORCH_THREADS")
+         "NORMALIZE_STD", "CNN_PRECISION", "FEATURE_BATCH_SIZE", "NUM_WORKERS", "SEED", "DEVICE", "TORCH_THREADS",
+         "SPLIT_FRACTIONS", "GROUPS_FILE", "GROUP_PATTERN")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,9 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from MODEL_DIR/last.pth")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in MODEL_DIR")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--cv", type=int, default=0, metavar="K",
+                        help="instead of training: grouped K-fold cross-validation on the train and val videos, "
+                             "into MODEL_DIR/cv (the test split is never read; a rerun reuses finished folds)")
     args = parser.parse_args(argv)
     cfg = cli.settings_from_args(args, config)
     cli.setup_logging(cfg["LOG_LEVEL"])
+    if args.cv:
+        if args.resume:
+            parser.error("--cv reuses finished folds by itself; it takes no --resume")
+        crossval.cross_validate(cfg, args.cv, overwrite=args.overwrite, progress=not args.no_progress)
+        return cli.EXIT_OK
     training.train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     return cli.EXIT_OK
 

@@ -47,6 +47,11 @@ class SequenceTable:
     def sequence_length(self) -> int:
         return len(self.frames[0])
 
+    def subset(self, rows: list[int]) -> SequenceTable:
+        """Only the given rows (same classes): what a run that must not read the others works on."""
+        return SequenceTable(*([column[i] for i in rows] for column in
+                               (self.ids, self.splits, self.labels, self.videos, self.frames)), self.classes)
+
     def person_dirs(self, rows: list[int] | None = None) -> list[str]:
         """The person folders the given rows (all by default) read crops from."""
         rows = range(len(self.ids)) if rows is None else rows

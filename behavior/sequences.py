@@ -29,13 +29,15 @@ from behavior.errors import InputError
 from behavior.extraction import STATUS_DONE, iter_meta
 from behavior.report import format_table
 from behavior.settings import PAD_MODES, build_settings
-from behavior.splits import SPLITS, assign_splits, read_split_file
+from behavior.splits import SPLITS, assign_splits, read_split_file, video_groups
 from behavior.video import kept_ordinal
 
 log = logging.getLogger(__name__)
 
 SEQUENCES_HEADER = ("sequence_id", "split", "label", "group", "video", "person", "start_frame", "end_frame",
                     "n_real_frames", "padding", "frames")
+GROUPS_NAME = "groups.csv"  # beside SEQUENCES_FILE: each video's recording group, for cross-validation
+GROUPS_HEADER = ("video", "group")
 FRAME_FILE = re.compile(r"frame_(\d+)\.jpg$")
 PERSON_DIR = re.compile(r"person_(\d+)$")
 
@@ -314,6 +316,7 @@ class SequenceSet:
     split_of: dict[str, str]  # video key -> split
     classes: list[str]
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (video key, why it has no sequence in any split)
+    group_of: dict[str, str] | None = None  # video key -> recording group, when GROUPS_FILE or GROUP_PATTERN is set
 
     def dropped_table(self) -> str:
         """The videos that stage 2 leaves out, each with the reason; "" when there are none."""
@@ -331,7 +334,7 @@ class SequenceSet:
         return [s.row(self.split_of[s.video_key]) for s in kept]
 
     def table(self) -> str:
-        """split x class: videos, persons, sequences; then TOTAL."""
+        """split x class: videos, persons, sequences (and recording groups, when known); then TOTAL."""
         stats: dict[tuple[str, str], list[set | int]] = {}
         for s in self.sequences:
             split = self.split_of.get(s.video_key)
@@ -341,10 +344,34 @@ class SequenceSet:
             entry[0].add(s.video_key)
             entry[1].add((s.video_key, s.person))
             entry[2] += 1
-        rows = [[split, label, len(v), len(p), n] for (split, label), (v, p, n) in
-                sorted(stats.items(), key=lambda item: (SPLITS.index(item[0][0]), item[0][1]))]
+        order = sorted(stats.items(), key=lambda item: (SPLITS.index(item[0][0]), item[0][1]))
+        rows = [[split, label, len(v), len(p), n] for (split, label), (v, p, n) in order]
         total = ["TOTAL", "", sum(r[2] for r in rows), sum(r[3] for r in rows), sum(r[4] for r in rows)]
-        return format_table(["split", "class", "videos", "persons", "sequences"], rows, total)
+        header = ["split", "class", "videos", "persons", "sequences"]
+        if self.group_of is None:
+            return format_table(header, rows, total)
+        for row, (_, (v, _, _)) in zip(rows, order, strict=True):
+            row.insert(2, len({self.group_of[k] for k in v}))
+        total.insert(2, len({self.group_of[k] for k in self.split_of}))
+        table = format_table([*header[:2], "groups", *header[2:]], rows, total)
+        shared = self.groups_in_several_splits()
+        if shared:
+            table += (f"\nWARNING: {len(shared)} group(s) span several splits, e.g. {shared[0]}: "
+                      "the split file mixes recordings")
+        return table
+
+    def groups_in_several_splits(self) -> list[str]:
+        """Recording groups with videos in more than one split (only a split file can do that)."""
+        splits_of: dict[str, set[str]] = {}
+        for key, split in self.split_of.items():
+            splits_of.setdefault((self.group_of or {}).get(key, key), set()).add(split)
+        return sorted(g for g, s in splits_of.items() if len(s) > 1)
+
+    def groups_text(self) -> str | None:
+        """The ``video,group`` CSV written beside the sequences (None without groups): cross-validation reads it."""
+        if self.group_of is None:
+            return None
+        return files.csv_text(GROUPS_HEADER, [(k, self.group_of[k]) for k in sorted(self.split_of)])
 
 
 def group_sequences(
@@ -353,8 +380,14 @@ def group_sequences(
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     seed: int = 42,
     split_file: Path | None = None,
+    groups_file: Path | None = None,
+    group_pattern: str = "",
 ) -> SequenceSet:
-    """Build every sequence under ``frames_dir`` and split them by video (or as ``split_file`` says)."""
+    """Build every sequence under ``frames_dir`` and split them by video (or as ``split_file`` says).
+
+    With ``groups_file`` or ``group_pattern`` (GROUPS_FILE, GROUP_PATTERN), whole recording groups
+    are split instead of single videos.
+    """
     metas = list(iter_meta(frames_dir)) if Path(frames_dir).is_dir() else []  # each meta.json is read once
     sequences = build_sequences(frames_dir, settings, metas)
     classes = sorted({s.label for s in sequences})
@@ -368,35 +401,41 @@ def group_sequences(
         if not keys or keys[-1] != s.video_key:
             keys.append(s.video_key)
     keys = [k for keys in videos_by_class.values() for k in keys]
+    group_of = video_groups(keys, groups_file, group_pattern)
     if split_file is not None:
         split_of = read_split_file(split_file, keys)
     else:
-        split_of = assign_splits(videos_by_class, fractions, seed)
+        split_of = assign_splits(videos_by_class, fractions, seed, group_of)
     dropped = videos_without_sequences(frames_dir, settings, set(keys), metas)
     dropped += [(k, "not in the split file") for k in keys if k not in split_of]
-    return SequenceSet(sequences, split_of, classes, sorted(dropped))
+    return SequenceSet(sequences, split_of, classes, sorted(dropped), group_of)
 
 
 def write_sequence_set(result: SequenceSet, out_file: Path, overwrite: bool = False) -> bool:
-    """Write the sequences CSV, classes.json and the split table beside it; False when already identical.
+    """Write the sequences CSV, classes.json, the split table and groups.csv beside it; False when already identical.
 
-    Raises InputError rather than replace a different existing file without ``overwrite``.
+    Raises InputError rather than replace a different existing file without ``overwrite``. A
+    groups.csv of an earlier, grouped run is removed when this run has no groups.
     """
     out_file = Path(out_file)
     text = files.csv_text(SEQUENCES_HEADER, result.rows())
-    extras = {
+    extras: dict[Path, str | None] = {
         out_file.with_name("classes.json"): json.dumps(result.classes, indent=2) + "\n",
         out_file.with_suffix(".summary.txt"): "\n\n".join(filter(None, (result.table(), result.dropped_table())))
         + "\n",
+        out_file.with_name(GROUPS_NAME): result.groups_text(),
     }
     if out_file.is_file():
         if out_file.read_text(encoding="utf-8") == text and all(
-            p.is_file() and p.read_text(encoding="utf-8") == t for p, t in extras.items()
+            (p.read_text(encoding="utf-8") if p.is_file() else None) == t for p, t in extras.items()
         ):
             return False
         if not overwrite:
             raise InputError(f"{out_file} exists and would change: pass --overwrite to replace it")
     for path, content in extras.items():
-        files.atomic_write_text(path, content)
+        if content is not None:
+            files.atomic_write_text(path, content)
+        elif path.is_file():
+            path.unlink()
     files.atomic_write_text(out_file, text)
     return True

@@ -134,6 +134,7 @@ RULES: dict[str, Rule] = {
     "PAD_MODE": Rule(str, choices=PAD_MODES),
     "MAX_SEQUENCES_PER_VIDEO": INT_NONNEG,
     "SPLIT_FRACTIONS": Rule(float, low=0, high=1, length=3),
+    "GROUPS_FILE": Rule(str), "GROUP_PATTERN": Rule(str),
     "SEED": Rule(int, low=0, high=2**63 - 1),
     # stage 3
     "LSTM_HIDDEN_DIM": INT_POS, "LSTM_NUM_LAYERS": INT_POS, "LSTM_DROPOUT": FRACTION,
@@ -205,6 +206,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if cfg.get("CNN_INPUT") == "difference" and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0
                                                   or cfg.get("FREEZE_BACKBONE") is False):
         raise InputError("CNN_INPUT 'difference' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
+    if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):
+        raise InputError("give GROUPS_FILE (--groups-file) or GROUP_PATTERN (--group-pattern), not both")
+    if cfg.get("GROUP_PATTERN"):
+        from behavior.splits import compile_group_pattern
+
+        compile_group_pattern(str(cfg["GROUP_PATTERN"]))
     if "DEVICE" in cfg:
         from behavior.runtime import resolve_device
 

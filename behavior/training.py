@@ -41,7 +41,7 @@ from behavior.data import (
     read_sequences,
 )
 from behavior.errors import BehaviorError, InputError, first_line
-from behavior.features import FeatureCache, backbone_key
+from behavior.features import FeatureCache, FeatureStore, backbone_key
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.settings import build_settings
 from behavior.weights import resolve_weights
@@ -196,7 +196,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-class _Distributed:
+class Distributed:
     """The torchrun environment, or a single process."""
 
     def __init__(self, device: str) -> None:
@@ -306,7 +306,7 @@ def _autocast(device: str):
     return nullcontext()
 
 
-def _loader(dataset, batch_size: int, shuffle: bool, seed_gen: torch.Generator | None, env: _Distributed,
+def _loader(dataset, batch_size: int, shuffle: bool, seed_gen: torch.Generator | None, env: Distributed,
             workers: int) -> DataLoader:
     sampler = None
     if shuffle and env.world > 1:
@@ -325,20 +325,61 @@ def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, pr
     """
     settings.validate(cfg)
     tc = TrainConfig.from_config(cfg)
-    env = _Distributed(tc.device)
+    env = Distributed(tc.device)
     try:
         return _train(cfg, tc, env, resume, overwrite, progress)
     finally:
         env.close()
 
 
-def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool, overwrite: bool,
-           progress: bool) -> dict[str, Any]:
-    say = print if env.main else (lambda *a, **k: None)
-    threads = runtime.set_threads(tc.threads)
-    seed_gen = seed_everything(tc.seed)
-    frames_dir, model_dir = Path(tc.frames_dir), Path(tc.model_dir)
+@dataclass
+class TrainingData:
+    """What every fit on one sequences table shares: the table, the network's settings, box motion and,
+    with a frozen backbone, every crop's cached features (computed once, e.g. for all folds of a CV)."""
 
+    table: SequenceTable
+    mc: ModelConfig
+    weights_path: Path
+    frames_dir: Path
+    motion: dict[str, np.ndarray] | None
+    store: FeatureStore | None  # None when fine-tuning: the crops themselves are read
+    num_workers: int = 0  # data-loading workers when the crops are read
+
+    @property
+    def workers(self) -> int:
+        return 0 if self.store is not None else self.num_workers
+
+    def dataset(self, rows: list[int], augment: bool) -> torch.utils.data.Dataset:
+        """The sequences of ``rows`` as a dataset of (frames or features, motion, label)."""
+        if self.store is not None:
+            return CachedSequenceDataset(self.table, rows, self.store, self.motion, augment)
+        size = (self.mc.frame_width, self.mc.frame_height)
+        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.motion, augment)
+
+
+def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
+                       progress: bool) -> TrainingData:
+    """Box motion and (frozen backbone) the feature cache of every crop ``table`` reads, filled where missing."""
+    say = print if env.main else (lambda *a, **k: None)
+    frames_dir = Path(tc.frames_dir)
+    weights_path = resolve_weights(tc.backbone_weights)
+    motion = load_motion(frames_dir, table.person_dirs()) if mc.use_motion else None
+    store = None
+    if mc.trainable_blocks == 0:
+        model = BehaviorNet(mc, load_backbone(weights_path))
+        cache = FeatureCache(Path(tc.features_dir), backbone_key(weights_path, mc))
+        if env.main:  # one process fills the cache, the others read it
+            store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, progress)
+            say(f"Feature cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops)")
+        env.barrier()
+        if not env.main:
+            store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, False)
+    return TrainingData(table, mc, weights_path, frames_dir, motion, store, tc.num_workers)
+
+
+def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool, overwrite: bool,
+           progress: bool) -> dict[str, Any]:
+    frames_dir, model_dir = Path(tc.frames_dir), Path(tc.model_dir)
     table = read_sequences(Path(tc.sequences_file))
     rows = {split: table.select(split) for split in ("train", "val", "test")}
     if not rows["train"]:
@@ -351,32 +392,33 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
     if ckpt is None and (model_dir / BEST).exists() and not overwrite:
         raise InputError(f"{model_dir} already holds a trained model: pass --resume to continue it, "
                          "--overwrite to start over, or choose another --model-dir")
-    cached = mc.trainable_blocks == 0
     if env.main:  # a read-only or full disk is found now, not after the feature pass and an epoch
         files.ensure_writable(model_dir)
-        if cached:
+        if mc.trainable_blocks == 0:
             files.ensure_writable(Path(tc.features_dir))
-    weights_path = resolve_weights(tc.backbone_weights)
-    model = BehaviorNet(mc, load_backbone(weights_path))
+    runtime.set_threads(tc.threads)
+    data = load_training_data(tc, env, table, mc, progress)
+    return fit(data, rows, tc, env, model_dir, ckpt, progress)
 
-    motion = load_motion(frames_dir, table.person_dirs()) if mc.use_motion else None
-    size = (mc.frame_width, mc.frame_height)
-    if cached:
-        cache = FeatureCache(Path(tc.features_dir), backbone_key(weights_path, mc))
-        if env.main:  # one process fills the cache, the others read it
-            store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, progress)
-            say(f"Feature cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops)")
-        env.barrier()
-        if not env.main:
-            store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, False)
 
-        def dataset(split: str, augment: bool):
-            return CachedSequenceDataset(table, rows[split], store, motion, augment)
-        workers = 0
-    else:
-        def dataset(split: str, augment: bool):
-            return ImageSequenceDataset(table, rows[split], frames_dir, size, motion, augment)
-        workers = tc.num_workers
+def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Distributed, model_dir: Path,
+        ckpt: dict[str, Any] | None = None, progress: bool = True, scored: str = "test",
+        ) -> dict[str, Any]:
+    """Train a fresh network on ``rows["train"]``, stop early on ``rows["val"]``, evaluate on ``rows["test"]``.
+
+    Writes the checkpoints and reports into ``model_dir``; ``ckpt`` (last.pth) continues an interrupted run.
+    ``scored`` names ``rows["test"]`` in what is printed and in report.json ("test", or a CV fold).
+    """
+    say = print if env.main else (lambda *a, **k: None)
+    threads = runtime.set_threads(tc.threads)
+    seed_gen = seed_everything(tc.seed)
+    table, mc = data.table, data.mc
+    model = BehaviorNet(mc, load_backbone(data.weights_path))
+    cached = data.store is not None
+    workers = data.workers
+
+    def dataset(split: str, augment: bool):
+        return data.dataset(rows[split], augment)
 
     train_loader = _loader(dataset("train", tc.augment), tc.batch_size, True, seed_gen, env, workers)
     val_loader = _loader(dataset("val", False), tc.batch_size, False, None, env, workers)
@@ -451,16 +493,17 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: _Distributed, resume: bool
     env.barrier()
     if not env.main:
         return {}
-    return final_evaluation(model, table, rows, dataset, tc, env.device, model_dir, workers)
+    return final_evaluation(model, table, rows, dataset, tc, env.device, model_dir, workers, scored)
 
 
 def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, list[int]], dataset, tc: TrainConfig,
-                     device: str, model_dir: Path, workers: int) -> dict[str, Any]:
+                     device: str, model_dir: Path, workers: int, scored: str = "test") -> dict[str, Any]:
     """Evaluate the best checkpoint on the test split (per sequence and per video) and write the report."""
-    print("\n" + "=" * 60 + "\nFINAL EVALUATION ON TEST SET\n" + "=" * 60)
+    split = "test" if rows["test"] else "val"  # the rows scored
+    name = scored if rows["test"] else "val"  # what they are called
+    print("\n" + "=" * 60 + f"\nFINAL EVALUATION ON THE {name.upper()} SPLIT\n" + "=" * 60)
     best = load_checkpoint(model_dir / BEST)
     model.load_state_dict(best["model"])
-    split = "test" if rows["test"] else "val"
     if split == "val":
         log.warning("the test split is empty: reporting on the validation split instead")
     loader = DataLoader(dataset(split, False), batch_size=tc.batch_size, num_workers=workers)
@@ -472,14 +515,14 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     per_split = {name: Counter(table.classes[table.labels[i]] for i in {table.videos[j]: j for j in r}.values())
                  for name, r in rows.items()}
     warnings = metrics.data_warnings(per_split, table.classes, split)
-    extra = {"split": split, "best_epoch": best["epoch"], "loss": loss, "best_val": best["metrics"],
+    extra = {"split": name, "best_epoch": best["epoch"], "loss": loss, "best_val": best["metrics"],
              "checkpoint": str(model_dir / BEST), "warnings": warnings}
     metrics.write_report(model_dir, sequence, video, extra)
     print(f"Best epoch: {best['epoch']} (val macro-F1 {best['metrics']['val_macro_f1']:.4f})")
     print(f"Sequence level: accuracy {sequence['accuracy']:.4f} | macro-F1 {sequence['macro_f1']:.4f} "
           f"| mean class accuracy {sequence['mean_class_accuracy']:.4f} ({sequence['n']} sequences)")
     print(f"Video level:    accuracy {video['accuracy']:.4f} | macro-F1 {video['macro_f1']:.4f} "
-          f"| mean class accuracy {video['mean_class_accuracy']:.4f} ({video['n']} {split} videos with sequences)")
+          f"| mean class accuracy {video['mean_class_accuracy']:.4f} ({video['n']} {name} videos with sequences)")
     print(metrics.classification_report_text(video, "Video level"))
     for warning in warnings:
         print(f"WARNING: {warning}")

@@ -44,12 +44,18 @@ def test_errors_are_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_frames(surv_fight, weights_dir, tmp_path_factory):
-    """Three real fight and three real noFight clips through stage 1."""
+    """Three real fight and three real noFight clips through stage 1, each class's from three source recordings."""
     clips = tmp_path_factory.mktemp("surv")
+    with open(surv_fight / "sources.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     for label in ("fight", "noFight"):
         (clips / label).mkdir()
-        for video in sorted((surv_fight / label).glob("*.mp4"))[:3]:
-            os.symlink(video, clips / label / video.name)
+        first_of_source = {}
+        for row in rows:
+            if row["path"].startswith(f"{label}/"):
+                first_of_source.setdefault(row["source"], row["path"])
+        for path in list(first_of_source.values())[:3]:
+            os.symlink(surv_fight / path, clips / path)
     frames = clips.parent / (clips.name + "_frames")
     proc = subprocess.run([sys.executable, str(ROOT / "extract_frames.py"), "--clips-dir", str(clips),
                            "--frames-dir", str(frames), "--target-fps", "10", "--no-progress"],
@@ -106,3 +112,56 @@ def test_invalid_settings_are_refused_before_any_work(tmp_path, capsys):
             code = exit_.code
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def _videos_by_split(sequences: Path) -> dict[str, str]:
+    with open(sequences, newline="") as f:
+        return {f"{r['label']}/{r['video']}": r["split"] for r in csv.DictReader(f)}
+
+
+def test_group_pattern_keeps_a_recording_in_one_split(tmp_path):
+    write_frames_tree(tmp_path / "f", videos_per_class=6, persons_per_video=1, frames_per_person=16)
+    out = tmp_path / "s" / "sequences.csv"
+    args = ["--frames-dir", str(tmp_path / "f"), "--sequences-file", str(out), "--group-pattern", r"^[a-z]+_(\d+)$"]
+    proc = run_script(*args)
+    assert proc.returncode == 0, proc.stderr
+    split_of = _videos_by_split(out)
+    assert len(split_of) == 12
+    for i in range(6):  # fight_0000i and walk_0000i are one recording
+        assert split_of[f"fight/fight_{i:05d}"] == split_of[f"walk/walk_{i:05d}"]
+    header = proc.stdout.splitlines()[0].split()
+    assert header == ["split", "class", "groups", "videos", "persons", "sequences"]
+    assert (out.parent / "groups.csv").read_text().splitlines()[:2] == ["video,group", "fight/fight_00000,00000"]
+    bad = run_script(*args[:4], "--group-pattern", r"^fight_(\d+)$")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        r"group_sequences.py: error: GROUP_PATTERN '^fight_(\\d+)$' does not match video walk/walk_00000 "
+        "(searched in 'walk_00000')"]
+
+
+def test_real_frames_grouped_by_source(real_frames, surv_fight, tmp_path):
+    """The acceptance run: sources.csv as the groups file on real extracted surv_fight frames."""
+    out = tmp_path / "sequences.csv"
+    args = ["--frames-dir", str(real_frames), "--sequences-file", str(out), "--sequence-length", "8",
+            "--min-sequence-frames", "4", "--split-fractions", "0.34", "0.33", "0.33",
+            "--groups-file", str(surv_fight / "sources.csv")]
+    first = run_script(*args)
+    assert first.returncode == 0, first.stderr
+    with open(surv_fight / "sources.csv", newline="") as f:
+        source_of = {r["path"].rsplit(".", 1)[0]: r["source"] for r in csv.DictReader(f)}
+    splits_of_source = {}
+    for video, split in _videos_by_split(out).items():
+        splits_of_source.setdefault(source_of[video], set()).add(split)
+    assert len(splits_of_source) >= 2 and all(len(s) == 1 for s in splits_of_source.values())
+    written = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(written) == {"sequences.csv", "classes.json", "sequences.summary.txt", "groups.csv"}
+    second = run_script(*args)
+    assert second.returncode == 0 and "unchanged" in second.stdout
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == written  # byte-identical rerun
+    partial = tmp_path / "partial.csv"
+    partial.write_text("".join(line + "\n" for line in (surv_fight / "sources.csv").read_text().splitlines()
+                               if "fi001" not in line))
+    proc = run_script(*args[:-1], str(partial), "--sequences-file", str(tmp_path / "other.csv"))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"group_sequences.py: error: groups file {partial} gives no group for video fight/fi001: add it"]
+    plain = run_script(*args[:-2], "--overwrite")  # without groups: the by-video split, and groups.csv goes
+    assert plain.returncode == 0 and not (tmp_path / "groups.csv").exists()

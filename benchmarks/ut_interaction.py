@@ -1,0 +1,235 @@
+#!/usr/bin/env python
+"""Accuracy on real video with per-person ground truth: UT-Interaction, cross-validated by sequence.
+
+UT-Interaction (shared/assets/datasets/ut_interaction: 90 clips, 6 classes, sequences 1-15) has the
+same actors throughout a sequence, so the folds are made by sequence: ``--cv 5`` deals the 15
+sequences into 5 folds of 3 (GROUP_PATTERN ``^\\d+_(\\d+)_`` on the clip name). For each mode it runs
+the scripts as a user would (every command is printed and logged):
+
+    extract_frames.py -> group_sequences.py --group-pattern ... (all videos train/val, no test split)
+    -> train_mobilenet_lstm.py --cv 5 -> predict.py --evaluate on each fold's held-out clips with that
+    fold's checkpoint
+
+and reports, over all 90 clips, predict.py's 6-way video-level accuracy, macro-F1 and confusion
+matrix (a clip where nobody is tracked counts as wrong), and, in per-person mode, per-person scores
+from predict.py's own outputs (summary.json, tracks.csv): the tracked people of a clip, the longest
+tracks first, are ordered by the x-centre of their boxes and matched to labels.csv's left/right labels.
+
+    actor accuracy   kick, punch, push: the main actor's track gives the clip's class a higher
+                     probability than the receiver's track
+    person accuracy  handshake, hug (both people) and point (one person): each expected person's track
+                     is labeled with the clip's class; a person not tracked counts as wrong
+    people found     clips where the number of labeled tracks differs from the expected 2 (1 for point)
+
+Modes: ``person`` (YOLOv8 + ByteTrack crops) and ``frame`` (the whole frame). Settings are the
+project's defaults plus CNN_INPUT "difference", chosen on surv_fight's grouped CV, not here.
+
+    python benchmarks/ut_interaction.py                 # both modes, into outputs/ut_interaction
+    python benchmarks/ut_interaction.py --modes person --extra "--cnn-input rgb"
+
+Every stage resumes: a rerun skips finished work (pass --overwrite to redo it all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from pipeline import end_to_end, link_videos, predict_flags, run_stage  # noqa: E402
+
+from behavior import cli, files, metrics  # noqa: E402
+from behavior.errors import InputError  # noqa: E402
+from behavior.report import format_table  # noqa: E402
+
+DATASET = ROOT.parent / "shared" / "assets" / "datasets" / "ut_interaction"
+GROUP_PATTERN = r"^\d+_(\d+)_"  # <index>_<sequence>_<class id>.avi
+FOLDS = 5
+SHARED = ["--cnn-input", "difference"]  # surv_fight's grouped-CV choice
+MODES = {"person": SHARED, "frame": ["--no-enable-person-tracking", *SHARED]}
+ACTIONS = ("kick", "punch", "push")  # one actor, one receiver
+TOGETHER = {"handshake": 2, "hug": 2, "point": 1}  # everyone in the clip does the class
+log = logging.getLogger("ut_interaction")
+
+
+def read_labels(clips_dir: Path) -> dict[str, dict[str, str]]:
+    """labels.csv by video key (``class/clip``)."""
+    path = clips_dir / "labels.csv"
+    if not path.is_file():
+        raise InputError(f"labels not found: {path}")
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["path"].rsplit(".", 1)[0]: row for row in csv.DictReader(f)}
+
+
+def run_mode(mode: str, args: argparse.Namespace, labels: dict[str, dict[str, str]]) -> dict:
+    """Stages 1-3 (``--cv``) and predict.py on every fold's held-out clips; the fold reports and evaluations."""
+    extra = [*MODES[mode], *args.extra]
+    work = args.work_dir / mode
+    frames, seqs, model = work / "frames", work / "sequences" / "sequences.csv", work / "model"
+    overwrite = ["--overwrite"] if args.overwrite else []
+    times = {"extract": run_stage("extract_frames.py", [
+        "--clips-dir", str(args.clips_dir), "--frames-dir", str(frames), *extra, *overwrite], work / "extract.log")}
+    times["group"] = run_stage("group_sequences.py", [
+        "--frames-dir", str(frames), "--sequences-file", str(seqs), "--group-pattern", GROUP_PATTERN,
+        "--split-fractions", "0.85", "0.15", "0", *extra, "--overwrite"], work / "group.log")
+    times["cv"] = run_stage("train_mobilenet_lstm.py", [
+        "--frames-dir", str(frames), "--sequences-file", str(seqs), "--features-dir", str(work / "features"),
+        "--model-dir", str(model), "--cv", str(FOLDS), *extra, *overwrite], work / "cv.log")
+    cv = json.loads((model / "cv" / "cv_report.json").read_text())
+    fold_of_sequence = {}
+    with open(model / "cv" / "folds.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            fold_of_sequence[row["group"]] = int(row["fold"])
+    unplaced = sorted({r["sequence"] for r in labels.values()} - set(fold_of_sequence))
+    if unplaced:  # every clip of a sequence lacked sequences: its clips are still predicted, by fold 1
+        log.warning("sequence(s) %s have no training sequences; their clips are scored with fold 1", unplaced)
+    times["predict"] = 0.0
+    evaluations = []
+    for k in range(1, FOLDS + 1):
+        keys = sorted(key for key, r in labels.items() if fold_of_sequence.get(r["sequence"], 1) == k)
+        videos = work / "heldout" / f"fold_{k}"
+        link_videos(args.clips_dir, keys, videos, suffix=".avi")
+        checkpoint = model / "cv" / f"fold_{k}" / "best_mobilenet_lstm.pth"
+        out = work / "predictions" / f"fold_{k}"
+        times["predict"] += run_stage("predict.py", [
+            "--videos-dir", str(videos), "--evaluate", "--checkpoint", str(checkpoint),
+            "--output-dir", str(out), *predict_flags(checkpoint, out)], work / f"predict_fold_{k}.log")
+        evaluations.append(json.loads((out / "evaluation.json").read_text()))
+    return {"mode": mode, "flags": extra, "seconds": times, "cv": cv, "evaluations": evaluations}
+
+
+def pooled_evaluation(evaluations: list[dict]) -> dict:
+    """predict.py's video-level figures over every fold's held-out clips together."""
+    classes = evaluations[0]["classes"]
+    index = {c: i for i, c in enumerate(classes)}
+    videos = [v for e in evaluations for v in e["videos"]]
+    none = len(classes)
+    result = metrics.evaluate([index[v["label"]] for v in videos],
+                              [index.get(v["predicted"], none) if v["predicted"] else none for v in videos],
+                              classes, none_label="(no label)")
+    result["videos"] = videos
+    return result
+
+
+def clip_people(prediction_dir: Path, expected: int) -> tuple[list[dict], int]:
+    """The ``expected`` longest labeled tracks of a clip, left to right, each with its mean x-centre; and how many
+    labeled tracks the clip has."""
+    summary = files.read_json(prediction_dir / "summary.json")
+    if summary is None:
+        return [], 0
+    labeled = [t for t in summary["tracks"] if t.get("mean_probs")]
+    centres: dict[str, list[float]] = {}
+    with open(prediction_dir / "tracks.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            centres.setdefault(row["track_id"], []).append((float(row["x1"]) + float(row["x2"])) / 2)
+    chosen = sorted(labeled, key=lambda t: -t["frames"])[:expected]
+    for t in chosen:
+        xs = centres.get(str(t["track_id"]), [0.0])
+        t["x_centre"] = sum(xs) / len(xs)
+    return sorted(chosen, key=lambda t: t["x_centre"]), len(labeled)
+
+
+def person_scores(predictions: Path, labels: dict[str, dict[str, str]]) -> dict:
+    """Actor accuracy, per-person accuracy and people-count mismatches from predict.py's per-clip outputs."""
+    actor = {"correct": 0, "clips": 0, "missing": 0}
+    person = {"correct": 0, "people": 0, "missing": 0}
+    per_class = {}
+    mismatched = []
+    for key, row in sorted(labels.items()):
+        label, clip = row["label"], key.split("/", 1)[1]
+        folders = list(predictions.glob(f"fold_*/{label}/{clip}"))
+        expected = 1 if row["main_actor"] == "single" else 2
+        people, found = clip_people(folders[0], expected) if folders else ([], 0)
+        if found != expected:
+            mismatched.append(f"{key} ({found})")
+        if label in ACTIONS:
+            actor["clips"] += 1
+            if len(people) < 2:
+                actor["missing"] += 1
+                continue
+            main, other = (people[0], people[1]) if row["main_actor"] == "left" else (people[1], people[0])
+            hit = main["mean_probs"][label] > other["mean_probs"][label]
+            actor["correct"] += hit
+            per_class.setdefault(label, [0, 0])
+            per_class[label][0] += hit
+            per_class[label][1] += 1
+        else:
+            person["people"] += expected
+            person["missing"] += expected - len(people)
+            hits = sum(max(t["mean_probs"], key=t["mean_probs"].get) == label for t in people)
+            person["correct"] += hits
+            per_class.setdefault(label, [0, 0])
+            per_class[label][0] += hits
+            per_class[label][1] += expected
+    actor["accuracy"] = actor["correct"] / max(actor["clips"], 1)
+    person["accuracy"] = person["correct"] / max(person["people"], 1)
+    return {"actor": actor, "person": person, "per_class": per_class, "people_mismatch": mismatched}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips-dir", type=Path, default=DATASET, help="the dataset, <class>/<clip>.avi + labels.csv")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "outputs" / "ut_interaction")
+    parser.add_argument("--modes", default="person,frame", help="comma-separated: person, frame")
+    parser.add_argument("--extra", default="", help='more config flags for every stage, e.g. "--cnn-input rgb"')
+    parser.add_argument("--overwrite", action="store_true", help="redo every stage")
+    args = parser.parse_args(argv)
+    cli.setup_logging("INFO")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or any(m not in MODES for m in modes):
+        raise InputError(f"--modes takes {', '.join(MODES)}; got {args.modes!r}")
+    if not args.clips_dir.is_dir():
+        raise InputError(f"dataset not found: {args.clips_dir}")
+    args.clips_dir, args.work_dir = args.clips_dir.resolve(), args.work_dir.resolve()
+    args.extra = shlex.split(args.extra)
+    labels = read_labels(args.clips_dir)
+    started = time.perf_counter()
+    results = []
+    for mode in modes:
+        r = run_mode(mode, args, labels)
+        r["predict"] = pooled_evaluation(r["evaluations"])
+        r["e2e"] = end_to_end({"videos": r["predict"].pop("videos")})
+        if mode == "person":
+            r["people"] = person_scores(args.work_dir / mode / "predictions", labels)
+        del r["evaluations"]
+        results.append(r)
+    files_out = files.write_json(args.work_dir / "results.json", results)
+    print()
+    print(format_table(
+        ["mode", "CV video acc (mean ± std)", "CV macro-F1", "predict acc (all clips)", "predict macro-F1",
+         "actor acc", "person acc", "people found != expected"],
+        [[r["mode"], f"{r['cv']['video_accuracy']['mean']:.3f} ± {r['cv']['video_accuracy']['std']:.3f}",
+          f"{r['cv']['video_macro_f1']['mean']:.3f} ± {r['cv']['video_macro_f1']['std']:.3f}",
+          f"{r['e2e']['accuracy']:.3f} ({r['e2e']['correct']}/{r['e2e']['videos']})", f"{r['predict']['macro_f1']:.3f}",
+          *(_people_cells(r["people"]) if "people" in r else ["n/a", "n/a", "n/a"])] for r in results]))
+    for r in results:
+        print(f"\n{r['mode']}: predict.py confusion matrix (rows true: {', '.join(r['predict']['classes'])}; "
+              f"columns predicted: {', '.join(r['predict']['predicted_classes'])}): {r['predict']['confusion_matrix']}")
+        if "people" in r:
+            p = r["people"]
+            print(f"{r['mode']}: per class (correct/scored): "
+                  + ", ".join(f"{c} {a}/{b}" for c, (a, b) in sorted(p["per_class"].items())))
+            print(f"{r['mode']}: clips without the expected number of labeled people: "
+                  + (", ".join(p["people_mismatch"]) or "none"))
+        print(f"{r['mode']}: seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()))
+    print(f"\nresults: {files_out} ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _people_cells(people: dict) -> list[str]:
+    a, p = people["actor"], people["person"]
+    return [f"{a['accuracy']:.3f} ({a['correct']}/{a['clips']})", f"{p['accuracy']:.3f} ({p['correct']}/{p['people']})",
+            str(len(people["people_mismatch"]))]
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
