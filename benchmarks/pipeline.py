@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -59,3 +61,31 @@ def end_to_end(evaluation: dict) -> dict:
     correct = sum(v["predicted"] == v["label"] for v in videos)
     return {"videos": len(videos), "correct": correct, "accuracy": correct / max(len(videos), 1),
             "unlabeled": sum(v["predicted"] is None for v in videos)}
+
+
+def benchmark_parser(description: str, dataset: Path, work_name: str, clips_help: str) -> argparse.ArgumentParser:
+    """The options every accuracy benchmark takes: the dataset, a work folder, modes, extra flags, --overwrite."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips-dir", type=Path, default=dataset, help=clips_help)
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "outputs" / work_name)
+    parser.add_argument("--modes", default="person,frame", help="comma-separated: person, frame")
+    parser.add_argument("--extra", default="", help='more config flags for every stage, e.g. "--cnn-input rgb"')
+    parser.add_argument("--overwrite", action="store_true", help="redo every stage")
+    return parser
+
+
+def check_common(args: argparse.Namespace, modes: dict) -> list[str]:
+    """Validate and resolve the common options in place; returns the modes asked for."""
+    if not args.clips_dir.is_dir():
+        raise InputError(f"dataset not found: {args.clips_dir}")
+    args.clips_dir, args.work_dir = args.clips_dir.resolve(), args.work_dir.resolve()
+    args.extra = shlex.split(args.extra)
+    return choices(args.modes, modes, "modes")
+
+
+def choices(value: str, allowed: dict, name: str) -> list[str]:
+    """A comma-separated option's items, each one of ``allowed``."""
+    items = [m.strip() for m in value.split(",") if m.strip()]
+    if not items or any(m not in allowed for m in items):
+        raise InputError(f"--{name} takes {', '.join(allowed)}; got {value!r}")
+    return items

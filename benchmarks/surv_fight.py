@@ -33,7 +33,6 @@ import argparse
 import csv
 import json
 import logging
-import shlex
 import shutil
 import sys
 import time
@@ -43,10 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline import end_to_end, link_videos, predict_flags, run_stage  # noqa: E402
+from pipeline import benchmark_parser, check_common, choices, end_to_end, link_videos, predict_flags, run_stage  # noqa: E402
 
 from behavior import cli, files  # noqa: E402
-from behavior.errors import InputError  # noqa: E402
 from behavior.report import format_table  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
@@ -213,25 +211,16 @@ def annotated_frame(predictions: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips-dir", type=Path, default=DATASET, help="the dataset, <class>/<clip>.mp4")
-    parser.add_argument("--work-dir", type=Path, default=ROOT / "outputs" / "surv_fight")
-    parser.add_argument("--modes", default="person,frame", help="comma-separated: person, frame")
+    parser = benchmark_parser(__doc__, DATASET, "surv_fight", "the dataset, <class>/<clip>.mp4")
     parser.add_argument("--protocols", default="source,clip", help="comma-separated: source, clip")
     parser.add_argument("--figures-dir", type=Path, help="also copy the pictures here (docs/images)")
-    parser.add_argument("--extra", default="", help='more config flags for every stage, e.g. "--frame-width 320"')
     parser.add_argument("--tune", type=int, default=0, metavar="K",
                         help="instead of the test runs: K-fold CV grouped by source on the source split's train + val")
     parser.add_argument("--make-split", action="store_true", help="rewrite surv_fight_source_split.csv and stop")
-    parser.add_argument("--overwrite", action="store_true", help="redo every stage")
     args = parser.parse_args(argv)
     cli.setup_logging("INFO")
-    modes, protocols = (_choices(getattr(args, name), allowed, name)
-                        for name, allowed in (("modes", MODES), ("protocols", PROTOCOLS)))
-    if not args.clips_dir.is_dir():
-        raise InputError(f"dataset not found: {args.clips_dir}")
-    args.clips_dir, args.work_dir = args.clips_dir.resolve(), args.work_dir.resolve()
-    args.extra = shlex.split(args.extra)
+    modes = check_common(args, MODES)
+    protocols = choices(args.protocols, PROTOCOLS, "protocols")
     if args.make_split:
         print(f"written: {make_source_split(args.clips_dir, PROTOCOLS['source'][0])}")
         return 0
@@ -259,14 +248,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()))
     print(f"\nresults: {files_out} ({time.perf_counter() - started:.0f} s)")
     return 0
-
-
-def _choices(value: str, allowed: dict, name: str) -> list[str]:
-    """A comma-separated option's items, each one of ``allowed``."""
-    items = [m.strip() for m in value.split(",") if m.strip()]
-    if not items or any(m not in allowed for m in items):
-        raise InputError(f"--{name} takes {', '.join(allowed)}; got {value!r}")
-    return items
 
 
 def _mean_std(figure: dict) -> str:

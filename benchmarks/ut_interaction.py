@@ -36,7 +36,6 @@ import argparse
 import csv
 import json
 import logging
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -45,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline import end_to_end, link_videos, predict_flags, run_stage  # noqa: E402
+from pipeline import benchmark_parser, check_common, end_to_end, link_videos, predict_flags, run_stage  # noqa: E402
 
 from behavior import cli, files, metrics  # noqa: E402
 from behavior.errors import InputError  # noqa: E402
@@ -176,21 +175,10 @@ def person_scores(predictions: Path, labels: dict[str, dict[str, str]]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips-dir", type=Path, default=DATASET, help="the dataset, <class>/<clip>.avi + labels.csv")
-    parser.add_argument("--work-dir", type=Path, default=ROOT / "outputs" / "ut_interaction")
-    parser.add_argument("--modes", default="person,frame", help="comma-separated: person, frame")
-    parser.add_argument("--extra", default="", help='more config flags for every stage, e.g. "--cnn-input rgb"')
-    parser.add_argument("--overwrite", action="store_true", help="redo every stage")
+    parser = benchmark_parser(__doc__, DATASET, "ut_interaction", "the dataset, <class>/<clip>.avi + labels.csv")
     args = parser.parse_args(argv)
     cli.setup_logging("INFO")
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not modes or any(m not in MODES for m in modes):
-        raise InputError(f"--modes takes {', '.join(MODES)}; got {args.modes!r}")
-    if not args.clips_dir.is_dir():
-        raise InputError(f"dataset not found: {args.clips_dir}")
-    args.clips_dir, args.work_dir = args.clips_dir.resolve(), args.work_dir.resolve()
-    args.extra = shlex.split(args.extra)
+    modes = check_common(args, MODES)
     labels = read_labels(args.clips_dir)
     started = time.perf_counter()
     results = []
