@@ -501,7 +501,8 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     """Evaluate the best checkpoint on the test split (per sequence and per video) and write the report."""
     split = "test" if rows["test"] else "val"  # the rows scored
     name = scored if rows["test"] else "val"  # what they are called
-    print("\n" + "=" * 60 + f"\nFINAL EVALUATION ON THE {name.upper()} SPLIT\n" + "=" * 60)
+    title = {"test": "TEST SET", "val": "VALIDATION SET"}.get(name, name.upper())
+    print("\n" + "=" * 60 + f"\nFINAL EVALUATION ON {title}\n" + "=" * 60)
     best = load_checkpoint(model_dir / BEST)
     model.load_state_dict(best["model"])
     if split == "val":
