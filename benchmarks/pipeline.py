@@ -20,7 +20,7 @@ def run_stage(name: str, argv: list[str], log_path: Path) -> float:
     """Run one of the project's scripts, printing the command and logging its output to ``log_path``; seconds taken."""
     quiet = [] if name == "group_sequences.py" else ["--no-progress"]  # stage 2 has no progress bar
     command = [sys.executable, str(ROOT / name), *argv, *quiet]
-    printable = " ".join(["python", name, *argv])
+    printable = shlex.join(["python", name, *argv])  # copyable into a shell
     print(f"$ {printable}", flush=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
