@@ -87,9 +87,9 @@ def plan_folds(table: SequenceTable, folds: int, seed: int, group_of: dict[str, 
         label_of[video] = table.classes[label]
     for video in sorted(label_of):
         videos_by_class.setdefault(label_of[video], []).append(video)
+    group_of = group_of or {k: k for k in label_of}  # no groups: each video alone
     fold_of = assign_folds(videos_by_class, folds, seed, group_of)
-    return FoldPlan(folds, {k: f + 1 for k, f in fold_of.items()}, label_of,
-                    group_of or {k: k for k in label_of})
+    return FoldPlan(folds, {k: f + 1 for k, f in fold_of.items()}, label_of, group_of)
 
 
 def fold_rows(table: SequenceTable, plan: FoldPlan, fold: int, val_share: float, seed: int) -> dict[str, list[int]]:

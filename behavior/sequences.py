@@ -364,7 +364,7 @@ class SequenceSet:
         """Recording groups with videos in more than one split (only a split file can do that)."""
         splits_of: dict[str, set[str]] = {}
         for key, split in self.split_of.items():
-            splits_of.setdefault((self.group_of or {}).get(key, key), set()).add(split)
+            splits_of.setdefault(self.group_of[key] if self.group_of else key, set()).add(split)
         return sorted(g for g, s in splits_of.items() if len(s) > 1)
 
     def groups_text(self) -> str | None:
