@@ -17,6 +17,7 @@ SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its vi
 # --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
 BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"  # ImageNet MobileNetV2 state_dict: a file name or a path
+POSE_WEIGHTS = "yolov8n-pose.pt"  # keypoint model (Ultralytics YOLOv8-pose), used when INPUTS has pose or interaction
 
 # --- Stage 1: detection, tracking and crops ------------------------------------------------
 TARGET_FPS = 15.0  # frames kept per second of video (resampled by timestamp; never upsampled; 0 = all)
@@ -56,7 +57,11 @@ BIDIRECTIONAL = True  # read each sequence forwards and backwards
 TEMPORAL_POOLING = "last"  # "last": the LSTM's final hidden states feed the head; or "attention"
 HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
 HEAD_DROPOUT = 0.3  # dropout in the classifier head
-USE_MOTION_FEATURES = True  # add each person's box motion (from tracks.csv) to the CNN features
+INPUTS = ("appearance", "motion")  # what the network reads per frame, any of: "appearance" (MobileNetV2
+                                   # features of the crop), "motion" (box velocity), "pose" (keypoints and
+                                   # their velocities), "interaction" (the nearest other person); no
+                                   # "appearance" = no CNN at all
+POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
 CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same
                    # person's previous crop, amplified: motion instead of appearance; needs a frozen backbone)
@@ -84,6 +89,7 @@ NUM_WORKERS = 2  # data-loading workers for the image path (fine-tuning)
 CHECKPOINT = ""  # "" = MODEL_DIR/best_mobilenet_lstm.pth
 PREDICT_STRIDE = 4  # classify every N kept frames (all ready tracks in one batch)
 SMOOTHING = 0.5  # EMA weight of the newest probabilities per track (1 = no smoothing)
+DRAW_POSE = True  # draw each person's skeleton in annotated.mp4 (when the model reads pose or interaction)
 VIDEO_LABEL_RULE = "mean"  # "mean": tracks' mean probabilities averaged (as training's video level); "max": the
                            # single most confident track decides
 

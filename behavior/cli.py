@@ -115,6 +115,8 @@ def add_config_flags(parser: argparse.ArgumentParser, config: types.ModuleType, 
             kwargs: dict[str, Any] = {"dest": name, "default": value, "help": _help(name, value, docs.get(name))}
             if isinstance(value, bool):
                 kwargs["action"] = argparse.BooleanOptionalAction
+            elif isinstance(value, tuple | list) and value and isinstance(value[0], str):
+                kwargs.update(nargs="+", type=str)  # a list of names (INPUTS): any length
             elif isinstance(value, tuple | list):
                 kwargs.update(nargs=len(value) if value else "*", type=type(value[0]) if value else str)
             elif isinstance(value, int | float | str):

@@ -1,4 +1,4 @@
-"""Training data: the sequences CSV, box motion from tracks.csv, and the two kinds of dataset.
+"""Training data: the sequences CSV, stream vectors replayed from tracks.csv, and the two kinds of dataset.
 
 ``CachedSequenceDataset`` gathers cached CNN features (frozen backbone: no image is decoded
 while training). ``ImageSequenceDataset`` loads the crops themselves, with one random flip,
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +20,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from behavior import files
 from behavior.errors import InputError
 from behavior.features import FeatureStore, crops_to_tensor, read_crop
-from behavior.model import MOTION_DIM
 from behavior.sequences import SEQUENCES_HEADER
-
-MOTION_CLIP = 5.0  # motion values are clipped to +-5 (body heights per second, log-scale per second)
+from behavior.streams import Person, StreamState, flip_vectors, vector_dim
 
 
 @dataclass(frozen=True)
@@ -104,92 +103,62 @@ def check_crops_exist(frames_dir: Path, table: SequenceTable) -> None:
                                  "was FRAMES_DIR changed? rerun extract_frames.py and group_sequences.py")
 
 
-MotionState = tuple[float, float, float, float]  # time, centre x, centre y, height of the previous box
+def load_vectors(frames_dir: Path, person_dirs: list[str], inputs: Sequence[str],
+                 keypoints: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The motion, pose and interaction vectors (those ``inputs`` name) of every crop of ``person_dirs``, by path.
 
-
-def motion_step(
-    box: tuple[float, float, float, float], t: float, prev: MotionState | None
-) -> tuple[np.ndarray, MotionState]:
-    """One box's motion features relative to the same person's previous box, and the new state.
-
-    Centre velocity (x, y) in body heights per second, log scale change per second, aspect ratio.
-    Training (from tracks.csv) and prediction (live) both call this.
+    Each video's tracks.csv is replayed frame by frame through ``streams.StreamState``, with every
+    tracked person of the frame present, as prediction feeds its live tracks.
     """
-    x1, y1, x2, y2 = box
-    w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    vec = np.zeros(MOTION_DIM, np.float32)
-    vec[3] = w / h
-    if prev is not None and t > prev[0]:
-        dt = t - prev[0]
-        vec[0] = (cx - prev[1]) / prev[3] / dt
-        vec[1] = (cy - prev[2]) / prev[3] / dt
-        vec[2] = math.log(h / prev[3]) / dt
-    return np.clip(vec, -MOTION_CLIP, MOTION_CLIP), (t, cx, cy, h)
-
-
-def _motion_rows(rows: list[dict[str, str]]) -> dict[int, np.ndarray]:
-    """Motion features of every frame of one person's tracks.csv rows."""
-    out: dict[int, np.ndarray] = {}
-    prev = None
-    for row in sorted(rows, key=lambda r: int(r["frame"])):
-        box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
-        out[int(row["frame"])], prev = motion_step(box, float(row["time_s"]), prev)
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for d in person_dirs:
+        video, person = d.rsplit("/", 1)
+        wanted[video].add(int(person.split("_")[1]))
+    out: dict[str, np.ndarray] = {}
+    for video, persons in wanted.items():
+        by_frame: dict[int, list[dict[str, str]]] = defaultdict(list)
+        for row in files.read_tracks(Path(frames_dir) / video):
+            by_frame[int(row["frame"])].append(row)
+        state = StreamState(inputs)
+        for frame in sorted(by_frame):
+            rows = sorted(by_frame[frame], key=lambda r: int(r["person"]))
+            paths = [f"{video}/person_{r['person']}/frame_{frame:06d}.jpg" for r in rows]
+            people = [Person(int(r["person"]), tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2")),
+                             keypoints.get(p) if keypoints is not None else None)
+                      for r, p in zip(rows, paths, strict=True)]
+            for row, path, vec in zip(rows, paths, state.step(people, float(rows[0]["time_s"])), strict=True):
+                if int(row["person"]) in persons:
+                    out[path] = vec
     return out
 
 
-def load_motion(frames_dir: Path, person_dirs: list[str]) -> dict[str, np.ndarray]:
-    """Motion features keyed by crop path, read once per video from its tracks.csv."""
-    by_video: dict[str, set[int]] = defaultdict(set)
-    for d in person_dirs:
-        video, person = d.rsplit("/", 1)
-        by_video[video].add(int(person.split("_")[1]))
-    motion: dict[str, np.ndarray] = {}
-    for video, persons in by_video.items():
-        path = Path(frames_dir) / video / "tracks.csv"
-        try:
-            with open(path, newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-        except OSError:
-            raise InputError(f"tracks.csv missing: {path}; set USE_MOTION_FEATURES = False or re-extract") from None
-        per_person: dict[int, list[dict[str, str]]] = defaultdict(list)
-        for row in rows:
-            if int(row["person"]) in persons:
-                per_person[int(row["person"])].append(row)
-        for person, person_rows in per_person.items():
-            for frame, vec in _motion_rows(person_rows).items():
-                motion[f"{video}/person_{person}/frame_{frame:06d}.jpg"] = vec
-    return motion
-
-
-def motion_tensor(table: SequenceTable, rows: list[int], motion: dict[str, np.ndarray] | None) -> torch.Tensor:
-    """(len(rows), T, 4) motion features of the given sequences (zeros without motion)."""
-    out = np.zeros((len(rows), table.sequence_length, MOTION_DIM), np.float32)
-    if motion:
+def vectors_tensor(table: SequenceTable, rows: list[int], vectors: dict[str, np.ndarray] | None,
+                   dim: int) -> torch.Tensor:
+    """(len(rows), T, dim) stream vectors of the given sequences (zeros where a crop has none)."""
+    out = np.zeros((len(rows), table.sequence_length, dim), np.float32)
+    if vectors and dim:
         for n, i in enumerate(rows):
             for t, p in enumerate(table.frames[i]):
-                vec = motion.get(p)
+                vec = vectors.get(p)
                 if vec is not None:
                     out[n, t] = vec
     return torch.from_numpy(out)
 
 
-def flip_motion(motion: torch.Tensor) -> torch.Tensor:
-    """The motion of the mirrored clip: horizontal velocity changes sign."""
-    flipped = motion.clone()
-    flipped[..., 0] = -flipped[..., 0]
-    return flipped
-
-
 class CachedSequenceDataset(Dataset):
-    """Sequences as gathered cached features: (features (T, 1280), motion (T, 4), label)."""
+    """Sequences as gathered cached features and stream vectors: (features (T, 1280), vectors (T, D), label).
 
-    def __init__(self, table: SequenceTable, rows: list[int], store: FeatureStore,
-                 motion: dict[str, np.ndarray] | None, augment: bool) -> None:
-        self.rows = rows
+    Without a feature store (no "appearance" input) the features are empty, (T, 0).
+    """
+
+    def __init__(self, table: SequenceTable, rows: list[int], store: FeatureStore | None,
+                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool) -> None:
+        self.rows, self.inputs = rows, tuple(inputs)
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
-        self.index = torch.tensor([[store.index[p] for p in table.frames[i]] for i in rows], dtype=torch.long)
-        self.motion = motion_tensor(table, rows, motion)
+        self.index = (torch.tensor([[store.index[p] for p in table.frames[i]] for i in rows], dtype=torch.long)
+                      if store is not None else None)
+        self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
+        self.empty = torch.zeros(table.sequence_length, 0)
         self.store = store
         self.augment = augment
 
@@ -197,19 +166,23 @@ class CachedSequenceDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.augment and torch.rand(()) < 0.5:
-            return self.store.flipped[self.index[n]], flip_motion(self.motion[n]), self.labels[n]
-        return self.store.plain[self.index[n]], self.motion[n], self.labels[n]
+        flip = self.augment and torch.rand(()) < 0.5
+        vectors = flip_vectors(self.vectors[n], self.inputs) if flip else self.vectors[n]
+        if self.store is None:
+            return self.empty, vectors, self.labels[n]
+        features = (self.store.flipped if flip else self.store.plain)[self.index[n]]
+        return features, vectors, self.labels[n]
 
 
 class ImageSequenceDataset(Dataset):
     """Sequences as crops (T, 3, H, W) in [0, 1] with per-clip augmentation, for fine-tuning."""
 
     def __init__(self, table: SequenceTable, rows: list[int], frames_dir: Path, size: tuple[int, int],
-                 motion: dict[str, np.ndarray] | None, augment: bool) -> None:
+                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool) -> None:
         self.table, self.rows, self.frames_dir, self.size = table, rows, Path(frames_dir), size
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
-        self.motion = motion_tensor(table, rows, motion)
+        self.inputs = tuple(inputs)
+        self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
         self.augment = augment
 
     def __len__(self) -> int:
@@ -218,12 +191,12 @@ class ImageSequenceDataset(Dataset):
     def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         paths = self.table.frames[self.rows[n]]
         frames = crops_to_tensor([read_crop(self.frames_dir / p, self.size) for p in paths])
-        motion = self.motion[n]
+        vectors = self.vectors[n]
         if self.augment:
             frames, flipped = augment_clip(frames)
             if flipped:
-                motion = flip_motion(motion)
-        return frames, motion, self.labels[n]
+                vectors = flip_vectors(vectors, self.inputs)
+        return frames, vectors, self.labels[n]
 
 
 def augment_clip(frames: torch.Tensor, rng: random.Random | None = None) -> tuple[torch.Tensor, bool]:

@@ -127,3 +127,18 @@ def draw_box(
         ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
         _put_text(image, text, (x + 2, top + th + 2), scale, thickness, ink)
     return image
+
+
+def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, color: tuple[int, int, int], min_conf: float = 0.3,
+                  ) -> None:
+    """Draw a person's COCO skeleton (keypoints (17, 3) in the image's pixels) in place; unseen joints are skipped."""
+    from behavior.streams import SKELETON
+
+    seen = np.isfinite(keypoints).all(axis=1) & (np.nan_to_num(keypoints[:, 2]) >= min_conf)
+    points = [(int(round(x)), int(round(y))) for x, y in np.nan_to_num(keypoints[:, :2])]
+    thickness = max(1, round(min(image.shape[:2]) / 360))
+    for a, b in SKELETON:
+        if seen[a] and seen[b]:
+            cv2.line(image, points[a], points[b], color, thickness, cv2.LINE_AA)
+    for k in np.flatnonzero(seen):
+        cv2.circle(image, points[k], thickness + 1, color, -1, cv2.LINE_AA)

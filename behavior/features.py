@@ -50,12 +50,12 @@ def backbone_key(weights: Path, cfg: ModelConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def read_crop(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """Read a crop JPEG as RGB uint8 (H, W, 3) at ``size`` = (width, height)."""
+def read_crop(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    """Read a crop JPEG as RGB uint8 (H, W, 3) at ``size`` = (width, height) (None: as saved)."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot read crop image {path}")
-    if (image.shape[1], image.shape[0]) != tuple(size):
+    if size is not None and (image.shape[1], image.shape[0]) != tuple(size):
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
@@ -119,8 +119,9 @@ def _listing(folder: Path) -> tuple[list[str], str]:
     return [name for name, _, _ in entries], signature
 
 
-class FeatureCache:
-    """Per-person-folder feature files under one backbone key."""
+class FolderCache:
+    """Arrays per person folder (``<cache_dir>/<key>/<person folder>.npz``), valid while the folder lists the same
+    crop files with the same sizes and times. ``FeatureCache`` and the keypoint cache build on it."""
 
     def __init__(self, cache_dir: Path, key: str) -> None:
         self.folder = Path(cache_dir) / key
@@ -129,20 +130,42 @@ class FeatureCache:
     def entry_path(self, person_dir: str) -> Path:
         return self.folder / f"{person_dir}.npz"
 
-    def _read(self, person_dir: str, signature: str) -> tuple[np.ndarray, np.ndarray] | None:
-        path = self.entry_path(person_dir)
+    def read(self, person_dir: str, signature: str, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+        """The arrays ``names`` of one folder's entry, or None when it is missing, stale or unreadable."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with np.load(self.entry_path(person_dir), allow_pickle=False) as data:
                 if str(data["signature"]) != signature:
                     return None
-                return data["plain"], data["flipped"]
+                return {n: data[n] for n in names}
         except (OSError, KeyError, ValueError):
             return None
 
-    def _write(self, person_dir: str, signature: str, plain: np.ndarray, flipped: np.ndarray) -> None:
+    def write(self, person_dir: str, signature: str, **arrays: np.ndarray) -> None:
+        """Save one folder's entry atomically."""
         buf = io.BytesIO()
-        np.savez(buf, signature=np.array(signature), plain=plain, flipped=flipped)
+        np.savez(buf, signature=np.array(signature), **arrays)
         files.atomic_write_bytes(self.entry_path(person_dir), buf.getvalue())
+
+    def scan(self, frames_dir: Path, person_dirs: Sequence[str], names: Sequence[str]
+             ) -> tuple[dict[str, tuple[list[str], dict[str, np.ndarray]]], list[tuple[str, list[str], str]]]:
+        """Split ``person_dirs`` into entries found (crop names, arrays) and folders to compute (dir, crops, sig)."""
+        found: dict[str, tuple[list[str], dict[str, np.ndarray]]] = {}
+        todo: list[tuple[str, list[str], str]] = []
+        for person_dir in sorted(set(person_dirs)):
+            folder = Path(frames_dir) / person_dir
+            if not folder.is_dir():
+                raise InputError(f"crop folder missing: {folder} (was FRAMES_DIR changed or cleaned?)")
+            crops, signature = _listing(folder)
+            cached = self.read(person_dir, signature, names)
+            if cached is not None:
+                found[person_dir] = (crops, cached)
+            else:
+                todo.append((person_dir, crops, signature))
+        return found, todo
+
+
+class FeatureCache(FolderCache):
+    """Per-person-folder MobileNetV2 feature files under one backbone key."""
 
     def load(
         self,
@@ -158,18 +181,8 @@ class FeatureCache:
         ``net`` (with its backbone) is only used when something must be computed.
         """
         frames_dir = Path(frames_dir)
-        found: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
-        todo: list[tuple[str, list[str], str]] = []
-        for person_dir in sorted(set(person_dirs)):
-            folder = frames_dir / person_dir
-            if not folder.is_dir():
-                raise InputError(f"crop folder missing: {folder} (was FRAMES_DIR changed or cleaned?)")
-            names, signature = _listing(folder)
-            cached = self._read(person_dir, signature)
-            if cached is not None:
-                found[person_dir] = (names, *cached)
-            else:
-                todo.append((person_dir, names, signature))
+        scanned, todo = self.scan(frames_dir, person_dirs, ("plain", "flipped"))
+        found = {d: (crops, arrays["plain"], arrays["flipped"]) for d, (crops, arrays) in scanned.items()}
         computed = 0
         if todo:
             if net is None:
@@ -208,7 +221,7 @@ class FeatureCache:
                 empty = np.zeros((0, FEATURE_DIM), np.float16)
                 plain = np.stack([p for p, _ in pairs]) if pairs else empty
                 flipped = np.stack([f for _, f in pairs]) if pairs else empty
-                self._write(d, signature, plain, flipped)
+                self.write(d, signature, plain=plain, flipped=flipped)
                 found[d] = (names, plain, flipped)
                 previous.pop(d, None)
 
@@ -217,7 +230,7 @@ class FeatureCache:
         with cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode") as pool, tqdm(
             total=len(crops), desc="features", unit="crop", disable=not progress, leave=False
         ) as bar:
-            for batch, images in _decoded_batches(pool, crops, size, batch_size):
+            for batch, images in decoded_batches(pool, crops, size, batch_size):
                 if net.cfg.cnn_input == "difference":
                     images = _motion_images(batch, images, previous)
                 plain, flipped = embed_images(net, np.stack(images), device)
@@ -239,8 +252,8 @@ def _motion_images(batch: list[tuple[str, Path]], images: list[np.ndarray],
     return out
 
 
-def _decoded_batches(
-    pool: cf.Executor, crops: list[tuple[str, Path]], size: tuple[int, int], batch_size: int
+def decoded_batches(
+    pool: cf.Executor, crops: list[tuple[str, Path]], size: tuple[int, int] | None, batch_size: int
 ) -> Iterator[tuple[list[tuple[str, Path]], list[np.ndarray]]]:
     """Batches of crops with their decoded images; the next batch decodes while this one is used."""
     batches = [crops[i : i + batch_size] for i in range(0, len(crops), batch_size)]

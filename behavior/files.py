@@ -113,6 +113,18 @@ def read_json(path: Path) -> Any | None:
         return None
 
 
+def read_tracks(video_dir: Path) -> list[dict[str, str]]:
+    """The rows of one extracted video's tracks.csv; InputError naming the file when it cannot be read."""
+    path = Path(video_dir) / "tracks.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        from behavior.errors import InputError
+
+        raise InputError(f"tracks.csv missing: {path}; re-extract this video (extract_frames.py --overwrite)") from None
+
+
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """CSV text (header, then rows) with Unix line endings."""
     buf = io.StringIO()

@@ -1,14 +1,20 @@
 """MobileNetV2 per-frame features + a bidirectional LSTM over time: the behavior classifier.
 
 ``BehaviorNet`` has two entry points. ``embed(frames)`` turns crops into 1280 features per frame
-(the expensive part, cached on disk when the backbone is frozen); ``forward(features, motion)``
-classifies a sequence of features. Training on cached features and predicting from live crops
-therefore run the very same head.
+(the expensive part, cached on disk when the backbone is frozen); ``forward(features, vectors)``
+classifies a sequence. Training on cached features and predicting from live crops therefore run
+the very same head. The network reads the streams of ``ModelConfig.inputs`` (``behavior.streams``):
+each is embedded on its own (appearance: layer norm and dropout; motion, pose, interaction: a
+linear layer and ReLU), and the embeddings are concatenated per frame before the BiLSTM. Without
+"appearance" there is no CNN at all.
 
 Example:
     >>> cfg = ModelConfig(num_classes=3, sequence_length=16)
     >>> net = BehaviorNet(cfg, backbone=None)
     >>> net(torch.zeros(2, 16, FEATURE_DIM), torch.zeros(2, 16, MOTION_DIM)).shape
+    torch.Size([2, 3])
+    >>> pose_only = BehaviorNet(ModelConfig(num_classes=3, inputs=("pose",)), backbone=None)
+    >>> pose_only(None, torch.zeros(2, 16, POSE_DIM)).shape
     torch.Size([2, 3])
 """
 
@@ -24,10 +30,12 @@ from torch import nn
 from behavior import settings
 from behavior.errors import InputError, first_line
 from behavior.settings import BACKBONE_BLOCKS
+from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vector_dim, vector_streams
 
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
-MOTION_DIM = 4  # per frame: x and y velocity of the box centre, scale change, aspect ratio
-MOTION_EMBED_DIM = 32
+EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32}  # each vector stream's embedding
+LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": ""}  # fields checkpoints made before the pose stream lack
+__all__ = ["FEATURE_DIM", "MOTION_DIM", "POSE_DIM", "BehaviorNet", "ModelConfig", "load_backbone"]
 BACKBONES = ("mobilenet_v2",)
 
 # model_config field -> the config.py constant it comes from: checkpoint values are checked by the same rules,
@@ -39,7 +47,7 @@ CONSTANT_OF = {
     "normalize_mean": "NORMALIZE_MEAN", "normalize_std": "NORMALIZE_STD", "hidden_dim": "LSTM_HIDDEN_DIM",
     "num_layers": "LSTM_NUM_LAYERS", "dropout": "LSTM_DROPOUT", "bidirectional": "BIDIRECTIONAL",
     "temporal_pooling": "TEMPORAL_POOLING", "head_hidden_dim": "HEAD_HIDDEN_DIM", "head_dropout": "HEAD_DROPOUT",
-    "use_motion": "USE_MOTION_FEATURES", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
+    "inputs": "INPUTS", "pose_imgsz": "POSE_IMGSZ", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
     "freeze_backbone": "FREEZE_BACKBONE", "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
 }
 
@@ -67,7 +75,9 @@ class ModelConfig:
     temporal_pooling: str = "last"
     head_hidden_dim: int = 128
     head_dropout: float = 0.3
-    use_motion: bool = True
+    inputs: tuple[str, ...] = ("appearance", "motion")  # the streams read per frame (INPUTS)
+    pose_imgsz: int = 224  # the pose model's input size, when a stream needs keypoints
+    pose_sha256: str = ""  # the pose weights the keypoints came from ("" = no keypoint stream)
     backbone: str = "mobilenet_v2"
     fine_tune_blocks: int = 0
     freeze_backbone: bool = True
@@ -82,16 +92,26 @@ class ModelConfig:
         return 0 if self.freeze_backbone else BACKBONE_BLOCKS
 
     @property
-    def inputs(self) -> list[str]:
-        """The per-frame inputs the network reads."""
-        return ["crops", "motion"] if self.use_motion else ["crops"]
+    def appearance(self) -> bool:
+        """True when the network reads MobileNetV2 features (and so needs the CNN)."""
+        return "appearance" in self.inputs
+
+    @property
+    def needs_keypoints(self) -> bool:
+        """True when a stream reads the pose model's keypoints."""
+        return bool(KEYPOINT_STREAMS & set(self.inputs))
+
+    @property
+    def vector_dim(self) -> int:
+        """Length of the per-frame vector of the non-appearance streams."""
+        return vector_dim(self.inputs)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, for checkpoints loaded with ``weights_only=True``."""
         out = asdict(self)
         out["normalize_mean"] = list(self.normalize_mean)
         out["normalize_std"] = list(self.normalize_std)
-        out["inputs"] = self.inputs
+        out["inputs"] = list(self.inputs)
         return out
 
     @classmethod
@@ -103,6 +123,7 @@ class ModelConfig:
         """
         if not isinstance(data, dict):
             raise InputError(f"model_config is a {type(data).__name__}, not a dict")
+        data = _upgrade(data)
         names = {f.name for f in fields(cls)}
         missing = names - set(data)
         if missing:
@@ -118,6 +139,7 @@ class ModelConfig:
         if kwargs["backbone"] not in BACKBONES:
             raise InputError(f"model_config backbone must be one of: {', '.join(BACKBONES)}, "
                              f"got {kwargs['backbone']!r}")
+        kwargs["inputs"] = tuple(kwargs["inputs"])
         kwargs["normalize_mean"] = tuple(kwargs["normalize_mean"])
         kwargs["normalize_std"] = tuple(kwargs["normalize_std"])
         cfg = cls(**kwargs)
@@ -130,7 +152,21 @@ class ModelConfig:
             raise InputError("CNN_INPUT 'difference' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
         if self.num_classes < 2:
             raise InputError(f"need at least two classes, got {self.num_classes}")
+        if not self.appearance and self.trainable_blocks > 0:
+            raise InputError("fine-tuning MobileNetV2 needs 'appearance' in INPUTS")
+        if self.needs_keypoints and not self.person_tracking:
+            raise InputError("INPUTS 'pose' and 'interaction' need ENABLE_PERSON_TRACKING")
         settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A model_config written before the streams (``use_motion``, inputs ``crops``) in today's terms."""
+    data = {**LEGACY_DEFAULTS, **data}
+    inputs = data.get("inputs")
+    if inputs is None or "crops" in inputs:
+        motion = data.get("use_motion", inputs is not None and "motion" in inputs)
+        data["inputs"] = ["appearance", "motion"] if motion else ["appearance"]
+    return data
 
 
 def load_backbone(weights: Path | None) -> nn.Sequential:
@@ -148,7 +184,8 @@ def load_backbone(weights: Path | None) -> nn.Sequential:
 
 
 class BehaviorNet(nn.Module):
-    """Per-frame MobileNetV2 features (+ box motion) -> BiLSTM -> FC, ReLU, Dropout, FC."""
+    """Per-frame streams (MobileNetV2 features, motion, pose, interaction), each embedded -> BiLSTM -> FC, ReLU,
+    Dropout, FC."""
 
     def __init__(self, cfg: ModelConfig, backbone: nn.Sequential | None) -> None:
         super().__init__()
@@ -157,12 +194,15 @@ class BehaviorNet(nn.Module):
         self.backbone = backbone
         self.register_buffer("mean", torch.tensor(cfg.normalize_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.normalize_std).view(1, 3, 1, 1), persistent=False)
-        self.feature_norm = nn.LayerNorm(FEATURE_DIM)
-        self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
-        in_dim = FEATURE_DIM
-        if cfg.use_motion:
-            self.motion = nn.Sequential(nn.Linear(MOTION_DIM, MOTION_EMBED_DIM), nn.ReLU())
-            in_dim += MOTION_EMBED_DIM
+        in_dim = 0
+        if cfg.appearance:
+            self.feature_norm = nn.LayerNorm(FEATURE_DIM)
+            self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
+            in_dim += FEATURE_DIM
+        self.streams = vector_streams(cfg.inputs)
+        for stream in self.streams:  # named attributes: checkpoints keep their "motion.0.weight" keys
+            setattr(self, stream, nn.Sequential(nn.Linear(DIMS[stream], EMBED_DIMS[stream]), nn.ReLU()))
+            in_dim += EMBED_DIMS[stream]
         self.lstm = nn.LSTM(in_dim, cfg.hidden_dim, cfg.num_layers, batch_first=True,
                             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, bidirectional=cfg.bidirectional)
         out_dim = cfg.hidden_dim * (2 if cfg.bidirectional else 1)
@@ -203,16 +243,29 @@ class BehaviorNet(nn.Module):
         x = self.backbone(x)
         return x.mean(dim=(2, 3)).reshape(*lead, FEATURE_DIM)
 
-    def forward(self, x: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
-        """Classify sequences: features (B, T, 1280) or crops (B, T, 3, H, W), motion (B, T, 4) -> logits."""
-        if x.dim() == 5:
-            x = self.embed(x)
-        x = self.feature_dropout(self.feature_norm(x.float()))
-        if self.cfg.use_motion:
-            if motion is None:
-                motion = torch.zeros(*x.shape[:2], MOTION_DIM, device=x.device)
-            x = torch.cat([x, self.motion(motion.float())], dim=-1)
-        out, (h_n, _) = self.lstm(x)
+    def forward(self, x: torch.Tensor | None, vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """Classify sequences -> logits.
+
+        ``x``: features (B, T, 1280) or crops (B, T, 3, H, W); ignored (may be None) without "appearance".
+        ``vectors``: the other streams concatenated per frame (B, T, ``cfg.vector_dim``), in
+        ``streams.vector_streams`` order; None reads as zeros.
+        """
+        parts = []
+        if self.cfg.appearance:
+            if x.dim() == 5:
+                x = self.embed(x)
+            parts.append(self.feature_dropout(self.feature_norm(x.float())))
+        if self.streams:
+            lead = parts[0].shape[:2] if parts else vectors.shape[:2]
+            device = parts[0].device if parts else vectors.device
+            if vectors is None:
+                vectors = torch.zeros(*lead, self.cfg.vector_dim, device=device)
+            offset = 0
+            for stream in self.streams:
+                chunk = vectors[..., offset:offset + DIMS[stream]].float()
+                parts.append(getattr(self, stream)(chunk))
+                offset += DIMS[stream]
+        out, (h_n, _) = self.lstm(torch.cat(parts, dim=-1))
         if self.attention is not None:
             weights = torch.softmax(self.attention(out), dim=1)
             pooled = (weights * out).sum(dim=1)

@@ -32,20 +32,21 @@ import torch
 
 from behavior import files, runtime
 from behavior.crops import clip_box, crop_person, letterbox, motion_image
-from behavior.data import MotionState, motion_step
-from behavior.drawing import draw_box, palette
+from behavior.drawing import draw_box, draw_skeleton, palette
 from behavior.errors import InputError, first_line
 from behavior.features import embed_crops
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
+from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
 from behavior.sequences import pad_positions
 from behavior.settings import build_settings, check_fields
+from behavior.streams import Person, StreamState, as_recorded
 from behavior.tracking import Detection, DetectorSettings, PersonTracker, file_sha256
 from behavior.training import load_checkpoint
 from behavior.video import Frame, FrameReader, VideoWriter, is_stream, require_display
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "detect_track", "crop_cnn", "lstm", "draw_write")
+STAGES = ("decode", "detect_track", "crop_cnn", "pose", "lstm", "draw_write")
 OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "summary.json")  # the only files a prediction writes or replaces
 BATCH_FILES = ("batch.json", "evaluation.json", "confusion_matrix.csv", "confusion_matrix.png")
 STAGING = ".partial"
@@ -59,10 +60,13 @@ class PredictSettings:
     stride: int = 4
     smoothing: float = 0.5
     video_label_rule: str = "mean"
+    pose_weights: str = "yolov8n-pose.pt"
+    draw_pose: bool = True
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
     CONSTANTS: ClassVar[dict[str, str]] = {
-        "stride": "PREDICT_STRIDE", "smoothing": "SMOOTHING", "video_label_rule": "VIDEO_LABEL_RULE"}
+        "stride": "PREDICT_STRIDE", "smoothing": "SMOOTHING", "video_label_rule": "VIDEO_LABEL_RULE",
+        "pose_weights": "POSE_WEIGHTS", "draw_pose": "DRAW_POSE"}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> PredictSettings:
@@ -82,7 +86,7 @@ def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
         mc = ModelConfig.from_dict(ckpt["model_config"])
     except (InputError, TypeError, ValueError) as exc:
         raise InputError(f"checkpoint {path}: {exc}") from None
-    net = BehaviorNet(mc, load_backbone(None))
+    net = BehaviorNet(mc, load_backbone(None) if mc.appearance else None)
     try:
         net.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
@@ -151,15 +155,14 @@ def _publish(staging: Path, out: Path) -> None:
 
 @dataclass
 class TrackState:
-    """One track: recent features and motions (a ring buffer), smoothed probabilities, running label statistics.
+    """One track: recent features and stream vectors (a ring buffer), smoothed probabilities, label statistics.
 
     Nothing in it grows with the track's length except ``segments``, which grows only when the label changes.
     """
 
     length: int
     features: deque = field(init=False)
-    motion: deque = field(init=False)
-    prev: MotionState | None = None
+    vectors: deque = field(init=False)
     last_crop: np.ndarray | None = None  # for CNN_INPUT "difference"
     probs: np.ndarray | None = None
     first_frame: int = -1
@@ -174,7 +177,7 @@ class TrackState:
 
     def __post_init__(self) -> None:
         self.features = deque(maxlen=self.length)
-        self.motion = deque(maxlen=self.length)
+        self.vectors = deque(maxlen=self.length)
 
     def record_label(self, frame: int) -> None:
         """Add this frame's label (the argmax of the smoothed probabilities) to the running statistics."""
@@ -191,7 +194,7 @@ class TrackState:
     def free(self) -> None:
         """Drop the buffers of a track ByteTrack has lost; its statistics stay for the summary."""
         self.features.clear()
-        self.motion.clear()
+        self.vectors.clear()
         self.last_crop = None
 
 
@@ -232,19 +235,30 @@ class Predictor:
         self.tracker = PersonTracker(settings.detector) if self.mc.person_tracking else None
         runtime.set_threads(settings.detector.threads)
         self.colors = palette(len(self.classes))
-        self.feature_log: list[tuple[int, int, torch.Tensor]] | None = None  # set to a list to record features
+        self.pose = self._pose_estimator(settings) if self.mc.needs_keypoints else None
+        # set to a list to record (frame, track, features, stream vector, keypoints) of every person
+        self.feature_log: list[tuple[int, int, torch.Tensor, np.ndarray, np.ndarray | None]] | None = None
+
+    def _pose_estimator(self, settings: PredictSettings) -> PoseEstimator:
+        """The pose model the checkpoint's keypoints came from; InputError when POSE_WEIGHTS is another one."""
+        pose = PoseSettings(settings.pose_weights, self.mc.pose_imgsz, settings.detector.device,
+                            settings.detector.threads)
+        if self.mc.pose_sha256 and pose.sha256() != self.mc.pose_sha256:
+            raise InputError(f"POSE_WEIGHTS {settings.pose_weights} (sha256 {pose.sha256()[:12]}) are not the pose "
+                             f"weights this checkpoint was trained with (sha256 {self.mc.pose_sha256[:12]})")
+        return PoseEstimator(pose)
 
     @torch.inference_mode()
     def _classify(self, states: list[TrackState]) -> np.ndarray:
         """One batched LSTM forward over the given tracks' buffers (short ones padded as in training)."""
         length = self.mc.sequence_length
-        feats, motions = [], []
+        feats, vectors = [], []
         for s in states:
             n = len(s.features)
             positions = list(range(length)) if n == length else pad_positions(n, length, self.mc.pad_mode)
             feats.append(torch.stack([s.features[p] for p in positions]))
-            motions.append(torch.from_numpy(np.stack([s.motion[p] for p in positions])))
-        logits = self.net(torch.stack(feats).to(self.device), torch.stack(motions).to(self.device))
+            vectors.append(torch.from_numpy(np.stack([s.vectors[p] for p in positions])))
+        logits = self.net(torch.stack(feats).to(self.device), torch.stack(vectors).to(self.device))
         return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
     def run(self, source: str | int | Path, output_dir: Path, show: bool = False, progress: bool = True,
@@ -363,6 +377,9 @@ class _Session:
         self.p = predictor
         self.out, self.fps, self.show = out, fps, show
         self.states: dict[int, TrackState] = {}
+        self.streams = StreamState(predictor.mc.inputs)
+        self.no_features = torch.zeros(0)  # what a track's feature buffer holds when the model reads no appearance
+        self.keypoints: dict[int, np.ndarray | None] = {}  # this frame's, by track, for drawing
         self.finished: list[tuple[int, TrackState]] = []
         self.rows = files.CsvStream(out / "tracks.csv",
                                     [*TRACKS_CSV_HEADER, *(f"p_{c}" for c in predictor.classes)])
@@ -379,22 +396,36 @@ class _Session:
             tracks = [self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
                       for d in dets]
             crops = [training_crop(image, d, mc) for d in dets]
+            seen = crops
             if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
-                raw = crops
-                crops = [motion_image(c, st.last_crop) for c, st in zip(raw, tracks, strict=True)]
-                for st, crop in zip(tracks, raw, strict=True):
+                seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
+                for st, crop in zip(tracks, crops, strict=True):
                     st.last_crop = crop
-            features = embed_crops(p.net, np.stack(crops), p.device)
+            features = (embed_crops(p.net, np.stack(seen), p.device) if mc.appearance
+                        else [self.no_features] * len(dets))
+            self.timer.mark("crop_cnn")
+            recorded = [as_recorded(d.box, frame.time_s) for d in dets]  # what training reads from tracks.csv
+            boxes, t = [b for b, _ in recorded], recorded[0][1]
+            keypoints: list[np.ndarray | None] = [None] * len(dets)
+            if p.pose is not None:
+                size = (mc.frame_width, mc.frame_height)
+                keypoints = p.pose.estimate_source(crops, boxes, [CropGeometry.of(b, mc.crop_margin, size)
+                                                                  for b in boxes])
+            self.keypoints = dict(zip((d.track_id for d in dets), keypoints, strict=True))
+            vectors = self.streams.step([Person(d.track_id, b, k) for d, b, k in zip(dets, boxes, keypoints,
+                                                                                      strict=True)], t)
+            self.timer.mark("pose")
             if p.feature_log is not None:
-                p.feature_log += [(frame.index, d.track_id, f) for d, f in zip(dets, features, strict=True)]
-            for d, st, feat in zip(dets, tracks, features, strict=True):
-                vec, st.prev = motion_step(d.box, frame.time_s, st.prev)
+                p.feature_log += list(zip([frame.index] * len(dets), [d.track_id for d in dets], features, vectors,
+                                          keypoints, strict=True))
+            for st, feat, vec in zip(tracks, features, vectors, strict=True):
                 st.features.append(feat)
-                st.motion.append(vec)
+                st.vectors.append(vec)
                 st.first_frame = frame.index if st.first_frame < 0 else st.first_frame
                 st.last_frame, st.last_seen = frame.index, kept
                 st.frames += 1
-        self.timer.mark("crop_cnn")
+        else:
+            self.keypoints = {}
         if kept % s.stride == 0:
             # as in training: short tracks are padded from MIN_SEQUENCE_FRAMES on, unless PAD_MODE drops them
             needed = mc.sequence_length if mc.pad_mode == "drop" else min(mc.min_sequence_frames, mc.sequence_length)
@@ -410,12 +441,16 @@ class _Session:
         for track in [t for t, st in self.states.items() if kept - st.last_seen > lost_after]:
             st = self.states.pop(track)
             st.free()
+            self.streams.forget(track)
             self.finished.append((track, st))
         self.live_max = max(self.live_max, len(self.states))
         self.timer.mark("lstm")
         self.rows.write([p._row(frame.index, frame.time_s, d, self.states[d.track_id]) for d in dets])
         for d in dets:
             p._draw(image, d, self.states[d.track_id])
+            skeleton = self.keypoints.get(d.track_id)
+            if s.draw_pose and skeleton is not None:
+                draw_skeleton(image, skeleton, (255, 255, 255))
         if self.writer is None:
             self.writer = VideoWriter(self.out / "annotated.mp4", self.fps, (image.shape[1], image.shape[0]))
         self.writer.write(image)

@@ -28,6 +28,7 @@ SAMPLING_MODES = ("dense", "uniform")
 PAD_MODES = ("reverse", "loop", "repeat_last", "drop")
 TEMPORAL_POOLINGS = ("last", "attention")
 CNN_INPUTS = ("rgb", "difference")
+STREAMS = ("appearance", "motion", "pose", "interaction")  # what the network can read per frame (INPUTS)
 CNN_PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "adamw")
 VIDEO_LABEL_RULES = ("max", "mean")
@@ -53,6 +54,8 @@ class Rule:
 
     def describe(self) -> str:
         """What is allowed, in words: "an integer >= 1", "a number in [0, 1)", "one of: a, b"."""
+        if self.kind is tuple:
+            return "one or more of: " + ", ".join(self.choices) + " (each at most once)"
         if self.choices:
             return "one of: " + ", ".join(self.choices)
         if self.kind is bool:
@@ -75,6 +78,9 @@ class Rule:
 
     def accepts(self, value: Any) -> bool:
         """True when ``value`` has the right type and lies in the range or among the choices."""
+        if self.kind is tuple:
+            return (isinstance(value, list | tuple) and len(value) > 0 and len(set(value)) == len(value)
+                    and all(isinstance(v, str) and v in self.choices for v in value))
         if self.length:
             return (isinstance(value, list | tuple) and len(value) == self.length
                     and all(self._scalar_ok(v, float) for v in value))
@@ -114,6 +120,7 @@ RULES: dict[str, Rule] = {
     # paths and weights
     "CLIPS_DIR": TEXT, "FRAMES_DIR": TEXT, "SEQUENCES_FILE": TEXT, "FEATURES_DIR": TEXT, "MODEL_DIR": TEXT,
     "OUTPUT_DIR": Rule(str), "SAMPLE_CLIPS_DIR": TEXT, "YOLO_WEIGHTS": TEXT, "BACKBONE_WEIGHTS": TEXT,
+    "POSE_WEIGHTS": TEXT,
     # stage 1
     "TARGET_FPS": Rule(float, low=0, high=1000),
     "FRAME_WIDTH": Rule(int, low=8, high=4096), "FRAME_HEIGHT": Rule(int, low=8, high=4096),
@@ -140,7 +147,7 @@ RULES: dict[str, Rule] = {
     "LSTM_HIDDEN_DIM": INT_POS, "LSTM_NUM_LAYERS": INT_POS, "LSTM_DROPOUT": FRACTION,
     "BIDIRECTIONAL": FLAG, "TEMPORAL_POOLING": Rule(str, choices=TEMPORAL_POOLINGS),
     "HEAD_HIDDEN_DIM": INT_POS, "HEAD_DROPOUT": FRACTION,
-    "USE_MOTION_FEATURES": FLAG, "FREEZE_BACKBONE": FLAG,
+    "INPUTS": Rule(tuple, choices=STREAMS), "POSE_IMGSZ": Rule(int, low=32, high=4096), "FREEZE_BACKBONE": FLAG,
     "CNN_INPUT": Rule(str, choices=CNN_INPUTS),
     "FINE_TUNE_BLOCKS": Rule(int, low=0, high=BACKBONE_BLOCKS),
     "NORMALIZE_MEAN": Rule(float, low=0, high=1, length=3),
@@ -162,6 +169,7 @@ RULES: dict[str, Rule] = {
     "PREDICT_STRIDE": INT_POS,
     "SMOOTHING": Rule(float, low=0, high=1, low_open=True),
     "VIDEO_LABEL_RULE": Rule(str, choices=VIDEO_LABEL_RULES),
+    "DRAW_POSE": FLAG,
     "LOG_LEVEL": Rule(str, choices=LOG_LEVELS),
 }
 
@@ -206,6 +214,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if cfg.get("CNN_INPUT") == "difference" and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0
                                                   or cfg.get("FREEZE_BACKBONE") is False):
         raise InputError("CNN_INPUT 'difference' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
+    inputs = tuple(cfg.get("INPUTS") or ())
+    if "appearance" not in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
+        raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS, FREEZE_BACKBONE off) needs 'appearance' in INPUTS")
+    if {"pose", "interaction"} & set(inputs) and cfg.get("ENABLE_PERSON_TRACKING") is False:
+        raise InputError("INPUTS 'pose' and 'interaction' describe tracked people: they need ENABLE_PERSON_TRACKING")
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):
         raise InputError("give GROUPS_FILE (--groups-file) or GROUP_PATTERN (--group-pattern), not both")
     if cfg.get("GROUP_PATTERN"):

@@ -37,12 +37,13 @@ from behavior.data import (
     ImageSequenceDataset,
     SequenceTable,
     check_crops_exist,
-    load_motion,
+    load_vectors,
     read_sequences,
 )
 from behavior.errors import BehaviorError, InputError, first_line
 from behavior.features import FeatureCache, FeatureStore, backbone_key
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
+from behavior.pose import KeypointCache, KeypointStore, PoseSettings
 from behavior.settings import build_settings
 from behavior.weights import resolve_weights
 
@@ -61,6 +62,7 @@ class TrainConfig:
     features_dir: str = "datasets/features"
     model_dir: str = "models/lstm_mn"
     backbone_weights: str = "mobilenet_v2_imagenet.pth"
+    pose_weights: str = "yolov8n-pose.pt"
     batch_size: int = 16
     learning_rate: float = 1e-4
     optimizer: str = "adamw"
@@ -81,7 +83,8 @@ class TrainConfig:
 
     CONSTANTS: ClassVar[dict[str, str]] = {
         "sequences_file": "SEQUENCES_FILE", "frames_dir": "FRAMES_DIR", "features_dir": "FEATURES_DIR",
-        "model_dir": "MODEL_DIR", "backbone_weights": "BACKBONE_WEIGHTS", "batch_size": "BATCH_SIZE",
+        "model_dir": "MODEL_DIR", "backbone_weights": "BACKBONE_WEIGHTS", "pose_weights": "POSE_WEIGHTS",
+        "batch_size": "BATCH_SIZE",
         "learning_rate": "LEARNING_RATE", "optimizer": "OPTIMIZER", "weight_decay": "WEIGHT_DECAY",
         "epochs": "NUM_EPOCHS", "patience": "EARLY_STOPPING_PATIENCE", "lr_patience": "LR_PATIENCE",
         "lr_factor": "LR_FACTOR", "grad_clip": "GRAD_CLIP_NORM", "focal_gamma": "FOCAL_GAMMA",
@@ -111,12 +114,14 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         hidden_dim=int(cfg["LSTM_HIDDEN_DIM"]), num_layers=int(cfg["LSTM_NUM_LAYERS"]),
         dropout=float(cfg["LSTM_DROPOUT"]), bidirectional=bool(cfg["BIDIRECTIONAL"]),
         temporal_pooling=str(cfg["TEMPORAL_POOLING"]), head_hidden_dim=int(cfg["HEAD_HIDDEN_DIM"]),
-        head_dropout=float(cfg["HEAD_DROPOUT"]), use_motion=bool(cfg["USE_MOTION_FEATURES"]),
+        head_dropout=float(cfg["HEAD_DROPOUT"]), inputs=tuple(cfg["INPUTS"]), pose_imgsz=int(cfg["POSE_IMGSZ"]),
         fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
         cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
     )
     if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")
+    if mc.needs_keypoints:  # prediction checks that it runs the pose model the keypoints came from
+        mc = dataclasses.replace(mc, pose_sha256=PoseSettings(str(cfg["POSE_WEIGHTS"])).sha256())
     return mc
 
 
@@ -334,38 +339,63 @@ def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, pr
 
 @dataclass
 class TrainingData:
-    """What every fit on one sequences table shares: the table, the network's settings, box motion and,
-    with a frozen backbone, every crop's cached features (computed once, e.g. for all folds of a CV)."""
+    """What every fit on one sequences table shares: the table, the network's settings, the stream vectors
+    (motion, pose, interaction) and, with a frozen backbone, every crop's cached features (computed once,
+    e.g. for all folds of a CV)."""
 
     table: SequenceTable
     mc: ModelConfig
-    weights_path: Path
+    weights_path: Path | None  # MobileNetV2's, when the network reads appearance
     frames_dir: Path
-    motion: dict[str, np.ndarray] | None
-    store: FeatureStore | None  # None when fine-tuning: the crops themselves are read
+    vectors: dict[str, np.ndarray] | None
+    store: FeatureStore | None  # None when fine-tuning (the crops themselves are read) or without appearance
     num_workers: int = 0  # data-loading workers when the crops are read
 
     @property
+    def reads_crops(self) -> bool:
+        """True when fine-tuning: batches are decoded crops rather than cached features."""
+        return self.mc.appearance and self.store is None
+
+    @property
     def workers(self) -> int:
-        return 0 if self.store is not None else self.num_workers
+        return self.num_workers if self.reads_crops else 0
 
     def dataset(self, rows: list[int], augment: bool) -> torch.utils.data.Dataset:
-        """The sequences of ``rows`` as a dataset of (frames or features, motion, label)."""
-        if self.store is not None:
-            return CachedSequenceDataset(self.table, rows, self.store, self.motion, augment)
+        """The sequences of ``rows`` as a dataset of (frames or features, stream vectors, label)."""
+        if not self.reads_crops:
+            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.mc.inputs, augment)
         size = (self.mc.frame_width, self.mc.frame_height)
-        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.motion, augment)
+        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.mc.inputs, augment)
+
+    def backbone(self) -> torch.nn.Sequential | None:
+        """A fresh MobileNetV2 trunk with the ImageNet weights, or None when the network reads no appearance."""
+        return load_backbone(self.weights_path) if self.mc.appearance else None
+
+
+def load_keypoints(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
+                   progress: bool) -> KeypointStore:
+    """Keypoints of every crop ``table`` reads, from the keypoint cache, filled from the saved crops where missing."""
+    cache = KeypointCache(Path(tc.features_dir), PoseSettings(tc.pose_weights, mc.pose_imgsz, tc.device, tc.threads))
+    if env.main:  # one process fills the cache, the others read it
+        store = cache.load(Path(tc.frames_dir), table.person_dirs(), progress=progress)
+        print(f"Keypoint cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops); "
+              f"{store.coverage():.1%} of crops have a pose")
+    env.barrier()
+    if not env.main:
+        store = cache.load(Path(tc.frames_dir), table.person_dirs(), progress=False)
+    return store
 
 
 def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
                        progress: bool) -> TrainingData:
-    """Box motion and (frozen backbone) the feature cache of every crop ``table`` reads, filled where missing."""
+    """Stream vectors, keypoints and (frozen backbone) the feature cache of every crop ``table`` reads."""
     say = print if env.main else (lambda *a, **k: None)
     frames_dir = Path(tc.frames_dir)
-    weights_path = resolve_weights(tc.backbone_weights)
-    motion = load_motion(frames_dir, table.person_dirs()) if mc.use_motion else None
+    weights_path = resolve_weights(tc.backbone_weights) if mc.appearance else None
+    keypoints = load_keypoints(tc, env, table, mc, progress).keypoints if mc.needs_keypoints else None
+    vectors = load_vectors(frames_dir, table.person_dirs(), mc.inputs, keypoints) if mc.vector_dim else None
     store = None
-    if mc.trainable_blocks == 0:
+    if mc.appearance and mc.trainable_blocks == 0:
         model = BehaviorNet(mc, load_backbone(weights_path))
         cache = FeatureCache(Path(tc.features_dir), backbone_key(weights_path, mc))
         if env.main:  # one process fills the cache, the others read it
@@ -374,7 +404,7 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
         env.barrier()
         if not env.main:
             store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, False)
-    return TrainingData(table, mc, weights_path, frames_dir, motion, store, tc.num_workers)
+    return TrainingData(table, mc, weights_path, frames_dir, vectors, store, tc.num_workers)
 
 
 def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool, overwrite: bool,
@@ -394,7 +424,7 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool,
                          "--overwrite to start over, or choose another --model-dir")
     if env.main:  # a read-only or full disk is found now, not after the feature pass and an epoch
         files.ensure_writable(model_dir)
-        if mc.trainable_blocks == 0:
+        if (mc.appearance and mc.trainable_blocks == 0) or mc.needs_keypoints:
             files.ensure_writable(Path(tc.features_dir))
     runtime.set_threads(tc.threads)
     data = load_training_data(tc, env, table, mc, progress)
@@ -413,8 +443,9 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     threads = runtime.set_threads(tc.threads)
     seed_gen = seed_everything(tc.seed)
     table, mc = data.table, data.mc
-    model = BehaviorNet(mc, load_backbone(data.weights_path))
-    cached = data.store is not None
+    model = BehaviorNet(mc, data.backbone())
+    reading = ("cached features" if data.store is not None else "fine-tuning from crops") if mc.appearance \
+        else f"{', '.join(mc.inputs)} only (no CNN)"
     workers = data.workers
 
     def dataset(split: str, augment: bool):
@@ -455,7 +486,7 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
 
     say(f"Training on {env.device} ({threads} CPU threads, {env.world} process(es)); "
         f"{len(rows['train'])} train / {len(rows['val'])} val / {len(rows['test'])} test sequences; "
-        f"classes: {', '.join(table.classes)}; {'cached features' if cached else 'fine-tuning from crops'}")
+        f"classes: {', '.join(table.classes)}; {reading}")
     for epoch in range(start_epoch, tc.epochs + 1):
         if stopper.should_stop:
             break

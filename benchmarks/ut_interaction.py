@@ -74,6 +74,8 @@ def run_mode(mode: str, args: argparse.Namespace, labels: dict[str, dict[str, st
     extra = [*MODES[mode], *args.extra]
     work = args.work_dir / mode
     frames, seqs, model = work / "frames", work / "sequences" / "sequences.csv", work / "model"
+    if args.cv_only:  # one model folder per set of extra flags, beside the full run's
+        model = work / "tune" / ("_".join(a.lstrip("-") for a in args.extra) or "defaults")
     overwrite = ["--overwrite"] if args.overwrite else []
     times = {"extract": run_stage("extract_frames.py", [
         "--clips-dir", str(args.clips_dir), "--frames-dir", str(frames), *extra, *overwrite], work / "extract.log")}
@@ -84,6 +86,8 @@ def run_mode(mode: str, args: argparse.Namespace, labels: dict[str, dict[str, st
         "--frames-dir", str(frames), "--sequences-file", str(seqs), "--features-dir", str(work / "features"),
         "--model-dir", str(model), "--cv", str(FOLDS), *extra, *overwrite], work / "cv.log")
     cv = json.loads((model / "cv" / "cv_report.json").read_text())
+    if args.cv_only:
+        return {"mode": mode, "flags": extra, "seconds": times, "cv": cv}
     fold_of_sequence = {}
     with open(model / "cv" / "folds.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -176,11 +180,21 @@ def person_scores(predictions: Path, labels: dict[str, dict[str, str]]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__, DATASET, "ut_interaction", "the dataset, <class>/<clip>.avi + labels.csv")
+    parser.add_argument("--cv-only", action="store_true",
+                        help="stages 1-3 only: the grouped CV, into <work>/<mode>/tune/<extra flags> (no predict.py)")
     args = parser.parse_args(argv)
     cli.setup_logging("INFO")
     modes = check_common(args, MODES)
     labels = read_labels(args.clips_dir)
     started = time.perf_counter()
+    if args.cv_only:
+        cvs = [run_mode(mode, args, labels) for mode in modes]
+        print(format_table(["mode", "flags", "CV video acc (mean ± std)", "CV macro-F1", "seconds"],
+                           [[r["mode"], " ".join(r["flags"]),
+                             f"{r['cv']['video_accuracy']['mean']:.3f} ± {r['cv']['video_accuracy']['std']:.3f}",
+                             f"{r['cv']['video_macro_f1']['mean']:.3f}", f"{sum(r['seconds'].values()):.0f}"]
+                            for r in cvs]))
+        return 0
     results = []
     for mode in modes:
         r = run_mode(mode, args, labels)

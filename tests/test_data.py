@@ -7,13 +7,15 @@ import torch
 from behavior.data import (
     augment_clip,
     check_crops_exist,
-    flip_motion,
-    load_motion,
-    motion_tensor,
+    load_vectors,
     read_sequences,
+    vectors_tensor,
 )
 from behavior.errors import InputError
+from behavior.streams import flip_vectors
 from behavior.training import class_weights
+
+MOTION = ("appearance", "motion")
 
 
 def test_class_weights_inverse_frequency():
@@ -56,16 +58,17 @@ def test_sequence_file_errors(tmp_path, small_sequences):
 def test_motion_from_tracks(small_sequences):
     frames, sequences = small_sequences
     table = read_sequences(sequences)
-    motion = load_motion(frames, table.person_dirs())
+    motion = load_vectors(frames, table.person_dirs(), MOTION)
     # walk boxes move 3 px per kept frame (1/15 s), their height is 80 px: 3 / 80 * 15 body heights/s
     first, second = (f"walk/walk_00000/person_1/frame_{i:06d}.jpg" for i in (0, 2))
     assert motion[first][0] == 0.0 and motion[second][0] == pytest.approx(3 / 80 * 15, rel=1e-2)  # time_s: 3 dp
     assert motion[second][3] == pytest.approx(30 / 80)
     assert motion["fight/fight_00000/person_1/frame_000002.jpg"][0] == 0.0  # fight boxes stand still
     rows = table.select("train")
-    m = motion_tensor(table, rows, motion)
+    m = vectors_tensor(table, rows, motion, 4)
     assert m.shape == (len(rows), 4, 4)
-    assert torch.equal(flip_motion(m)[..., 0], -m[..., 0]) and torch.equal(flip_motion(m)[..., 1:], m[..., 1:])
+    flipped = flip_vectors(m, MOTION)
+    assert torch.equal(flipped[..., 0], -m[..., 0]) and torch.equal(flipped[..., 1:], m[..., 1:])
 
 
 def test_clip_augmentation_is_the_same_for_every_frame():
@@ -82,9 +85,9 @@ def test_clip_augmentation_is_the_same_for_every_frame():
 def test_tracks_csv_needed_for_motion(tmp_path):
     (tmp_path / "c" / "v" / "person_1").mkdir(parents=True)
     with pytest.raises(InputError, match="tracks.csv missing"):
-        load_motion(tmp_path, ["c/v/person_1"])
+        load_vectors(tmp_path, ["c/v/person_1"], MOTION)
     with open(tmp_path / "c" / "v" / "tracks.csv", "w", newline="") as f:
         csv.writer(f).writerows([["frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "conf"],
                                  [0, 0.0, 7, 1, 0, 0, 10, 20, 0.9], [2, 0.2, 7, 1, 2, 0, 12, 40, 0.9]])
-    motion = load_motion(tmp_path, ["c/v/person_1"])
+    motion = load_vectors(tmp_path, ["c/v/person_1"], MOTION)
     assert motion["c/v/person_1/frame_000002.jpg"][2] == pytest.approx(math.log(2) / 0.2)

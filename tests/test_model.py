@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from behavior.errors import InputError
-from behavior.model import FEATURE_DIM, MOTION_DIM, BehaviorNet, ModelConfig, load_backbone
+from behavior.model import FEATURE_DIM, MOTION_DIM, POSE_DIM, BehaviorNet, ModelConfig, load_backbone
+from behavior.streams import INTERACTION_DIM
 from behavior.weights import resolve_weights
 
 
@@ -20,7 +21,8 @@ def small(**kw) -> ModelConfig:
 @pytest.mark.parametrize("motion", [True, False])
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_head_shapes(pooling, motion, bidirectional):
-    net = BehaviorNet(small(temporal_pooling=pooling, use_motion=motion, bidirectional=bidirectional), None)
+    inputs = ("appearance", "motion") if motion else ("appearance",)
+    net = BehaviorNet(small(temporal_pooling=pooling, inputs=inputs, bidirectional=bidirectional), None)
     out = net(torch.randn(5, 4, FEATURE_DIM), torch.randn(5, 4, MOTION_DIM))
     assert out.shape == (5, 3)
 
@@ -61,7 +63,7 @@ def test_fine_tune_unfreezes_only_the_last_blocks(backbone_weights):
 def test_config_round_trip_and_errors():
     cfg = small(temporal_pooling="attention")
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
-    assert cfg.to_dict()["inputs"] == ["crops", "motion"]
+    assert cfg.to_dict()["inputs"] == ["appearance", "motion"]
     with pytest.raises(InputError, match="lacks"):
         ModelConfig.from_dict({"num_classes": 2})
     with pytest.raises(InputError, match="TEMPORAL_POOLING"):
@@ -93,3 +95,44 @@ def test_bad_backbone_weights(tmp_path):
     bad.write_bytes(b"junk")
     with pytest.raises(InputError, match="cannot load MobileNetV2 weights"):
         load_backbone(bad)
+
+
+@pytest.mark.parametrize("inputs", [("pose",), ("motion", "pose", "interaction"),
+                                    ("appearance", "motion", "pose", "interaction")])
+def test_streams_are_embedded_and_fused(inputs):
+    cfg = small(inputs=inputs)
+    net = BehaviorNet(cfg, None)
+    assert cfg.vector_dim == sum({"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM}.get(s, 0)
+                                 for s in inputs)
+    features = torch.randn(2, 4, FEATURE_DIM) if cfg.appearance else None
+    vectors = torch.randn(2, 4, cfg.vector_dim)
+    assert net(features, vectors).shape == (2, 3)
+    assert hasattr(net, "feature_norm") == cfg.appearance  # a pose-only model has no CNN part at all
+    changed = vectors.clone()
+    changed[..., -1] += 5.0  # the last stream's input reaches the output
+    net.eval()
+    assert not torch.allclose(net(features, vectors), net(features, changed))
+
+
+def test_checkpoints_made_before_the_streams_still_load():
+    """A model_config written by an earlier version (use_motion, inputs "crops") loads as appearance + motion,
+    and its state_dict keys are those of today's network."""
+    old = small().to_dict()
+    for key in ("pose_imgsz", "pose_sha256"):
+        old.pop(key)
+    old.update(use_motion=True, inputs=["crops", "motion"])
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.inputs == ("appearance", "motion") and not cfg.needs_keypoints
+    old.update(use_motion=False, inputs=["crops"])
+    assert ModelConfig.from_dict(old).inputs == ("appearance",)
+    keys = set(BehaviorNet(cfg, None).state_dict())
+    assert {"feature_norm.weight", "motion.0.weight", "lstm.weight_ih_l0", "head.0.weight"} <= keys
+
+
+def test_stream_settings_are_checked():
+    with pytest.raises(InputError, match="one or more of: appearance, motion, pose, interaction"):
+        ModelConfig.from_dict({**small().to_dict(), "inputs": ["appearance", "gait"]})
+    with pytest.raises(InputError, match="ENABLE_PERSON_TRACKING"):
+        small(inputs=("pose",), person_tracking=False).validate()
+    with pytest.raises(InputError, match="needs 'appearance'"):
+        small(inputs=("pose",), fine_tune_blocks=2).validate()

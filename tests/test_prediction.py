@@ -62,7 +62,7 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
         predictor.feature_log = None
     assert len(log) == len(store.index) >= 20
     rel = video_dir.relative_to(tmp_path / "frames").as_posix()
-    for frame, track, streamed in log:
+    for frame, track, streamed, _, _ in log:
         batch = store.plain[store.index[f"{rel}/person_{person_of[track]}/frame_{frame:06d}.jpg"]].float()
         assert torch.allclose(streamed, batch, atol=2e-2, rtol=1e-2)  # the cache stores float16
 
@@ -85,7 +85,7 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     assert ok and image.shape == (240, 320, 3) and frames == summary["frames_kept"]
     saved = json.loads((out / "summary.json").read_text())
     assert saved["video_label"]["label"] in ("fight", "walk") and saved["video_label"]["rule"] == "mean"
-    assert set(saved["timing_ms_per_frame"]) == {"decode", "detect_track", "crop_cnn", "lstm", "draw_write", "total",
+    assert set(saved["timing_ms_per_frame"]) == {"decode", "detect_track", "crop_cnn", "pose", "lstm", "draw_write", "total",
                                                  "wall"}
     assert len(saved["tracks"]) == 2
     for t in saved["tracks"]:
