@@ -11,7 +11,7 @@ from behavior.data import load_vectors
 from behavior.extraction import ExtractSettings, extract_all, find_videos
 from behavior.model import BehaviorNet, ModelConfig
 from behavior.pose import CropGeometry, KeypointCache, PoseEstimator, PoseSettings, pick_pose
-from behavior.prediction import PredictSettings, Predictor
+from behavior.prediction import Predictor, PredictSettings
 from behavior.tracking import DetectorSettings
 from behavior.training import save_checkpoint
 

@@ -85,8 +85,8 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     assert ok and image.shape == (240, 320, 3) and frames == summary["frames_kept"]
     saved = json.loads((out / "summary.json").read_text())
     assert saved["video_label"]["label"] in ("fight", "walk") and saved["video_label"]["rule"] == "mean"
-    assert set(saved["timing_ms_per_frame"]) == {"decode", "detect_track", "crop_cnn", "pose", "lstm", "draw_write", "total",
-                                                 "wall"}
+    assert set(saved["timing_ms_per_frame"]) == {"decode", "detect_track", "crop_cnn", "pose", "lstm", "draw_write",
+                                                 "total", "wall"}
     assert len(saved["tracks"]) == 2
     for t in saved["tracks"]:
         assert {"track_id", "first_frame", "last_frame", "segments", "majority_label", "mean_confidence"} <= set(t)
