@@ -7,15 +7,19 @@ in this one process, alternating pass by pass: the bare loop is ``cv2.VideoCaptu
 writing annotated.mp4, tracks.csv and summary.json. Prints the median ms/frame of each, the
 ratio and the classification overhead (ratio - 1; target <= 0.5 with 2 people on the 2-core CPU).
 
-Without --checkpoint (or a model in MODEL_DIR) the LSTM is untrained: speed does not depend on
-the weights.
+Without --checkpoint (or a model in MODEL_DIR) untrained models are timed, one per set of streams in
+``--inputs`` (speed does not depend on the weights): by default the appearance + motion model, the
+same with pose and interaction (YOLOv8-pose on every crop), and the streams alone without a CNN.
+The pose overhead is each model's time over the first one's.
 
     python benchmarks/predict_speed.py [--checkpoint models/lstm_mn/best_mobilenet_lstm.pth] [--passes 3]
+    python benchmarks/predict_speed.py --inputs appearance+motion pose
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -32,6 +36,7 @@ from bare import bare_track_pass  # noqa: E402
 import config  # noqa: E402
 from behavior import cli, runtime  # noqa: E402
 from behavior.model import BehaviorNet, ModelConfig  # noqa: E402
+from behavior.pose import PoseSettings  # noqa: E402
 from behavior.prediction import Predictor, PredictSettings  # noqa: E402
 from behavior.report import format_table  # noqa: E402
 from behavior.synthetic import ClipSpec, write_clip  # noqa: E402
@@ -39,12 +44,14 @@ from behavior.training import BEST, save_checkpoint  # noqa: E402
 from behavior.weights import load_yolo  # noqa: E402
 
 
-def untrained_checkpoint(path: Path, cpu_precision: str) -> Path:
-    """A checkpoint with the default model config and random LSTM weights, for timing only."""
+def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...]) -> Path:
+    """A checkpoint with the default model config, the given streams and random weights, for timing only."""
     from torchvision.models import mobilenet_v2
 
-    mc = ModelConfig(num_classes=2, cpu_precision=cpu_precision)
-    net = BehaviorNet(mc, mobilenet_v2().features)
+    mc = ModelConfig(num_classes=2, cpu_precision=cpu_precision, inputs=inputs)
+    if mc.needs_keypoints:
+        mc = dataclasses.replace(mc, pose_sha256=PoseSettings(config.POSE_WEIGHTS).sha256())
+    net = BehaviorNet(mc, mobilenet_v2().features if mc.appearance else None)
     save_checkpoint(path, {"model": net.state_dict(), "classes": ["a", "b"], "model_config": mc.to_dict(),
                            "train_config": {}, "metrics": {}, "epoch": 0, "versions": runtime.versions()})
     return path
@@ -56,6 +63,9 @@ def main() -> int:
     parser.add_argument("--people", type=int, nargs="+", default=[1, 2, 5])
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--inputs", nargs="+", default=["appearance+motion", "appearance+motion+pose+interaction",
+                                                        "motion+pose+interaction"],
+                        help="without --checkpoint: the models to time, each a +-joined set of INPUTS streams")
     args = parser.parse_args()
     cli.setup_logging("WARNING")
     cfg = cli.config_constants(config)
@@ -64,9 +74,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint or Path(cfg["MODEL_DIR"]) / BEST
         trained = checkpoint.is_file()
-        if not trained:
-            checkpoint = untrained_checkpoint(Path(tmp) / "untrained.pth", runtime.cpu_precision(cfg["CNN_PRECISION"]))
-        predictor = Predictor(checkpoint, settings)
+        if trained:
+            predictors = {"+".join(Predictor(checkpoint, settings).mc.inputs): Predictor(checkpoint, settings)}
+        else:
+            precision = runtime.cpu_precision(cfg["CNN_PRECISION"])
+            predictors = {name: Predictor(untrained_checkpoint(Path(tmp) / f"{name}.pth", precision,
+                                                               tuple(name.split("+"))), settings)
+                          for name in args.inputs}
         bare = load_yolo(settings.detector.weights)  # the same checked file the pipeline loads
         rows = []
         for people in args.people:
@@ -75,29 +89,36 @@ def main() -> int:
                                                                      seed=40 + people))
             bare_track_pass(bare, [video], settings.detector)  # warm-up
             runtime.set_threads(settings.detector.threads)  # Ultralytics lowers it on first use
-            ms: dict[str, list[float]] = {"bare": [], "predict": []}
-            stages = None
+            ms: dict[str, list[float]] = {"bare": [], **{name: [] for name in predictors}}
+            summaries = {}
             for n in range(args.passes):
                 start = time.perf_counter()
                 frames = bare_track_pass(bare, [video], settings.detector)
                 ms["bare"].append((time.perf_counter() - start) * 1000 / frames)
-                start = time.perf_counter()
-                summary = predictor.run(video, Path(tmp) / f"out{people}_{n}", progress=False)
-                ms["predict"].append((time.perf_counter() - start) * 1000 / summary["frames_kept"])
+                for name, predictor in predictors.items():
+                    start = time.perf_counter()
+                    summary = predictor.run(video, Path(tmp) / f"out{people}_{n}_{name}", progress=False)
+                    ms[name].append((time.perf_counter() - start) * 1000 / summary["frames_kept"])
+                    summaries[name] = summary
+            bare_ms = statistics.median(ms["bare"])
+            first = statistics.median(ms[next(iter(predictors))])
+            for name, summary in summaries.items():
+                pred_ms = statistics.median(ms[name])
                 stages = summary["timing_ms_per_frame"]
-            bare_ms, pred_ms = statistics.median(ms["bare"]), statistics.median(ms["predict"])
-            rows.append([people, len(summary["tracks"]), bare_ms, pred_ms, pred_ms / bare_ms, pred_ms / bare_ms - 1,
-                         " ".join(f"{k}={v:.0f}" for k, v in stages.items() if k != "total")])
+                rows.append([people, name, len(summary["tracks"]), bare_ms, pred_ms, pred_ms / bare_ms,
+                             pred_ms / bare_ms - 1, pred_ms / first,
+                             " ".join(f"{k}={v:.0f}" for k, v in stages.items() if k != "total")])
 
+    predictor = next(iter(predictors.values()))
     print(f"device: {predictor.device}; threads: {runtime.set_threads(settings.detector.threads)}; "
           f"CNN on the CPU in {predictor.mc.cpu_precision}; 1280x720, "
           f"{args.seconds:g} s at 15 fps; passes: {args.passes}; model: {'trained' if trained else 'untrained'}")
-    print(format_table(["people", "tracks", "bare ms/frame", "predict ms/frame", "ratio", "overhead",
-                        "predict stages (ms/frame)"], rows))
-    two = [r for r in rows if r[0] == 2]
+    print(format_table(["people", "inputs", "tracks", "bare ms/frame", "predict ms/frame", "ratio", "overhead",
+                        "x first model", "predict stages (ms/frame)"], rows))
+    two = [r for r in rows if r[0] == 2 and r[1] == next(iter(predictors))]
     if two:
-        print(f"classification overhead with 2 people: {two[0][5]:.2f}   target <= 0.5 on CPU: "
-              f"{'met' if two[0][5] <= 0.5 else 'NOT met'}")
+        print(f"classification overhead with 2 people ({two[0][1]}): {two[0][6]:.2f}   target <= 0.5 on CPU: "
+              f"{'met' if two[0][6] <= 0.5 else 'NOT met'}")
     return 0
 
 

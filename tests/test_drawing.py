@@ -52,3 +52,20 @@ def test_labels_without_a_font_warn_once_and_still_draw(caplog, monkeypatch):
         assert sum("no font on this machine has glyphs" in r.message for r in caplog.records) == 1
     finally:
         drawing._font_covering.cache_clear()
+
+
+def test_skeleton_is_drawn_for_seen_joints_only():
+    import numpy as np
+
+    from behavior.drawing import draw_skeleton
+
+    image = np.zeros((100, 100, 3), np.uint8)
+    keypoints = np.full((17, 3), np.nan, np.float32)
+    keypoints[5] = (20, 20, 0.9)  # left shoulder
+    keypoints[7] = (20, 60, 0.9)  # left elbow: the limb 5-7 is drawn
+    keypoints[6] = (80, 20, 0.1)  # right shoulder, too unsure: nothing drawn around it
+    draw_skeleton(image, keypoints, (255, 255, 255))
+    assert image[40, 20].any() and not image[20, 80].any() and not image[20, 50].any()
+    blank = np.zeros_like(image)
+    draw_skeleton(blank, np.full((17, 3), np.nan, np.float32), (255, 255, 255))
+    assert not blank.any()

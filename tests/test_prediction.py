@@ -487,3 +487,22 @@ def test_invalid_prediction_settings_are_one_line(tiny_checkpoint, tmp_path, cap
                                   flag, value])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_a_checkpoint_from_before_the_streams_still_predicts(tiny_checkpoint, sample_clips, tmp_path):
+    """model_config as earlier versions wrote it (use_motion, inputs "crops", no pose keys): it loads and predicts
+    with appearance and motion, and the same weights give the same labels as today's checkpoint."""
+    from behavior.training import save_checkpoint
+
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    old = dict(ckpt["model_config"])
+    for key in ("pose_imgsz", "pose_sha256"):
+        old.pop(key)
+    old.update(use_motion=True, inputs=["crops", "motion"])
+    save_checkpoint(tmp_path / "old.pth", {**ckpt, "model_config": old})
+    clip = sample_clips / "walking" / "walking_0.mp4"
+    before = Predictor(tmp_path / "old.pth", PredictSettings(stride=2))
+    assert before.mc.inputs == ("appearance", "motion") and before.pose is None
+    summary = before.run(clip, tmp_path / "old", progress=False)
+    today = Predictor(tiny_checkpoint, PredictSettings(stride=2)).run(clip, tmp_path / "new", progress=False)
+    assert summary["video_label"] == today["video_label"] and summary["tracks"]

@@ -37,6 +37,24 @@ def test_trains_and_writes_every_output(train_cfg, capsys):
     assert (model_dir / "classification_report.txt").read_text().startswith("WARNING: the test split holds only 2")
 
 
+def test_streams_without_a_cnn(train_cfg, capsys):
+    """INPUTS without appearance: no MobileNetV2 is loaded or cached; keypoints are filled in from the saved crops
+    (these synthetic people get none: every pose vector says so) and the checkpoint names its streams."""
+    cfg = train_cfg(INPUTS=("motion", "pose", "interaction"), BACKBONE_WEIGHTS="missing.pth")
+    report = training.train(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "motion, pose, interaction only (no CNN)" in out and "Keypoint cache: 0 person folders reused" in out
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    mc = ModelConfig.from_dict(ckpt["model_config"])
+    assert mc.inputs == ("motion", "pose", "interaction") and len(mc.pose_sha256) == 64
+    assert not any(k.startswith(("backbone", "feature_norm")) for k in ckpt["model"])
+    features = Path(cfg["FEATURES_DIR"])
+    assert [p.name[:5] for p in features.iterdir()] == ["pose-"]  # only the keypoint cache
+    assert report["video_level"]["n"] == 2
+    training.train({**cfg, "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
+    assert "Keypoint cache: 12 person folders reused, 0 computed" in capsys.readouterr().out
+
+
 def test_a_class_missing_from_a_split_is_said_plainly():
     from behavior.metrics import data_warnings
 

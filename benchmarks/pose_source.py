@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Where each tracked person's keypoints come from: the pose model on their crop, or on the whole frame.
+
+On real clips (surv_fight by default), every kept frame is tracked once (YOLOv8 + ByteTrack, as
+stage 1), then both ways run on the same frame, alternating:
+
+    crop         YOLOv8-pose on each tracked person's crop (the pipeline's ``prediction.training_crop``),
+                 batched over the frame's people, at POSE_IMGSZ; the pose best overlapping the tracked box
+    whole frame  YOLOv8-pose once on the frame at YOLO_IMGSZ; each tracked box takes the pose that overlaps
+                 it best (IoU >= pose.MIN_MATCH_IOU), each pose at most once
+
+Prints, per way, the median ms per frame and per person, and the share of tracked people that got
+keypoints (coverage). The pipeline uses the crop way (see docs/ARCHITECTURE.md for why).
+
+    python benchmarks/pose_source.py [--videos 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import config  # noqa: E402
+from behavior import cli, runtime  # noqa: E402
+from behavior.extraction import find_videos  # noqa: E402
+from behavior.model import ModelConfig  # noqa: E402
+from behavior.pose import MIN_MATCH_IOU, POSE_CONF, CropGeometry, PoseEstimator, PoseSettings, box_iou  # noqa: E402
+from behavior.prediction import training_crop  # noqa: E402
+from behavior.report import format_table  # noqa: E402
+from behavior.tracking import DetectorSettings, PersonTracker  # noqa: E402
+from behavior.video import FrameReader  # noqa: E402
+
+DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
+
+
+def whole_frame(estimator: PoseEstimator, frame: np.ndarray, boxes: list, imgsz: int) -> list[bool]:
+    """Pose on the whole frame, matched to the tracked boxes greedily by IoU; which boxes got keypoints."""
+    result = estimator.model.predict(frame, imgsz=imgsz, conf=POSE_CONF, device=estimator.device, verbose=False)[0]
+    poses = result.boxes.xyxy.cpu().numpy() if result.boxes is not None else np.zeros((0, 4))
+    pairs = sorted(((box_iou(p, b), i, j) for i, b in enumerate(boxes) for j, p in enumerate(poses)), reverse=True)
+    taken_box, taken_pose = set(), set()
+    for iou, i, j in pairs:
+        if iou >= MIN_MATCH_IOU and i not in taken_box and j not in taken_pose:
+            taken_box.add(i)
+            taken_pose.add(j)
+    return [i in taken_box for i in range(len(boxes))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips-dir", type=Path, default=DEFAULT_CLIPS)
+    parser.add_argument("--videos", type=int, default=12, help="how many clips (spread over the classes)")
+    args = parser.parse_args()
+    cli.setup_logging("WARNING")
+    jobs = find_videos(args.clips_dir)
+    jobs = jobs[:: max(1, len(jobs) // args.videos)][: args.videos]
+    detector = DetectorSettings.from_config(cli.config_constants(config))
+    tracker = PersonTracker(detector)
+    estimator = PoseEstimator(PoseSettings(config.POSE_WEIGHTS, config.POSE_IMGSZ, detector.device))
+    mc = ModelConfig()
+    threads = runtime.set_threads(detector.threads)
+    ms = {"crop": [], "whole frame": []}
+    found = {"crop": 0, "whole frame": 0}
+    people = frames = 0
+    for job in jobs:
+        reader = FrameReader(job.path, config.TARGET_FPS)
+        tracker.reset(fps=min(reader.fps, config.TARGET_FPS))
+        for frame in reader:
+            dets = tracker.update(frame.image)
+            if not dets:
+                continue
+            boxes = [d.box for d in dets]
+            start = time.perf_counter()
+            crops = [training_crop(frame.image, d, mc) for d in dets]
+            geometry = [CropGeometry.of(b, mc.crop_margin, (mc.frame_width, mc.frame_height)) for b in boxes]
+            points = estimator.estimate_source(crops, boxes, geometry)
+            ms["crop"].append((time.perf_counter() - start) * 1000)
+            found["crop"] += sum(bool(np.isfinite(p[:, 2]).any()) for p in points)
+            start = time.perf_counter()
+            matched = whole_frame(estimator, frame.image, boxes, detector.imgsz)
+            ms["whole frame"].append((time.perf_counter() - start) * 1000)
+            found["whole frame"] += sum(matched)
+            people += len(dets)
+            frames += 1
+    per_person = people / max(frames, 1)
+    rows = [[way, statistics.median(t), statistics.mean(t) / per_person, found[way] / max(people, 1)]
+            for way, t in ms.items()]
+    print(f"clips: {len(jobs)} from {args.clips_dir}; {frames} frames with people, {people} tracked people "
+          f"({per_person:.1f} a frame); device: {estimator.device}; threads: {threads}; pose imgsz: crop "
+          f"{config.POSE_IMGSZ}, whole frame {detector.imgsz}")
+    print(format_table(["keypoints from", "median ms/frame", "mean ms/person", "coverage"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
