@@ -74,8 +74,9 @@ def run_mode(mode: str, args: argparse.Namespace, labels: dict[str, dict[str, st
     extra = [*MODES[mode], *args.extra]
     work = args.work_dir / mode
     frames, seqs, model = work / "frames", work / "sequences" / "sequences.csv", work / "model"
-    if args.cv_only:  # one model folder per set of extra flags, beside the full run's
+    if args.cv_only:  # sequences and models per set of extra flags, beside the full run's
         model = work / "tune" / ("_".join(a.lstrip("-") for a in args.extra) or "defaults")
+        seqs = model / "sequences" / "sequences.csv"
     overwrite = ["--overwrite"] if args.overwrite else []
     times = {"extract": run_stage("extract_frames.py", [
         "--clips-dir", str(args.clips_dir), "--frames-dir", str(frames), *extra, *overwrite], work / "extract.log")}
