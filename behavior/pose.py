@@ -154,9 +154,10 @@ class PoseEstimator:
             if result.keypoints is None or len(result.boxes) == 0:
                 out.append(MISSING.copy())
                 continue
-            kp = result.keypoints
-            points = np.concatenate([kp.xy.cpu().numpy(), kp.conf.cpu().numpy()[..., None]], axis=-1) \
-                if kp.conf is not None else np.concatenate([kp.xy.cpu().numpy(), np.ones((*kp.xy.shape[:2], 1))], -1)
+            xy = result.keypoints.xy.cpu().numpy()
+            conf = result.keypoints.conf  # None only for models trained without keypoint visibility
+            conf = conf.cpu().numpy() if conf is not None else np.ones(xy.shape[:2], np.float32)
+            points = np.concatenate([xy, conf[..., None]], axis=-1)
             out.append(pick_pose(result.boxes.xyxy.cpu().numpy(), points, box))
         return out
 
