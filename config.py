@@ -57,10 +57,11 @@ BIDIRECTIONAL = True  # read each sequence forwards and backwards
 TEMPORAL_POOLING = "last"  # "last": the LSTM's final hidden states feed the head; or "attention"
 HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
 HEAD_DROPOUT = 0.3  # dropout in the classifier head
-INPUTS = ("appearance", "motion")  # what the network reads per frame, any of: "appearance" (MobileNetV2
-                                   # features of the crop), "motion" (box velocity), "pose" (keypoints and
-                                   # their velocities), "interaction" (the nearest other person); no
-                                   # "appearance" = no CNN at all
+INPUTS = ("motion", "pose", "interaction")  # what the network reads per frame, any of: "appearance"
+                                            # (MobileNetV2 features of the crop), "motion" (box velocity),
+                                            # "pose" (keypoints and their velocities), "interaction" (the
+                                            # nearest other person); no "appearance" = no CNN at all. Whole-frame
+                                            # mode reads ("appearance", "motion")
 POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
 CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same
@@ -70,7 +71,7 @@ NORMALIZE_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, RGB
 NORMALIZE_STD = (0.229, 0.224, 0.225)  # ImageNet statistics, RGB
 AUGMENT = True  # random horizontal flip (cached features); plus crop and color jitter when fine-tuning
 BATCH_SIZE = 16  # sequences per training step
-LEARNING_RATE = 1e-4  # initial learning rate
+LEARNING_RATE = 1e-3  # initial learning rate
 OPTIMIZER = "adamw"  # "adam" or "adamw"
 WEIGHT_DECAY = 1e-4  # L2 penalty (decoupled with AdamW)
 NUM_EPOCHS = 50  # at most this many passes over the training sequences

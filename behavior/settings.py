@@ -217,8 +217,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
     inputs = tuple(cfg.get("INPUTS") or ())
     if "appearance" not in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
         raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS, FREEZE_BACKBONE off) needs 'appearance' in INPUTS")
-    if {"pose", "interaction"} & set(inputs) and cfg.get("ENABLE_PERSON_TRACKING") is False:
-        raise InputError("INPUTS 'pose' and 'interaction' describe tracked people: they need ENABLE_PERSON_TRACKING")
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):
         raise InputError("give GROUPS_FILE (--groups-file) or GROUP_PATTERN (--group-pattern), not both")
     if cfg.get("GROUP_PATTERN"):

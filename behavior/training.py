@@ -50,6 +50,7 @@ from behavior.weights import resolve_weights
 log = logging.getLogger(__name__)
 
 BEST, LAST = "best_mobilenet_lstm.pth", "last.pth"
+WHOLE_FRAME_INPUTS = ("appearance", "motion")  # what a model of whole frames reads when INPUTS asks for people
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
 
 
@@ -118,6 +119,10 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
         cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
     )
+    if not mc.person_tracking and mc.needs_keypoints:
+        log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads appearance and motion",
+                    ", ".join(mc.inputs))
+        mc = dataclasses.replace(mc, inputs=WHOLE_FRAME_INPUTS)
     if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")
     if mc.needs_keypoints:  # prediction checks that it runs the pose model the keypoints came from

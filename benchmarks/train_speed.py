@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 import config  # noqa: E402
 from behavior import cli, runtime  # noqa: E402
-from behavior.data import CachedSequenceDataset, ImageSequenceDataset, load_motion, read_sequences  # noqa: E402
+from behavior.data import CachedSequenceDataset, ImageSequenceDataset, load_vectors, read_sequences  # noqa: E402
 from behavior.features import FeatureCache, backbone_key  # noqa: E402
 from behavior.model import BehaviorNet, load_backbone  # noqa: E402
 from behavior.report import format_table  # noqa: E402
@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per mode; the first is not counted")
     args = parser.parse_args()
     cli.setup_logging("WARNING")
-    cfg = cli.config_constants(config)
+    cfg = {**cli.config_constants(config), "INPUTS": ("appearance", "motion")}  # the CNN's cost is what is timed
     device = runtime.resolve_device(cfg["DEVICE"])
     threads = runtime.set_threads(cfg["TORCH_THREADS"])
 
@@ -69,7 +69,7 @@ def main() -> int:
         tc = TrainConfig.from_config(cfg)
         mc = model_config_from(cfg, table, frames)
         weights = resolve_weights(tc.backbone_weights)
-        motion = load_motion(frames, table.person_dirs(rows)) if mc.use_motion else None
+        motion = load_vectors(frames, table.person_dirs(rows), mc.inputs)
         loss_weights = class_weights([table.labels[i] for i in rows], mc.num_classes)
 
         seed_everything(0)
@@ -79,10 +79,10 @@ def main() -> int:
         store = cache.load(frames, table.person_dirs(rows), net, device, tc.feature_batch_size, progress=False)
         fill = time.perf_counter() - start
         loaders = {
-            "cached": DataLoader(CachedSequenceDataset(table, rows, store, motion, tc.augment),
+            "cached": DataLoader(CachedSequenceDataset(table, rows, store, motion, mc.inputs, tc.augment),
                                  batch_size=tc.batch_size, shuffle=True),
             "recompute": DataLoader(ImageSequenceDataset(table, rows, frames, (mc.frame_width, mc.frame_height),
-                                                         motion, augment=False),
+                                                         motion, mc.inputs, augment=False),
                                     batch_size=tc.batch_size, shuffle=True, num_workers=tc.num_workers),
         }
         seconds: dict[str, list[float]] = {}
