@@ -395,14 +395,16 @@ class _Session:
         if dets:
             tracks = [self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
                       for d in dets]
-            crops = [training_crop(image, d, mc) for d in dets]
-            seen = crops
-            if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
-                seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
-                for st, crop in zip(tracks, crops, strict=True):
-                    st.last_crop = crop
-            features = (embed_crops(p.net, np.stack(seen), p.device) if mc.appearance
-                        else [self.no_features] * len(dets))
+            # crops only for what reads them: the CNN and the pose model (a motion-only model needs none)
+            crops = [training_crop(image, d, mc) for d in dets] if mc.appearance or p.pose is not None else []
+            features = [self.no_features] * len(dets)
+            if mc.appearance:
+                seen = crops
+                if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
+                    seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
+                    for st, crop in zip(tracks, crops, strict=True):
+                        st.last_crop = crop
+                features = embed_crops(p.net, np.stack(seen), p.device)
             self.timer.mark("crop_cnn")
             recorded = [as_recorded(d.box, frame.time_s) for d in dets]  # what training reads from tracks.csv
             boxes, t = [b for b, _ in recorded], recorded[0][1]

@@ -65,7 +65,7 @@ class TrainConfig:
     backbone_weights: str = "mobilenet_v2_imagenet.pth"
     pose_weights: str = "yolov8n-pose.pt"
     batch_size: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-3
     optimizer: str = "adamw"
     weight_decay: float = 1e-4
     epochs: int = 50

@@ -506,3 +506,20 @@ def test_a_checkpoint_from_before_the_streams_still_predicts(tiny_checkpoint, sa
     summary = before.run(clip, tmp_path / "old", progress=False)
     today = Predictor(tiny_checkpoint, PredictSettings(stride=2)).run(clip, tmp_path / "new", progress=False)
     assert summary["video_label"] == today["video_label"] and summary["tracks"]
+
+
+def test_a_motion_only_model_predicts_without_crops(sample_clips, tmp_path, weights_dir):
+    """A model that reads neither appearance nor pose needs no crop, no CNN and no pose model."""
+    from behavior.model import BehaviorNet, ModelConfig
+    from behavior.training import save_checkpoint
+
+    mc = ModelConfig(inputs=("motion",), sequence_length=4, min_sequence_frames=2)
+    save_checkpoint(tmp_path / "motion.pth", {"model": BehaviorNet(mc, None).state_dict(), "classes": ["a", "b"],
+                                              "model_config": mc.to_dict(), "train_config": {}, "metrics": {},
+                                              "epoch": 1, "versions": {}})
+    predictor = Predictor(tmp_path / "motion.pth", PredictSettings(stride=2))
+    assert predictor.pose is None and predictor.net.backbone is None
+    predictor.feature_log = []
+    summary = predictor.run(sample_clips / "walking" / "walking_0.mp4", tmp_path / "out", progress=False)
+    assert summary["video_label"]["label"] in ("a", "b")
+    assert predictor.feature_log and all(f.numel() == 0 and k is None for _, _, f, _, k in predictor.feature_log)
