@@ -62,6 +62,12 @@ INPUTS = ("motion", "pose", "interaction")  # what the network reads per frame, 
                                             # "pose" (keypoints and their velocities), "interaction" (the
                                             # nearest other person); no "appearance" = no CNN at all. Whole-frame
                                             # mode reads ("appearance", "motion")
+MIL_POOLING = "none"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
+                     # clip is trained with the clip's label; "max" / "lse" / "topk" = the clip is a bag of its
+                     # people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole clips'
+                     # sequences); predict.py's video label pools its tracks the same way
+BACKGROUND_CLASS = ""  # the class that means "nothing of interest" ("noFight", "normal"): with MIL_POOLING, a clip
+                       # is of that class only when everyone in it is, so bystanders may be labeled with it
 POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
 CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same
@@ -91,8 +97,9 @@ CHECKPOINT = ""  # "" = MODEL_DIR/best_mobilenet_lstm.pth
 PREDICT_STRIDE = 4  # classify every N kept frames (all ready tracks in one batch)
 SMOOTHING = 0.5  # EMA weight of the newest probabilities per track (1 = no smoothing)
 DRAW_POSE = True  # draw each person's skeleton in annotated.mp4 (when the model reads pose or interaction)
-VIDEO_LABEL_RULE = "mean"  # "mean": tracks' mean probabilities averaged (as training's video level); "max": the
-                           # single most confident track decides
+VIDEO_LABEL_RULE = "auto"  # how the tracks make the video's label: "auto" = as the model was trained (its
+                           # MIL_POOLING; "mean" for "none"); "mean" (everyone, by labeled frames), "max" (the most
+                           # telling track), "lse" or "topk" (see MIL_POOLING)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = "INFO"  # "DEBUG", "INFO", "WARNING" or "ERROR"

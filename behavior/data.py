@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from behavior import files
 from behavior.errors import InputError
 from behavior.features import FeatureStore, crops_to_tensor, read_crop
+from behavior.mil import Bag, make_bags
 from behavior.sequences import SEQUENCES_HEADER
 from behavior.streams import Person, StreamState, flip_vectors, vector_dim
 
@@ -50,6 +51,10 @@ class SequenceTable:
         """Only the given rows (same classes): what a run that must not read the others works on."""
         return SequenceTable(*([column[i] for i in rows] for column in
                                (self.ids, self.splits, self.labels, self.videos, self.frames)), self.classes)
+
+    def bags(self, rows: list[int]) -> list[Bag]:
+        """The given rows grouped into one bag per video (multiple-instance training), people numbered in each."""
+        return make_bags(self.videos, self.labels, [f[0] for f in self.frames], rows)
 
     def person_dirs(self, rows: list[int] | None = None) -> list[str]:
         """The person folders the given rows (all by default) read crops from."""
@@ -197,6 +202,69 @@ class ImageSequenceDataset(Dataset):
             if flipped:
                 vectors = flip_vectors(vectors, self.inputs)
         return frames, vectors, self.labels[n]
+
+
+class BagDataset(Dataset):
+    """Whole clips for multiple-instance training: item ``b`` is every sequence of ``bags[b]``, in its row order.
+
+    ``sequences`` is a dataset of ``rows`` (one item per row, as above); each bag's rows must be among them.
+    """
+
+    def __init__(self, sequences: Dataset, rows: list[int], bags: list[Bag]) -> None:
+        position = {r: n for n, r in enumerate(rows)}
+        self.sequences, self.bags = sequences, bags
+        self.items = [[position[r] for r in bag.rows] for bag in bags]
+
+    def __len__(self) -> int:
+        return len(self.bags)
+
+    def __getitem__(self, b: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        x, vectors, _ = zip(*(self.sequences[n] for n in self.items[b]), strict=True)
+        return torch.stack(x), torch.stack(vectors), b
+
+
+class BagBatchSampler:
+    """Batches of whole bags holding about ``budget`` sequences together (at least one bag), shuffled each epoch.
+
+    Under torchrun every process draws the same order and takes its share of the bags; the
+    batch count is cut to the smallest share so that every process takes the same number of steps.
+    """
+
+    def __init__(self, sizes: list[int], budget: int, generator: torch.Generator | None = None,
+                 rank: int = 0, world: int = 1) -> None:
+        self.sizes, self.budget, self.generator, self.rank, self.world = sizes, budget, generator, rank, world
+
+    def _pack(self, order: list[int]) -> list[list[int]]:
+        batches: list[list[int]] = []
+        count = 0
+        for b in order:
+            if batches and count + self.sizes[b] <= self.budget:
+                batches[-1].append(b)
+                count += self.sizes[b]
+            else:
+                batches.append([b])
+                count = self.sizes[b]
+        return batches
+
+    def _batches(self, order: list[int]) -> list[list[int]]:
+        shares = [self._pack(order[r::self.world]) for r in range(self.world)]
+        return shares[self.rank][:min(len(s) for s in shares)]
+
+    def __iter__(self):
+        n = len(self.sizes)
+        order = torch.randperm(n, generator=self.generator).tolist() if self.generator is not None else list(range(n))
+        return iter(self._batches(order))
+
+    def __len__(self) -> int:
+        return len(self._batches(list(range(len(self.sizes)))))  # the count in bag order (shuffled: about that)
+
+
+def collate_bags(items: list[tuple[torch.Tensor, torch.Tensor, int]], bags: list[Bag],
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[Bag]]:
+    """Concatenate whole bags: (sequences' features, their vectors, the bags' labels, the bags)."""
+    chosen = [bags[b] for _, _, b in items]
+    return (torch.cat([x for x, _, _ in items]), torch.cat([v for _, v, _ in items]),
+            torch.tensor([bag.label for bag in chosen], dtype=torch.long), chosen)
 
 
 def augment_clip(frames: torch.Tensor, rng: random.Random | None = None) -> tuple[torch.Tensor, bool]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from behavior import files
+from behavior.report import format_table
 
 
 def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str],
@@ -53,16 +54,43 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str
     }
 
 
-def video_level(
-    probs: np.ndarray, labels: Sequence[int], videos: Sequence[str]
-) -> tuple[list[int], np.ndarray, list[str]]:
-    """Average the class probabilities of each video's sequences; returns labels, mean probs and video keys."""
-    order: dict[str, list[int]] = {}
-    for i, v in enumerate(videos):
-        order.setdefault(v, []).append(i)
-    keys = sorted(order)
-    mean = np.stack([probs[order[k]].mean(axis=0) for k in keys]) if keys else np.zeros((0, probs.shape[1]))
-    return [int(labels[order[k][0]]) for k in keys], mean, keys
+def people_labels(clips: Sequence[tuple[int, dict[str, Sequence[float]]]], classes: Sequence[str],
+                  background: int | None = None) -> dict[str, dict[str, Any]]:
+    """Per true class: in how many of its clips someone, not everyone, or everyone is labeled with it.
+
+    ``clips`` holds each clip's true class and its people's probabilities. "some, not all" counts
+    only clips with at least two people: that is where per-person labels can tell actors from
+    bystanders (with a background class, a fight clip should have fighters and background people).
+
+    Example:
+        >>> people_labels([(0, {"person_1": [0.9, 0.1], "person_2": [0.2, 0.8]})], ["fight", "noFight"], 1)["fight"]
+        {'clips': 1, 'someone': 1, 'everyone': 0, 'several_people': 1, 'some_not_all': 1, 'background': False}
+    """
+    out = {c: {"clips": 0, "someone": 0, "everyone": 0, "several_people": 0, "some_not_all": 0,
+               "background": k == background} for k, c in enumerate(classes)}
+    for label, people in clips:
+        hits = [int(np.argmax(p)) == label for p in people.values()]
+        row = out[classes[label]]
+        row["clips"] += 1
+        row["someone"] += any(hits)
+        row["everyone"] += bool(hits) and all(hits)
+        if len(hits) >= 2:
+            row["several_people"] += 1
+            row["some_not_all"] += any(hits) and not all(hits)
+    return out
+
+
+def people_labels_table(labeled: dict[str, dict[str, Any]]) -> str:
+    """``people_labels`` as a table users read."""
+    def share(n: int, of: int) -> str:
+        return f"{n}/{of} ({n / of:.0%})" if of else "-"
+
+    rows = [[c + (" (background)" if r["background"] else ""), r["clips"], share(r["someone"], r["clips"]),
+             share(r["everyone"], r["clips"]), share(r["some_not_all"], r["several_people"])]
+            for c, r in labeled.items()]
+    return ("Per-person labels (each person's mean probability over their sequences):\n"
+            + format_table(["true class", "clips", "someone labeled it", "everyone", "some, not all (2+ people)"],
+                           rows))
 
 
 def classification_report_text(metrics: dict[str, Any], title: str) -> str:
@@ -185,7 +213,7 @@ def write_report(out_dir: Path, sequence: dict[str, Any], video: dict[str, Any],
     warnings = "".join(f"WARNING: {w}\n" for w in extra.get("warnings", []))
     files.atomic_write_text(out_dir / "classification_report.txt",
                             warnings + (warnings and "\n")
-                            + classification_report_text(video, "Video level (mean probability over sequences)")
+                            + classification_report_text(video, f"Video level ({video.get('pooling', 'mean')} pooling over people)")
                             + "\n" + classification_report_text(sequence, "Sequence level"))
     write_confusion_csv(out_dir / "confusion_matrix.csv", video)
     plot_confusion(out_dir / "confusion_matrix.png", video, "Confusion matrix (video level)")

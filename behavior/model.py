@@ -34,7 +34,8 @@ from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vecto
 
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
 EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32}  # each vector stream's embedding
-LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": ""}  # fields checkpoints made before the pose stream lack
+LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints made before the pose stream lack
+                   "mil_pooling": "none", "background_class": ""}  # and before multiple-instance training
 __all__ = ["FEATURE_DIM", "MOTION_DIM", "POSE_DIM", "BehaviorNet", "ModelConfig", "load_backbone"]
 BACKBONES = ("mobilenet_v2",)
 
@@ -49,6 +50,7 @@ CONSTANT_OF = {
     "temporal_pooling": "TEMPORAL_POOLING", "head_hidden_dim": "HEAD_HIDDEN_DIM", "head_dropout": "HEAD_DROPOUT",
     "inputs": "INPUTS", "pose_imgsz": "POSE_IMGSZ", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
     "freeze_backbone": "FREEZE_BACKBONE", "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
+    "mil_pooling": "MIL_POOLING", "background_class": "BACKGROUND_CLASS",
 }
 
 
@@ -83,6 +85,8 @@ class ModelConfig:
     freeze_backbone: bool = True
     cpu_precision: str = "float32"  # how MobileNetV2 runs on the CPU ("float32" or "bfloat16")
     cnn_input: str = "rgb"  # "rgb": the crop; "difference": the crop minus the person's previous crop
+    mil_pooling: str = "none"  # how training pooled a clip's people into its label (behavior.mil)
+    background_class: str = ""  # the class that means "nothing of interest" ("" = none)
 
     @property
     def trainable_blocks(self) -> int:

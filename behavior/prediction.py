@@ -35,6 +35,7 @@ from behavior.crops import clip_box, crop_person, letterbox, motion_image
 from behavior.drawing import draw_box, draw_skeleton, palette
 from behavior.errors import InputError, first_line
 from behavior.features import embed_crops
+from behavior.mil import bag_probs
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
 from behavior.sequences import pad_positions
@@ -59,7 +60,7 @@ class PredictSettings:
 
     stride: int = 4
     smoothing: float = 0.5
-    video_label_rule: str = "mean"
+    video_label_rule: str = "auto"
     pose_weights: str = "yolov8n-pose.pt"
     draw_pose: bool = True
     detector: DetectorSettings = field(default_factory=DetectorSettings)
@@ -93,6 +94,8 @@ def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
         raise InputError(f"checkpoint {path} does not match its model_config: {first_line(exc)}") from None
     if len(ckpt["classes"]) != mc.num_classes:
         raise InputError(f"checkpoint {path}: {len(ckpt['classes'])} classes but a {mc.num_classes}-way head")
+    if mc.background_class and mc.background_class not in ckpt["classes"]:
+        raise InputError(f"checkpoint {path}: background class {mc.background_class!r} is not one of its classes")
     return net.eval().to(device), list(ckpt["classes"])
 
 
@@ -232,6 +235,9 @@ class Predictor:
         self.net, self.classes = load_model(checkpoint, self.device)
         self.checkpoint = {"path": str(Path(checkpoint).absolute()), "sha256": file_sha256(str(checkpoint))}
         self.mc = self.net.cfg
+        self.background = self.classes.index(self.mc.background_class) if self.mc.background_class else None
+        rule = settings.video_label_rule
+        self.video_rule = ("mean" if self.mc.mil_pooling == "none" else self.mc.mil_pooling) if rule == "auto" else rule
         self.tracker = PersonTracker(settings.detector) if self.mc.person_tracking else None
         runtime.set_threads(settings.detector.threads)
         self.colors = palette(len(self.classes))
@@ -362,7 +368,7 @@ class Predictor:
         return {
             "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,
             "fps": fps, "interrupted": interrupted, "tracks": per_track,
-            "video_label": video_label(per_track, self.classes, self.settings.video_label_rule),
+            "video_label": video_label(per_track, self.classes, self.video_rule, self.background),
             "timing_ms_per_frame": timing, "checkpoint": self.checkpoint,
             "settings": {"stride": self.settings.stride, "smoothing": self.settings.smoothing,
                          "model_config": self.mc.to_dict()},
@@ -489,12 +495,13 @@ def track_summary(track: int, st: TrackState, classes: list[str], person: int = 
     }
 
 
-def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str) -> dict[str, Any]:
-    """The video's label from its tracks' mean probabilities.
+def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str, background: int | None = None,
+                ) -> dict[str, Any]:
+    """The video's label from its tracks' mean probabilities, pooled by ``rule`` as training pools a clip's people.
 
-    ``mean``: each class's probability averaged over tracks, weighted by their labeled frames (as
-    training's video-level evaluation averages over sequences). ``max``: each class's highest mean
-    probability in any one track, so the single most confident person decides.
+    ``mean``: each class's probability averaged over tracks, weighted by their labeled frames. ``max``,
+    ``lse``, ``topk``: the most telling track(s) decide (``behavior.mil``); with a ``background``
+    class, the video is background only when every track is. Scores are normalized to sum to one.
 
     Example:
         >>> tracks = [{"mean_probs": {"fight": 0.9, "walk": 0.1}, "labeled_frames": 2},
@@ -505,12 +512,11 @@ def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str) -> 
     labeled = [t for t in tracks if t["mean_probs"]]
     if not labeled:
         return {"label": None, "rule": rule, "scores": dict.fromkeys(classes, 0.0)}
-    if rule == "mean":
-        weights = np.array([t["labeled_frames"] for t in labeled], float)
-        scores = {c: float(np.average([t["mean_probs"][c] for t in labeled], weights=weights)) for c in classes}
-    else:
-        scores = {c: float(max(t["mean_probs"][c] for t in labeled)) for c in classes}
-    return {"label": max(classes, key=lambda c: scores[c]), "rule": rule, "scores": scores}
+    people = torch.tensor([[t["mean_probs"][c] for c in classes] for t in labeled], dtype=torch.float64)
+    weights = torch.tensor([t["labeled_frames"] for t in labeled], dtype=torch.float64)
+    pooled = bag_probs(people, rule, background, weights).tolist()
+    scores = {c: round(float(p), 6) for c, p in zip(classes, pooled, strict=True)}
+    return {"label": classes[int(np.argmax(pooled))], "rule": rule, "scores": scores}
 
 
 # --- Batches ----------------------------------------------------------------------------------------------------

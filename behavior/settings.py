@@ -31,7 +31,8 @@ CNN_INPUTS = ("rgb", "difference")
 STREAMS = ("appearance", "motion", "pose", "interaction")  # what the network can read per frame (INPUTS)
 CNN_PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "adamw")
-VIDEO_LABEL_RULES = ("max", "mean")
+MIL_POOLINGS = ("none", "max", "lse", "topk")  # how a clip's people make its label in training (behavior.mil)
+VIDEO_LABEL_RULES = ("auto", "mean", "max", "lse", "topk")  # "auto": the pooling the model was trained with
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BACKBONE_BLOCKS = 19  # children of torchvision's mobilenet_v2().features: stem, 17 inverted residuals, last conv
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|\d+|mps)$")
@@ -149,6 +150,7 @@ RULES: dict[str, Rule] = {
     "HEAD_HIDDEN_DIM": INT_POS, "HEAD_DROPOUT": FRACTION,
     "INPUTS": Rule(tuple, choices=STREAMS), "POSE_IMGSZ": Rule(int, low=32, high=4096), "FREEZE_BACKBONE": FLAG,
     "CNN_INPUT": Rule(str, choices=CNN_INPUTS),
+    "MIL_POOLING": Rule(str, choices=MIL_POOLINGS), "BACKGROUND_CLASS": Rule(str),
     "FINE_TUNE_BLOCKS": Rule(int, low=0, high=BACKBONE_BLOCKS),
     "NORMALIZE_MEAN": Rule(float, low=0, high=1, length=3),
     "NORMALIZE_STD": Rule(float, low=0, high=1, low_open=True, length=3),

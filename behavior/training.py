@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,12 +32,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from behavior import files, metrics, runtime, settings
+from behavior import files, metrics, mil, runtime, settings
 from behavior.data import (
+    BagBatchSampler,
+    BagDataset,
     CachedSequenceDataset,
     ImageSequenceDataset,
     SequenceTable,
     check_crops_exist,
+    collate_bags,
     load_vectors,
     read_sequences,
 )
@@ -118,7 +122,11 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         head_dropout=float(cfg["HEAD_DROPOUT"]), inputs=tuple(cfg["INPUTS"]), pose_imgsz=int(cfg["POSE_IMGSZ"]),
         fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
         cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
+        mil_pooling=str(cfg["MIL_POOLING"]), background_class=str(cfg["BACKGROUND_CLASS"]),
     )
+    if mc.background_class and mc.background_class not in table.classes:
+        raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "
+                         f"of the sequences: {', '.join(table.classes)}")
     if not mc.person_tracking and mc.needs_keypoints:
         log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads appearance and motion",
                     ", ".join(mc.inputs))
@@ -269,17 +277,26 @@ def _resume_checkpoint(model_dir: Path, table: SequenceTable, mc: ModelConfig) -
 
 def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler, weights: torch.Tensor, tc: TrainConfig, device: str, epoch: int,
-                    progress: bool) -> tuple[float, float]:
-    """One pass over the training data; returns the mean loss and the accuracy."""
+                    progress: bool, pooling: str = "none", background: int | None = None) -> tuple[float, float]:
+    """One pass over the training data; returns the mean loss and the accuracy (per clip with MIL pooling).
+
+    With ``pooling`` other than "none" a batch is whole clips (``collate_bags``): the loss is that of
+    each clip's label under its people's pooled probabilities (``behavior.mil``).
+    """
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
     total, correct, loss_sum = 0, 0, 0.0
     bar = tqdm(loader, desc="train", unit="batch", leave=False, disable=not progress)
-    for step, (x, m, y) in enumerate(bar):
-        x, m, y = (t.to(device, non_blocking=True) for t in (x, m, y))
+    for step, batch in enumerate(bar):
+        x, m, y = (t.to(device, non_blocking=True) for t in batch[:3])
         with _autocast(device):
             logits = net(x, m)
-        loss = classification_loss(logits, y, weights, tc.focal_gamma, tc.label_smoothing)
+        if pooling != "none":
+            scores = mil.clip_probs(torch.softmax(logits.float(), dim=-1), batch[3], pooling, background)
+            loss = mil.bag_loss(scores, y, weights)
+        else:
+            scores = logits
+            loss = classification_loss(logits, y, weights, tc.focal_gamma, tc.label_smoothing)
         if not torch.isfinite(loss):
             raise BehaviorError(f"the loss became {loss.item()} at epoch {epoch}, batch {step + 1}: "
                                 "lower LEARNING_RATE or check the data")
@@ -291,10 +308,30 @@ def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.o
         scaler.step(optimizer)
         scaler.update()
         total += len(y)
-        correct += int((logits.argmax(-1) == y).sum())
+        correct += int((scores.argmax(-1) == y).sum())
         loss_sum += loss.item() * len(y)
         bar.set_postfix(loss=f"{loss_sum / total:.4f}")
     return loss_sum / max(total, 1), correct / max(total, 1)
+
+
+def background_index(mc: ModelConfig, classes: list[str]) -> int | None:
+    """The position of BACKGROUND_CLASS among ``classes``, or None without one."""
+    return classes.index(mc.background_class) if mc.background_class else None
+
+
+def video_probs(probs: np.ndarray, rows: list[int], bags: list[mil.Bag], pooling: str,
+                background: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each bag's pooled probabilities (B, C) and each person's (P, C), from the sequences' ``probs`` of ``rows``.
+
+    The video label of training's reports: "none" pools with the mean over the sequences, as
+    ``predict.py`` does with VIDEO_LABEL_RULE "auto" for such a model.
+    """
+    position = {r: n for n, r in enumerate(rows)}
+    ordered = torch.from_numpy(probs[[position[r] for bag in bags for r in bag.rows]]).double()
+    people = mil.people_probs(ordered, bags)[0].numpy() if bags else np.zeros((0, probs.shape[1]))
+    clips = (mil.clip_probs(ordered, bags, pooling, background).numpy() if bags
+             else np.zeros((0, probs.shape[1])))
+    return clips, people
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
@@ -456,7 +493,20 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     def dataset(split: str, augment: bool):
         return data.dataset(rows[split], augment)
 
-    train_loader = _loader(dataset("train", tc.augment), tc.batch_size, True, seed_gen, env, workers)
+    pooling, background = mc.mil_pooling, background_index(mc, table.classes)
+    bags = {split: table.bags(r) for split, r in rows.items()}
+    if pooling != "none":  # whole clips per batch: their people's pooled probabilities meet the clip labels
+        train_set = BagDataset(dataset("train", tc.augment), rows["train"], bags["train"])
+        sampler = BagBatchSampler([len(b.rows) for b in bags["train"]], tc.batch_size, seed_gen, env.rank, env.world)
+        train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers,
+                                  collate_fn=partial(collate_bags, bags=bags["train"]),
+                                  pin_memory=env.device.startswith("cuda"), persistent_workers=workers > 0)
+        train_labels = [b.label for b in bags["train"]]
+        reading += f"; clips as bags of people, {pooling} pooling" + (
+            f", background class {mc.background_class}" if background is not None else "")
+    else:
+        train_loader = _loader(dataset("train", tc.augment), tc.batch_size, True, seed_gen, env, workers)
+        train_labels = [table.labels[i] for i in rows["train"]]
     val_loader = _loader(dataset("val", False), tc.batch_size, False, None, env, workers)
     model.to(env.device)
     net = model
@@ -466,7 +516,7 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     optimizer = make_optimizer(model, tc)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=tc.lr_factor,
                                                            patience=tc.lr_patience)
-    weights = class_weights([table.labels[i] for i in rows["train"]], mc.num_classes).to(env.device)
+    weights = class_weights(train_labels, mc.num_classes).to(env.device)
     scaler = make_scaler(env.device)
     stopper = EarlyStopping(tc.patience)
     history: list[dict[str, float]] = []
@@ -500,8 +550,14 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
         train_loss, train_acc = train_one_epoch(net, train_loader, optimizer, scaler, weights, tc, env.device,
-                                                epoch, progress and env.main)
+                                                epoch, progress and env.main, pooling, background)
         probs, labels, val_loss = predict_probs(model, val_loader, env.device)
+        if pooling != "none":  # validation scores clips, as training does
+            clips = video_probs(probs, rows["val"], bags["val"], pooling, background)[0]
+            labels = np.array([b.label for b in bags["val"]])
+            val_loss = float(mil.bag_loss(torch.from_numpy(clips), torch.from_numpy(labels),
+                                          torch.ones(mc.num_classes, dtype=torch.float64)))
+            probs = clips
         val = metrics.evaluate(labels, probs.argmax(1), table.classes)
         scheduler.step(val_loss)
         record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
@@ -546,21 +602,33 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     loader = DataLoader(dataset(split, False), batch_size=tc.batch_size, num_workers=workers)
     probs, labels, loss = predict_probs(model, loader, device)
     sequence = metrics.evaluate(labels, probs.argmax(1), table.classes)
-    video_labels, video_probs, keys = metrics.video_level(probs, labels, [table.videos[i] for i in rows[split]])
-    video = metrics.evaluate(video_labels, video_probs.argmax(1), table.classes)
-    video["predictions"] = {k: table.classes[int(p.argmax())] for k, p in zip(keys, video_probs, strict=True)}
+    mc = model.cfg
+    bags = table.bags(rows[split])
+    background = background_index(mc, table.classes)
+    clips, people = video_probs(probs, rows[split], bags, mc.mil_pooling, background)
+    video = metrics.evaluate([b.label for b in bags], clips.argmax(1), table.classes)
+    video["predictions"] = {b.video: table.classes[int(p.argmax())] for b, p in zip(bags, clips, strict=True)}
+    video["pooling"] = "mean" if mc.mil_pooling == "none" else mc.mil_pooling
+    people_of, offset = {}, 0
+    for bag in bags:
+        people_of[bag.video] = {name: [round(float(v), 6) for v in people[offset + k]]
+                                for k, name in enumerate(bag.persons)}
+        offset += len(bag.persons)
+    labeled = metrics.people_labels([(b.label, people_of[b.video]) for b in bags], table.classes, background)
     per_split = {name: Counter(table.classes[table.labels[i]] for i in {table.videos[j]: j for j in r}.values())
                  for name, r in rows.items()}
     warnings = metrics.data_warnings(per_split, table.classes, split)
     extra = {"split": name, "best_epoch": best["epoch"], "loss": loss, "best_val": best["metrics"],
-             "checkpoint": str(model_dir / BEST), "warnings": warnings}
+             "checkpoint": str(model_dir / BEST), "warnings": warnings, "people_labels": labeled,
+             "people": people_of}
     metrics.write_report(model_dir, sequence, video, extra)
     print(f"Best epoch: {best['epoch']} (val macro-F1 {best['metrics']['val_macro_f1']:.4f})")
     print(f"Sequence level: accuracy {sequence['accuracy']:.4f} | macro-F1 {sequence['macro_f1']:.4f} "
           f"| mean class accuracy {sequence['mean_class_accuracy']:.4f} ({sequence['n']} sequences)")
     print(f"Video level:    accuracy {video['accuracy']:.4f} | macro-F1 {video['macro_f1']:.4f} "
           f"| mean class accuracy {video['mean_class_accuracy']:.4f} ({video['n']} {name} videos with sequences)")
-    print(metrics.classification_report_text(video, "Video level"))
+    print(metrics.classification_report_text(video, f"Video level ({video['pooling']} pooling over people)"))
+    print(metrics.people_labels_table(labeled))
     for warning in warnings:
         print(f"WARNING: {warning}")
     print(f"outputs: {model_dir} (best_mobilenet_lstm.pth, report.json, confusion_matrix.png, curves.png)")

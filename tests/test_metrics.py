@@ -20,11 +20,17 @@ def test_absent_class_does_not_count_in_macro_scores():
     assert m["macro_f1"] == 1.0 and m["per_class"]["b"]["support"] == 0
 
 
-def test_video_level_averages_probabilities():
-    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
-    labels, mean, keys = metrics.video_level(probs, [0, 0, 1, 1], ["a", "a", "b", "b"])
-    assert keys == ["a", "b"] and labels == [0, 1]
-    assert np.allclose(mean, [[0.55, 0.45], [0.45, 0.55]])
+def test_people_labels_counts_actors_and_bystanders():
+    clips = [(0, {"person_1": [0.9, 0.1], "person_2": [0.2, 0.8]}),  # fighter and bystander
+             (0, {"person_1": [0.7, 0.3], "person_2": [0.6, 0.4]}),  # everyone fights
+             (0, {"person_0": [0.4, 0.6]}),  # one (whole-frame) instance, missed
+             (1, {"person_1": [0.1, 0.9], "person_2": [0.3, 0.7]})]
+    out = metrics.people_labels(clips, ["fight", "noFight"], background=1)
+    assert out["fight"] == {"clips": 3, "someone": 2, "everyone": 1, "several_people": 2, "some_not_all": 1,
+                            "background": False}
+    assert out["noFight"]["everyone"] == 1 and out["noFight"]["background"]
+    table = metrics.people_labels_table(out)
+    assert "noFight (background)" in table and "1/2 (50%)" in table
 
 
 def test_report_files(tmp_path):

@@ -1,0 +1,161 @@
+"""Multiple-instance learning: a clip's label says that at least one of its people does the behavior.
+
+Users label clips, not people: in ``fighting/clip.mp4`` two people fight and three walk past. A clip
+is therefore a *bag* whose instances are its people (a person's class probabilities are the mean over
+their sequences), and a *pooling* turns the people's probabilities into the clip's:
+
+- ``max``: the most telling person carries the clip's label;
+- ``lse``: log-sum-exp, a smooth maximum (``LSE_SHARPNESS``: 0 is the mean, large is the max);
+- ``topk``: the mean of the ``TOP_K`` most telling people;
+- ``mean``: everyone counts alike (weighted by their sequences), what per-sequence training assumes.
+
+With a background class (``BACKGROUND_CLASS``: "noFight", "normal", ...) a clip is background only
+when everyone in it is, so its background score pools the people's background probabilities with
+the *dual* pooling (minimum, smooth minimum, mean of the bottom ``TOP_K``): one fighter makes a fight
+clip and the bystanders may stay background. The clip's scores are then normalized to sum to one.
+Training minimizes the cross-entropy of these clip probabilities (``MIL_POOLING``), and prediction's
+video label pools its tracks the same way, so both give a clip the same label.
+
+Example:
+    >>> import torch
+    >>> people = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8]])  # fight, noFight: one fighter, two bystanders
+    >>> [round(float(p), 2) for p in bag_probs(people, "max", background=1)]
+    [0.9, 0.1]
+    >>> [round(float(p), 2) for p in bag_probs(people, "mean")]
+    [0.4, 0.6]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from behavior.settings import MIL_POOLINGS
+
+LSE_SHARPNESS = 5.0  # log-sum-exp pooling of probabilities: 0 = mean, large = max
+TOP_K = 2  # "topk" pooling: the mean of this many people's probabilities (all of them when fewer)
+EPS = 1e-6  # keeps the log of a clip probability finite
+__all__ = ["LSE_SHARPNESS", "MIL_POOLINGS", "TOP_K", "Bag", "bag_loss", "bag_probs", "clip_probs", "make_bags",
+           "people_probs", "person_index", "pool"]
+
+
+@dataclass(frozen=True)
+class Bag:
+    """One video's sequences, grouped by person: the unit a clip label speaks about."""
+
+    video: str  # group/class/video
+    label: int
+    rows: tuple[int, ...]  # rows of the sequences table
+    person: tuple[int, ...]  # for each row, its person's position in ``persons``
+    persons: tuple[str, ...]  # person folder names ("person_1", ...; "person_0" is the whole frame)
+
+    def sequences_of(self) -> list[int]:
+        """How many sequences each person has, in ``persons`` order (their weights under "mean")."""
+        return [self.person.count(k) for k in range(len(self.persons))]
+
+
+def person_of(frame_path: str) -> str:
+    """The person folder name of a crop path ``<video>/person_<k>/frame_<n>.jpg``.
+
+    Example:
+        >>> person_of("fight/clip1/person_2/frame_000012.jpg")
+        'person_2'
+    """
+    return frame_path.rsplit("/", 2)[1]
+
+
+def make_bags(videos: Sequence[str], labels: Sequence[int], first_frames: Sequence[str],
+              rows: Sequence[int]) -> list[Bag]:
+    """The bags of the given table rows: one per video, each row in exactly one bag, in video order.
+
+    ``videos``, ``labels`` and ``first_frames`` (each sequence's first crop path) are the columns of
+    the sequences table, indexed by row.
+    """
+    by_video: dict[str, list[int]] = {}
+    for i in rows:
+        by_video.setdefault(videos[i], []).append(i)
+    bags = []
+    for video in sorted(by_video):
+        members = by_video[video]
+        names = sorted({person_of(first_frames[i]) for i in members}, key=lambda p: int(p.split("_")[1]))
+        position = {p: k for k, p in enumerate(names)}
+        bags.append(Bag(video, labels[members[0]], tuple(members),
+                        tuple(position[person_of(first_frames[i])] for i in members), tuple(names)))
+    return bags
+
+
+def person_index(bags: Sequence[Bag]) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the bags' rows in order: each row's person number across all the bags, and each person's bag."""
+    owner, bag_of, offset = [], [], 0
+    for b, bag in enumerate(bags):
+        owner += [offset + k for k in bag.person]
+        bag_of += [b] * len(bag.persons)
+        offset += len(bag.persons)
+    return torch.tensor(owner, dtype=torch.long), torch.tensor(bag_of, dtype=torch.long)
+
+
+def pool(x: torch.Tensor, pooling: str, dual: bool = False, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Pool the people's probabilities of one class (P,) into one score; ``dual`` pools towards the minimum.
+
+    Example:
+        >>> x = torch.tensor([0.9, 0.2, 0.1])
+        >>> [round(float(pool(x, p)), 3) for p in ("max", "topk", "mean")]
+        [0.9, 0.55, 0.4]
+        >>> round(float(pool(x, "max", dual=True)), 3)
+        0.1
+    """
+    if dual:
+        return -pool(-x, pooling, weights=weights)
+    if pooling == "max":
+        return x.max()
+    if pooling == "lse":
+        return (torch.logsumexp(LSE_SHARPNESS * x, dim=0) - math.log(len(x))) / LSE_SHARPNESS
+    if pooling == "topk":
+        return x.topk(min(TOP_K, len(x))).values.mean()
+    if pooling == "mean":
+        w = torch.ones_like(x) if weights is None else weights.to(x)
+        return (w * x).sum() / w.sum()
+    raise ValueError(f"unknown pooling {pooling!r}: one of {', '.join(MIL_POOLINGS)}")
+
+
+def bag_probs(people: torch.Tensor, pooling: str, background: int | None = None,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
+    """A clip's class probabilities (C,) from its people's (P, C), pooled per class and normalized.
+
+    With ``background``, that class pools with the dual pooling: the clip is background only when
+    everyone is. ``weights`` (P,) weigh the people under "mean" (their sequences or labeled frames).
+    """
+    pooling = "mean" if pooling == "none" else pooling
+    scores = torch.stack([pool(people[:, c], pooling, dual=(c == background), weights=weights)
+                          for c in range(people.shape[1])])
+    return scores / scores.sum().clamp_min(EPS)
+
+
+def people_probs(probs: torch.Tensor, bags: Sequence[Bag]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each person's mean probabilities over their sequences (P, C), their sequence counts (P,) and bags (P,).
+
+    ``probs`` (N, C) are the sequences' probabilities, rows in the order of the bags' rows.
+    """
+    owner, bag_of = person_index(bags)
+    counts = torch.bincount(owner, minlength=len(bag_of)).to(probs.dtype)
+    sums = torch.zeros(len(bag_of), probs.shape[1], dtype=probs.dtype, device=probs.device)
+    sums = sums.index_add(0, owner.to(probs.device), probs)
+    return sums / counts.to(probs.device)[:, None].clamp_min(1), counts, bag_of
+
+
+def clip_probs(probs: torch.Tensor, bags: Sequence[Bag], pooling: str, background: int | None = None,
+               ) -> torch.Tensor:
+    """Every bag's pooled class probabilities (B, C) from its sequences' probabilities (N, C), in bag order."""
+    people, counts, bag_of = people_probs(probs, bags)
+    return torch.stack([bag_probs(people[bag_of == b], pooling, background, counts[bag_of == b])
+                        for b in range(len(bags))])
+
+
+def bag_loss(probs: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Class-weighted negative log-likelihood of the clips' labels under their pooled probabilities (B, C)."""
+    nll = -torch.log(probs.gather(1, target[:, None]).squeeze(1).clamp_min(EPS))
+    w = weights[target]
+    return (w * nll).sum() / w.sum()
