@@ -32,7 +32,7 @@ from behavior.crops import JpegWriter, clip_box, crop_person, letterbox
 from behavior.errors import InputError, first_line
 from behavior.report import format_table
 from behavior.settings import build_settings, check_fields
-from behavior.tracking import Detection, DetectorSettings, PersonTracker, describe_detector
+from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker, describe_detector
 from behavior.video import (
     VIDEO_EXTENSIONS,
     FrameReader,
@@ -119,10 +119,11 @@ class VideoResult:
 
     job: VideoJob
     status: str
-    persons: int = 0
+    persons: int = 0  # tracked people (the whole-frame stand-in not counted)
     frames: int = 0
     seconds: float = 0.0
     error: str = ""
+    whole_frame: bool = False  # nobody was tracked: the whole frame stands in as person_0
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
@@ -194,13 +195,23 @@ def select_shard(jobs: Iterable[VideoJob], index: int, count: int) -> list[Video
 
 
 def _is_done(meta: dict | None, identity: dict[str, Any], size_bytes: int) -> bool:
-    """True when an earlier run finished this video with the same settings and the same source file."""
+    """True when an earlier run finished this video with the same settings and the same source file.
+
+    A video that an older version finished with nobody tracked and no whole-frame stand-in is redone:
+    it holds no crops to lose.
+    """
     return bool(
         meta
         and meta.get("status") == STATUS_DONE
         and meta.get("size_bytes") == size_bytes
         and all(meta.get(k) == v for k, v in identity.items())
+        and (meta.get("persons") or not (meta.get("settings") or {}).get("person_tracking"))
     )
+
+
+def tracked_persons(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The people of a meta.json that the tracker found (not the whole-frame stand-in)."""
+    return [p for p in meta.get("persons", []) if not p.get("whole_frame")]
 
 
 def settings_changes(meta: dict[str, Any], identity: dict[str, Any]) -> list[str]:
@@ -291,10 +302,18 @@ def _extract_into(
                 first_seen.setdefault(det.track_id, frame.index)
                 last_seen[det.track_id] = frame.index
             bar.update()
+        if reader.frames_kept and tracker is not None and not _rank_tracks(counts, first_seen, settings):
+            whole = _whole_frame_into(staging, job, fps, settings, writer)  # a label for every video
+            if whole:
+                rows += whole
+                counts[WHOLE_FRAME_TRACK] = len(whole)
+                first_seen[WHOLE_FRAME_TRACK], last_seen[WHOLE_FRAME_TRACK] = whole[0][0], whole[-1][0]
     if reader.frames_kept == 0:
         raise VideoError("no frames could be decoded")
 
     person_of = _rank_tracks(counts, first_seen, settings)
+    if WHOLE_FRAME_TRACK in counts:
+        person_of = {WHOLE_FRAME_TRACK: WHOLE_FRAME_TRACK}
     for track in counts:
         folder = staging / f"track_{track}"
         if track in person_of:
@@ -311,10 +330,26 @@ def _extract_into(
         ),
     )
     persons = [
-        {"person": k, "track_id": t, "frames": counts[t], "first_frame": first_seen[t], "last_frame": last_seen[t]}
+        {"person": k, "track_id": t, "frames": counts[t], "first_frame": first_seen[t], "last_frame": last_seen[t],
+         **({"whole_frame": True} if t == WHOLE_FRAME_TRACK else {})}
         for t, k in sorted(person_of.items(), key=lambda item: item[1])
     ]
     return persons, reader.frames_read, reader.frames_kept
+
+
+def _whole_frame_into(staging: Path, job: VideoJob, fps: float, settings: ExtractSettings,
+                      writer: JpegWriter) -> list[tuple]:
+    """Save every kept frame whole, cut like a person box covering the frame: the instance of a video where
+    nobody was tracked (prediction makes the same crop with the same function)."""
+    size = (settings.frame_width, settings.frame_height)
+    rows = []
+    for frame in FrameReader(job.path, settings.target_fps, fps=fps):
+        h, w = frame.image.shape[:2]
+        box = (0.0, 0.0, float(w), float(h))
+        writer.submit(staging / f"track_{WHOLE_FRAME_TRACK}" / f"frame_{frame.index:06d}.jpg",
+                      crop_person(frame.image, box, size, settings.crop_margin))
+        rows.append((frame.index, frame.time_s, WHOLE_FRAME_TRACK, box, 1.0))
+    return rows
 
 
 def extract_video(
@@ -340,7 +375,8 @@ def extract_video(
     if not overwrite:
         meta = files.read_json(final / "meta.json")
         if _is_done(meta, identity, size_bytes):
-            return VideoResult(job, STATUS_SKIPPED, len(meta.get("persons", [])), int(meta.get("frames_kept", 0)))
+            return VideoResult(job, STATUS_SKIPPED, len(tracked_persons(meta)), int(meta.get("frames_kept", 0)),
+                               whole_frame=bool(meta.get("whole_frame")))
 
     tracker = get_tracker()  # outside the per-video try: a broken detector must stop the batch
     staging = final.with_name(f".{final.name}.tmp")
@@ -360,8 +396,10 @@ def extract_video(
             )
             meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
                         status=STATUS_DONE, error="")
-            if not persons:
-                log.warning("%s: no person tracked for at least %d frames", job.key, settings.min_track_frames)
+            if any(p.get("whole_frame") for p in persons):
+                meta["whole_frame"] = True
+                log.warning("%s: no person tracked for at least %d frames: the whole frame stands in (person_%d)",
+                            job.key, settings.min_track_frames, WHOLE_FRAME_TRACK)
         except files.OutputError:
             raise  # a full or read-only disk fails every video alike: stop the batch
         except Exception as exc:  # one bad video never stops the batch
@@ -377,7 +415,8 @@ def extract_video(
         files.replace_dir(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # only left when interrupted
-    return VideoResult(job, meta["status"], len(meta["persons"]), meta["frames_kept"], meta["seconds"], meta["error"])
+    return VideoResult(job, meta["status"], len(tracked_persons(meta)), meta["frames_kept"], meta["seconds"],
+                       meta["error"], bool(meta.get("whole_frame")))
 
 
 def iter_meta(frames_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -396,7 +435,7 @@ def rebuild_manifest(frames_dir: Path) -> Path:
     """Write ``frames_dir/manifest.csv`` from all meta.json files, one row per video."""
     rows = sorted(
         (m.get("group", ""), m.get("class", ""), m.get("video", path.parent.name), m.get("status", ""),
-         len(m.get("persons", [])), m.get("frames_kept", 0), m.get("seconds", 0), m.get("error", ""))
+         len(tracked_persons(m)), m.get("frames_kept", 0), m.get("seconds", 0), m.get("error", ""))
         for path, m in iter_meta(frames_dir)
     )
     return files.write_csv(Path(frames_dir) / "manifest.csv", MANIFEST_HEADER, rows)
@@ -432,14 +471,15 @@ def extract_all(
 
 
 def summary_table(results: list[VideoResult]) -> str:
-    """class | videos | failed | persons, one row per class, then TOTAL."""
+    """class | videos | failed | persons | nobody tracked (whole frame instead), one row per class, then TOTAL."""
     by_class: dict[str, list[VideoResult]] = {}
     for r in results:
         by_class.setdefault("/".join(p for p in (r.job.group, r.job.label) if p), []).append(r)
     rows = [
-        [name, len(rs), sum(r.status == STATUS_FAILED for r in rs), sum(r.persons for r in rs)]
+        [name, len(rs), sum(r.status == STATUS_FAILED for r in rs), sum(r.persons for r in rs),
+         sum(r.whole_frame for r in rs)]
         for name, rs in sorted(by_class.items())
     ]
-    total = ["TOTAL", len(results), sum(r[2] for r in rows), sum(r[3] for r in rows)]
-    return format_table(["class", "videos", "failed", "persons"], rows, total)
+    total = ["TOTAL", len(results), *(sum(r[k] for r in rows) for k in (2, 3, 4))]
+    return format_table(["class", "videos", "failed", "persons", "nobody tracked (whole frame)"], rows, total)
 

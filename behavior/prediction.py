@@ -41,7 +41,7 @@ from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
 from behavior.sequences import pad_positions
 from behavior.settings import build_settings, check_fields
 from behavior.streams import Person, StreamState, as_recorded
-from behavior.tracking import Detection, DetectorSettings, PersonTracker, file_sha256
+from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker, file_sha256
 from behavior.training import load_checkpoint
 from behavior.video import Frame, FrameReader, VideoWriter, is_stream, require_display
 
@@ -285,6 +285,11 @@ class Predictor:
             with files.writing(staging):
                 staging.mkdir()
             summary = self._run(source, staging, show, progress)
+            if (self.tracker is not None and summary["video_label"]["label"] is None and not summary["interrupted"]
+                    and not is_stream(source)):  # a label for every video, as training gives one
+                log.warning("%s: nobody was tracked long enough for a label: the whole frame stands in (track %d)",
+                            Path(str(source)).name, WHOLE_FRAME_TRACK)
+                summary = self._run(source, staging, show, progress, whole_frame=True)
             _publish(staging, out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -292,8 +297,12 @@ class Predictor:
                 out.rmdir()  # a run that failed leaves no empty folder behind
         return summary
 
-    def _run(self, source: str | int | Path, out: Path, show: bool, progress: bool) -> dict[str, Any]:
+    def _run(self, source: str | int | Path, out: Path, show: bool, progress: bool,
+             whole_frame: bool = False) -> dict[str, Any]:
         """Decode (one thread ahead), detect and track, then hand each frame to the session.
+
+        ``whole_frame``: no detector; the whole frame is the one person (track 0), cut as stage 1 cuts
+        the frames of a video where nobody was tracked.
 
         The session's work (crops, CNN, LSTM, drawing) stays on this thread: on a small CPU a second
         compute thread only fights the detector for the same cores (measured: slower overall).
@@ -302,8 +311,9 @@ class Predictor:
 
         reader = FrameReader(source, self.mc.target_fps)
         kept_fps = min(reader.fps, self.mc.target_fps) if self.mc.target_fps > 0 else reader.fps
-        if self.tracker is not None:
-            self.tracker.reset(fps=kept_fps)
+        tracker = None if whole_frame else self.tracker
+        if tracker is not None:
+            tracker.reset(fps=kept_fps)
         session = _Session(self, out, kept_fps, show)
         timer = Timer()
         interrupted = False
@@ -314,10 +324,11 @@ class Predictor:
             for frame in reader:
                 timer.mark("decode")
                 h, w = frame.image.shape[:2]
-                if self.tracker is not None:
-                    dets = self.tracker.update(frame.image)
+                if tracker is not None:
+                    dets = tracker.update(frame.image)
                 else:
-                    dets = [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)]
+                    track = WHOLE_FRAME_TRACK if whole_frame else 1
+                    dets = [Detection(track, (0.0, 0.0, float(w), float(h)), 1.0)]
                 dets = [Detection(d.track_id, clip_box(d.box, w, h), d.conf) for d in dets]
                 timer.mark("detect_track")
                 session.timer.reset()
@@ -343,6 +354,9 @@ class Predictor:
         tracks = session.finished + list(session.states.items())
         summary = self._summary(source, reader, kept, kept_fps, tracks, timing, interrupted)
         summary["live_tracks_max"] = session.live_max
+        summary["whole_frame"] = whole_frame
+        for track in summary["tracks"]:
+            track["whole_frame"] = whole_frame
         files.write_json(out / "summary.json", summary)
         return summary
 
