@@ -143,7 +143,7 @@ def render_clip(spec: ClipSpec) -> Iterator[np.ndarray]:
     background = render_background(spec.width, spec.height, rng)
     cutouts = person_cutouts()
     chosen = rng.choice(len(cutouts), size=spec.persons, replace=spec.persons > len(cutouts))
-    lane_w = spec.width / spec.persons
+    lane_w = spec.width / max(spec.persons, 1)  # 0 persons: an empty scene
     people = []
     for i, idx in enumerate(chosen):
         source = cutouts[int(idx)]

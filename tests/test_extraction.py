@@ -178,10 +178,45 @@ def test_whole_frame_mode(sample_clips, tmp_path):
     assert meta["detector"] is None and meta["settings"]["person_tracking"] is False
 
 
+@pytest.fixture(scope="module")
+def empty_scene(tmp_path_factory):
+    """A class folder with one clip in which nobody appears."""
+    from behavior.synthetic import ClipSpec, write_clip
+
+    clips = tmp_path_factory.mktemp("empty_scene")
+    write_clip(clips / "fighting" / "nobody.mp4", ClipSpec(persons=0, width=320, height=240, fps=20.0,
+                                                             seconds=1.5))
+    return clips
+
+
+def test_nobody_tracked_the_whole_frame_stands_in(empty_scene, weights_dir, tmp_path):
+    result = extract_all(find_videos(empty_scene), tmp_path, FAST, progress=False)[0]
+    out = result.job.out_dir(tmp_path)
+    assert result.status == "done" and result.persons == 0 and result.whole_frame
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["person_0"]
+    rows = read_csv(out / "tracks.csv")
+    assert len(rows) == 12 and {r["track_id"] for r in rows} == {"0"} and {r["person"] for r in rows} == {"0"}
+    assert (rows[0]["x1"], rows[0]["y1"], rows[0]["x2"], rows[0]["y2"]) == ("0.0", "0.0", "320.0", "240.0")
+    crops = sorted((out / "person_0").glob("*.jpg"))
+    assert [c.name for c in crops] == [f"frame_{int(r['frame']):06d}.jpg" for r in rows]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["whole_frame"] is True and meta["persons"][0]["whole_frame"] is True
+    assert read_csv(tmp_path / "manifest.csv")[0]["persons"] == "0"
+    assert extraction.summary_table([result]).splitlines()[-1].split() == ["TOTAL", "1", "0", "0", "1"]
+    # an extraction made before the stand-in existed (done, nobody) is redone without --overwrite
+    meta.update(persons=[])
+    del meta["whole_frame"]
+    (out / "meta.json").write_text(json.dumps(meta))
+    shutil.rmtree(out / "person_0")
+    again = extract_all(find_videos(empty_scene), tmp_path, FAST, progress=False)[0]
+    assert again.status == "done" and again.whole_frame and (out / "person_0").is_dir()
+    assert extract_all(find_videos(empty_scene), tmp_path, FAST, progress=False)[0].status == "skipped"
+
+
 def test_summary_table(extracted):
     table = extraction.summary_table(extracted[1])
     lines = table.splitlines()
-    assert lines[0].split() == ["class", "videos", "failed", "persons"]
+    assert lines[0].split()[:4] == ["class", "videos", "failed", "persons"] and "whole frame" in lines[0]
     assert lines[-1].split()[:3] == ["TOTAL", "4", "0"]
     assert int(lines[-1].split()[3]) == sum(r.persons for r in extracted[1])
 

@@ -118,14 +118,18 @@ def test_memory_stays_bounded_on_a_long_stream(predictor, tmp_path):
     assert summary["live_tracks_max"] <= 3  # the previous scene's track is freed a second after it is lost
 
 
-def test_video_without_people(predictor, tmp_path):
+def test_video_without_people_is_labeled_from_the_whole_frame(predictor, tmp_path):
     path = tmp_path / "empty.mp4"
     with VideoWriter(path, 10.0, (160, 120)) as out:
         for _ in range(10):
             out.write(np.full((120, 160, 3), 90, np.uint8))
     summary = predictor.run(path, tmp_path / "out", progress=False)
-    assert summary["tracks"] == [] and summary["video_label"]["label"] is None
-    assert read_rows(tmp_path / "out" / "tracks.csv") == []
+    assert summary["whole_frame"] is True and summary["video_label"]["label"] in predictor.classes
+    [track] = summary["tracks"]
+    assert track["track_id"] == 0 and track["whole_frame"] is True and track["labeled_frames"] > 0
+    rows = read_rows(tmp_path / "out" / "tracks.csv")
+    assert len(rows) == 10 and {r["track_id"] for r in rows} == {"0"}
+    assert (rows[0]["x1"], rows[0]["y1"], rows[0]["x2"], rows[0]["y2"]) == ("0.0", "0.0", "160.0", "120.0")
 
 
 def test_video_label_rules():
@@ -133,6 +137,36 @@ def test_video_label_rules():
               {"mean_probs": {"a": 0.3, "b": 0.7}, "labeled_frames": 3}]
     assert video_label(tracks, ["a", "b"], "mean")["scores"] == pytest.approx({"a": 0.45, "b": 0.55})
     assert video_label(tracks, ["a", "b"], "max")["label"] == "a"
+    assert video_label(tracks, ["a", "b"], "max", background=1)["scores"] == pytest.approx({"a": 0.9, "b": 0.1})
+    assert video_label(tracks, ["a", "b"], "max", background=0)["label"] == "b"  # "a" needs everyone to be "a"
+    assert video_label([], ["a", "b"], "max")["label"] is None
+
+
+@pytest.mark.parametrize("pooling", ["none", "max", "lse", "topk"])
+@pytest.mark.parametrize("background", [None, 2])
+def test_prediction_and_training_give_a_video_the_same_label(pooling, background):
+    from behavior.mil import make_bags
+    from behavior.training import video_probs
+
+    classes = ["kick", "punch", "normal"]
+    rng = np.random.default_rng(len(pooling) + (background or 0))
+    videos = ["kick/a"] * 5 + ["normal/b"] * 3
+    frames = [f"{v}/person_{p}/frame_{n:06d}.jpg" for n, (v, p) in enumerate(zip(videos, [1, 1, 2, 3, 3, 1, 2, 2]))]
+    labels = [0] * 5 + [2] * 3
+    probs = rng.dirichlet(np.ones(3), size=8)
+    rows = list(range(8))
+    bags = make_bags(videos, labels, frames, rows)
+    clips, people = video_probs(probs, rows, bags, pooling, background)
+    offset = 0
+    for bag, clip in zip(bags, clips, strict=True):
+        counts = bag.sequences_of()  # prediction: each track's mean probabilities over its labeled frames
+        tracks = [{"mean_probs": dict(zip(classes, people[offset + k], strict=True)), "labeled_frames": n}
+                  for k, n in enumerate(counts)]
+        offset += len(counts)
+        rule = "mean" if pooling == "none" else pooling  # what VIDEO_LABEL_RULE "auto" resolves to
+        predicted = video_label(tracks, classes, rule, background)
+        assert predicted["label"] == classes[int(clip.argmax())]
+        assert list(predicted["scores"].values()) == pytest.approx(clip.tolist(), abs=1e-6)
 
 
 def run_predict(*args):

@@ -55,6 +55,29 @@ def test_streams_without_a_cnn(train_cfg, capsys):
     assert "Keypoint cache: 12 person folders reused, 0 computed" in capsys.readouterr().out
 
 
+def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
+    """MIL_POOLING trains on whole clips; the report's video level pools people the same way and says who is
+    labeled what; predict.py's "auto" video rule takes the checkpoint's pooling."""
+    from behavior.prediction import PredictSettings, Predictor
+
+    cfg = train_cfg(MIL_POOLING="max", BACKGROUND_CLASS="walk", INPUTS=("motion",), NUM_EPOCHS=2)
+    report = training.train(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "clips as bags of people, max pooling, background class walk" in out
+    assert "Video level (max pooling over people)" in out and "walk (background)" in out
+    assert report["video_level"]["pooling"] == "max" and report["video_level"]["n"] == 2
+    assert report["people_labels"]["walk"]["background"] and report["people_labels"]["fight"]["clips"] == 1
+    assert {p for people in report["people"].values() for p in people} == {"person_1"}
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    assert (ckpt["model_config"]["mil_pooling"], ckpt["model_config"]["background_class"]) == ("max", "walk")
+    predictor = Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings())
+    assert (predictor.video_rule, predictor.background) == ("max", 1)
+    assert Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings(video_label_rule="mean")).video_rule \
+        == "mean"
+    with pytest.raises(InputError, match="BACKGROUND_CLASS .*'sitting' is not one of the classes of the sequences"):
+        training.train(train_cfg(BACKGROUND_CLASS="sitting", MODEL_DIR=cfg["MODEL_DIR"] + "2"), progress=False)
+
+
 def test_a_class_missing_from_a_split_is_said_plainly():
     from behavior.metrics import data_warnings
 
