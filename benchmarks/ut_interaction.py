@@ -89,7 +89,10 @@ def run_mode(mode: str, args: argparse.Namespace, labels: dict[str, dict[str, st
         "--model-dir", str(model), "--cv", str(FOLDS), *extra, *overwrite], work / "cv.log")
     cv = json.loads((model / "cv" / "cv_report.json").read_text())
     if args.cv_only:
-        return {"mode": mode, "flags": extra, "seconds": times, "cv": cv}
+        result = {"mode": mode, "flags": extra, "seconds": times, "cv": cv}
+        if mode == "person":  # per person, from each fold's report on its held-out clips
+            result["people"] = person_scores(cv_people(model / "cv", frames, labels), labels)
+        return result
     fold_of_sequence = {}
     with open(model / "cv" / "folds.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -126,34 +129,75 @@ def pooled_evaluation(evaluations: list[dict]) -> dict:
 
 
 def clip_people(prediction_dir: Path, expected: int) -> tuple[list[dict], int]:
-    """The ``expected`` longest labeled tracks of a clip, left to right, each with its mean x-centre; and how many
-    labeled tracks the clip has."""
+    """The ``expected`` longest labeled tracks of a clip in predict.py's outputs, left to right, each with its
+    mean x-centre; and how many labeled tracks the clip has."""
     summary = files.read_json(prediction_dir / "summary.json")
     if summary is None:
         return [], 0
     labeled = [t for t in summary["tracks"] if t.get("mean_probs")]
+    return left_to_right(labeled, box_centres(prediction_dir / "tracks.csv", "track_id"), "track_id", expected)
+
+
+def box_centres(tracks_csv: Path, key: str) -> dict[str, float]:
+    """The mean x-centre of each track (``key``: the tracks.csv column naming it) over its rows."""
     centres: dict[str, list[float]] = {}
-    with open(prediction_dir / "tracks.csv", newline="", encoding="utf-8") as f:
+    with open(tracks_csv, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            centres.setdefault(row["track_id"], []).append((float(row["x1"]) + float(row["x2"])) / 2)
-    chosen = sorted(labeled, key=lambda t: -t["frames"])[:expected]
+            centres.setdefault(row[key], []).append((float(row["x1"]) + float(row["x2"])) / 2)
+    return {k: sum(xs) / len(xs) for k, xs in centres.items()}
+
+
+def left_to_right(people: list[dict], centres: dict[str, float], key: str, expected: int) -> tuple[list[dict], int]:
+    """The ``expected`` people with the most frames, ordered by x-centre; and how many there are."""
+    chosen = sorted(people, key=lambda t: -t["frames"])[:expected]
     for t in chosen:
-        xs = centres.get(str(t["track_id"]), [0.0])
-        t["x_centre"] = sum(xs) / len(xs)
-    return sorted(chosen, key=lambda t: t["x_centre"]), len(labeled)
+        t["x_centre"] = centres.get(str(t[key]), 0.0)
+    return sorted(chosen, key=lambda t: t["x_centre"]), len(people)
 
 
-def person_scores(predictions: Path, labels: dict[str, dict[str, str]]) -> dict:
-    """Actor accuracy, per-person accuracy and people-count mismatches from predict.py's per-clip outputs."""
+def cv_people(cv_dir: Path, frames_dir: Path, labels: dict[str, dict[str, str]]) -> dict[str, tuple[list[dict], int]]:
+    """Each clip's people as its held-out CV fold scored them (report.json's per-person mean probabilities over
+    their sequences), with their frame counts and x-centres from stage 1's tracks.csv."""
+    out = {}
+    for report_path in sorted(cv_dir.glob("fold_*/report.json")):
+        report = json.loads(report_path.read_text())
+        classes = report["video_level"]["classes"]
+        for key, people in report.get("people", {}).items():
+            if key not in labels:
+                continue
+            row = labels[key]
+            tracks = list(csv.DictReader(open(frames_dir / key / "tracks.csv", newline="", encoding="utf-8")))
+            frames = {name: sum(r["person"] == name.split("_")[1] for r in tracks) for name in people}
+            entries = [{"person": name, "frames": frames[name], "mean_probs": dict(zip(classes, probs, strict=True))}
+                       for name, probs in people.items()]
+            expected = 1 if row["main_actor"] == "single" else 2
+            centres = {f"person_{k}": x for k, x in box_centres(frames_dir / key / "tracks.csv", "person").items()}
+            out[key] = left_to_right(entries, centres, "person", expected)
+    return out
+
+
+def predicted_people(predictions: Path, labels: dict[str, dict[str, str]]) -> dict[str, tuple[list[dict], int]]:
+    """Each clip's people from predict.py's outputs under ``predictions/fold_*/<class>/<clip>``."""
+    out = {}
+    for key, row in labels.items():
+        folders = list(predictions.glob(f"fold_*/{row['label']}/{key.split('/', 1)[1]}"))
+        expected = 1 if row["main_actor"] == "single" else 2
+        out[key] = clip_people(folders[0], expected) if folders else ([], 0)
+    return out
+
+
+def person_scores(people_of: dict[str, tuple[list[dict], int]], labels: dict[str, dict[str, str]]) -> dict:
+    """Actor accuracy, per-person accuracy and people-count mismatches, from each clip's people left to right."""
     actor = {"correct": 0, "clips": 0, "missing": 0}
     person = {"correct": 0, "people": 0, "missing": 0}
     per_class = {}
     mismatched = []
     for key, row in sorted(labels.items()):
-        label, clip = row["label"], key.split("/", 1)[1]
-        folders = list(predictions.glob(f"fold_*/{label}/{clip}"))
+        if key not in people_of:
+            continue
+        label = row["label"]
         expected = 1 if row["main_actor"] == "single" else 2
-        people, found = clip_people(folders[0], expected) if folders else ([], 0)
+        people, found = people_of[key]
         if found != expected:
             mismatched.append(f"{key} ({found})")
         if label in ACTIONS:
@@ -191,11 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if args.cv_only:
         cvs = [run_mode(mode, args, labels) for mode in modes]
-        print(format_table(["mode", "flags", "CV video acc (mean ± std)", "CV macro-F1", "seconds"],
+        print(format_table(["mode", "flags", "CV video acc (mean ± std)", "CV macro-F1", "actor acc", "person acc",
+                            "people found != expected", "seconds"],
                            [[r["mode"], " ".join(r["flags"]),
                              f"{r['cv']['video_accuracy']['mean']:.3f} ± {r['cv']['video_accuracy']['std']:.3f}",
-                             f"{r['cv']['video_macro_f1']['mean']:.3f}", f"{sum(r['seconds'].values()):.0f}"]
-                            for r in cvs]))
+                             f"{r['cv']['video_macro_f1']['mean']:.3f}",
+                             *(_people_cells(r["people"]) if "people" in r else ["n/a", "n/a", "n/a"]),
+                             f"{sum(r['seconds'].values()):.0f}"] for r in cvs]))
         return 0
     results = []
     for mode in modes:
@@ -203,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         r["predict"] = pooled_evaluation(r["evaluations"])
         r["e2e"] = end_to_end({"videos": r["predict"].pop("videos")})
         if mode == "person":
-            r["people"] = person_scores(args.work_dir / mode / "predictions", labels)
+            r["people"] = person_scores(predicted_people(args.work_dir / mode / "predictions", labels), labels)
         del r["evaluations"]
         results.append(r)
     files_out = files.write_json(args.work_dir / "results.json", results)
