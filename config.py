@@ -62,10 +62,11 @@ INPUTS = ("motion", "pose", "interaction")  # what the network reads per frame, 
                                             # "pose" (keypoints and their velocities), "interaction" (the
                                             # nearest other person); no "appearance" = no CNN at all. Whole-frame
                                             # mode reads ("appearance", "motion")
-MIL_POOLING = "none"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
-                     # clip is trained with the clip's label; "max" / "lse" / "topk" = the clip is a bag of its
-                     # people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole clips'
-                     # sequences); predict.py's video label pools its tracks the same way
+MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
+                     # clip is trained with the clip's label; "max" / "lse" / "topk" / "mean" = the clip is a bag of
+                     # its people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole
+                     # clips' sequences); "auto" = "max" with a BACKGROUND_CLASS, else "none" (measured: docs/
+                     # RESULTS.md); predict.py's video label pools its tracks the same way
 BACKGROUND_CLASS = ""  # the class that means "nothing of interest" ("noFight", "normal"): with MIL_POOLING, a clip
                        # is of that class only when everyone in it is, so bystanders may be labeled with it
 POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
