@@ -24,17 +24,18 @@ import cv2  # noqa: E402
 
 from behavior import cli, files  # noqa: E402
 from behavior.errors import InputError  # noqa: E402
+from behavior.video import kept_ordinal  # noqa: E402
 
 
 def best_frame(tracks_csv: Path) -> tuple[int, list[dict[str, str]]]:
-    """The row number (in kept-frame order) and rows of the frame whose people have the most distinct labels."""
+    """The source frame index and rows of the frame whose labeled people have the most distinct labels."""
     by_frame: dict[str, list[dict[str, str]]] = defaultdict(list)
     order: list[str] = []
     with open(tracks_csv, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            if row["frame"] not in by_frame:
-                order.append(row["frame"])
             if row["label"]:
+                if row["frame"] not in by_frame:
+                    order.append(row["frame"])
                 by_frame[row["frame"]].append(row)
     if not any(by_frame.values()):
         raise InputError(f"{tracks_csv} has no labeled person")
@@ -43,8 +44,8 @@ def best_frame(tracks_csv: Path) -> tuple[int, list[dict[str, str]]]:
         rows = by_frame[frame]
         return len({r["label"] for r in rows}), len(rows), sum(float(r["label_conf"]) for r in rows)
 
-    chosen = max((f for f in order if by_frame[f]), key=score)
-    return order.index(chosen), by_frame[chosen]
+    chosen = max(order, key=score)
+    return int(chosen), by_frame[chosen]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,9 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="the PNG to write")
     parser.add_argument("--width", type=int, default=640, help="width of the picture in pixels")
     args = parser.parse_args(argv)
-    position, rows = best_frame(args.prediction_dir / "tracks.csv")
+    index, rows = best_frame(args.prediction_dir / "tracks.csv")
+    summary = files.read_json(args.prediction_dir / "summary.json") or {}
+    source = cv2.VideoCapture(str(summary.get("source", "")))
+    source_fps = source.get(cv2.CAP_PROP_FPS) or summary.get("fps", 0)
+    source.release()
+    target = float(summary.get("settings", {}).get("model_config", {}).get("target_fps", 0))
+    position = kept_ordinal(index, source_fps, target)  # annotated.mp4 holds the kept frames, in order
     capture = cv2.VideoCapture(str(args.prediction_dir / "annotated.mp4"))
-    for _ in range(position + 1):  # annotated.mp4 holds one frame per kept frame, in order
+    for _ in range(position + 1):
         ok, image = capture.read()
         if not ok:
             raise InputError(f"{args.prediction_dir / 'annotated.mp4'} ends before kept frame {position}")
