@@ -227,7 +227,8 @@ def test_bad_videos_and_streams(tiny_checkpoint, tmp_path, capfd):
 
 
 def test_batch_evaluation_counts_every_video(tiny_checkpoint, sample_clips, tmp_path):
-    """A video that failed or where nobody was tracked counts as wrong, and the headline says so in one line."""
+    """A video that failed counts as wrong, and the headline says so in one line; one where nobody was tracked is
+    labeled from the whole frame."""
     clips = tmp_path / "clips"
     (clips / "walk").mkdir(parents=True)
     (clips / "fight").mkdir()
@@ -242,13 +243,15 @@ def test_batch_evaluation_counts_every_video(tiny_checkpoint, sample_clips, tmp_
                        "--output-dir", str(tmp_path / "eval"))
     assert proc.returncode == 1, proc.stderr  # one video failed; every video was scored
     report = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
-    assert report["n"] == 4 and report["failed"] == 1 and report["no_prediction"] == 1
-    assert report["labeled"]["n"] == 2
+    assert report["n"] == 4 and report["failed"] == 1 and report["no_prediction"] == 0
+    assert report["labeled"]["n"] == 3
     assert report["predicted_classes"] == ["fight", "walk", "(no label)"]
-    assert sum(map(sum, report["confusion_matrix"])) == 4 and sum(row[2] for row in report["confusion_matrix"]) == 2
-    assert report["accuracy"] == pytest.approx(report["labeled"]["accuracy"] * 2 / 4)
+    assert sum(map(sum, report["confusion_matrix"])) == 4 and sum(row[2] for row in report["confusion_matrix"]) == 1
+    assert report["accuracy"] == pytest.approx(report["labeled"]["accuracy"] * 3 / 4)
     headline = next(line for line in proc.stdout.splitlines() if line.startswith("accuracy"))
-    assert "over all 4 videos (2 unlabeled count as wrong;" in headline and "over the 2 labeled)" in headline
+    assert "over all 4 videos (1 unlabeled count as wrong;" in headline and "over the 3 labeled)" in headline
+    nobody = json.loads((tmp_path / "eval" / "walk" / "nobody" / "summary.json").read_text())
+    assert nobody["whole_frame"] is True and nobody["video_label"]["label"]
     assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
     assert "macro-F1" in proc.stdout
 
