@@ -213,7 +213,8 @@ def write_report(out_dir: Path, sequence: dict[str, Any], video: dict[str, Any],
     warnings = "".join(f"WARNING: {w}\n" for w in extra.get("warnings", []))
     files.atomic_write_text(out_dir / "classification_report.txt",
                             warnings + (warnings and "\n")
-                            + classification_report_text(video, f"Video level ({video.get('pooling', 'mean')} pooling over people)")
+                            + classification_report_text(
+                                video, f"Video level ({video.get('pooling', 'mean')} pooling over people)")
                             + "\n" + classification_report_text(sequence, "Sequence level"))
     write_confusion_csv(out_dir / "confusion_matrix.csv", video)
     plot_confusion(out_dir / "confusion_matrix.png", video, "Confusion matrix (video level)")

@@ -31,7 +31,7 @@ from behavior.weights import load_yolo, resolve_weights
 log = logging.getLogger(__name__)
 
 PERSON_CLASS = 0  # COCO "person"
-WHOLE_FRAME_TRACK = 0  # the track id (and person number) of the whole frame where nobody is tracked; ByteTrack counts from 1
+WHOLE_FRAME_TRACK = 0  # track id and person number of the whole frame where nobody is tracked (ByteTrack counts from 1)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from behavior.features import FeatureCache, FeatureStore, backbone_key
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import KeypointCache, KeypointStore, PoseSettings
 from behavior.settings import build_settings
+from behavior.tracking import WHOLE_FRAME_TRACK
 from behavior.weights import resolve_weights
 
 log = logging.getLogger(__name__)
@@ -637,6 +638,7 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     warnings = metrics.data_warnings(per_split, table.classes, split)
     extra = {"split": name, "best_epoch": best["epoch"], "loss": loss, "best_val": best["metrics"],
              "checkpoint": str(model_dir / BEST), "warnings": warnings, "people_labels": labeled,
+             "whole_frame_videos": sum(b.persons == (f"person_{WHOLE_FRAME_TRACK}",) for b in bags),
              "people": people_of}
     metrics.write_report(model_dir, sequence, video, extra)
     print(f"Best epoch: {best['epoch']} (val macro-F1 {best['metrics']['val_macro_f1']:.4f})")
@@ -646,6 +648,8 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
           f"| mean class accuracy {video['mean_class_accuracy']:.4f} ({video['n']} {name} videos with sequences)")
     print(metrics.classification_report_text(video, f"Video level ({video['pooling']} pooling over people)"))
     print(metrics.people_labels_table(labeled))
+    if extra["whole_frame_videos"]:
+        print(f"{extra['whole_frame_videos']} of the {len(bags)} videos had nobody tracked: the whole frame stood in")
     for warning in warnings:
         print(f"WARNING: {warning}")
     print(f"outputs: {model_dir} (best_mobilenet_lstm.pth, report.json, confusion_matrix.png, curves.png)")

@@ -151,7 +151,8 @@ def test_prediction_and_training_give_a_video_the_same_label(pooling, background
     classes = ["kick", "punch", "normal"]
     rng = np.random.default_rng(len(pooling) + (background or 0))
     videos = ["kick/a"] * 5 + ["normal/b"] * 3
-    frames = [f"{v}/person_{p}/frame_{n:06d}.jpg" for n, (v, p) in enumerate(zip(videos, [1, 1, 2, 3, 3, 1, 2, 2]))]
+    persons = [1, 1, 2, 3, 3, 1, 2, 2]
+    frames = [f"{v}/person_{p}/frame_{n:06d}.jpg" for n, (v, p) in enumerate(zip(videos, persons, strict=True))]
     labels = [0] * 5 + [2] * 3
     probs = rng.dirichlet(np.ones(3), size=8)
     rows = list(range(8))

@@ -58,7 +58,7 @@ def test_streams_without_a_cnn(train_cfg, capsys):
 def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
     """MIL_POOLING trains on whole clips; the report's video level pools people the same way and says who is
     labeled what; predict.py's "auto" video rule takes the checkpoint's pooling."""
-    from behavior.prediction import PredictSettings, Predictor
+    from behavior.prediction import Predictor, PredictSettings
 
     cfg = train_cfg(MIL_POOLING="max", BACKGROUND_CLASS="walk", INPUTS=("motion",), NUM_EPOCHS=2)
     report = training.train(cfg, progress=False)
