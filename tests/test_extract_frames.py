@@ -84,7 +84,7 @@ def test_rerun_skips_and_prints_the_table(tmp_path, sample_clips, weights_dir):
     first = run_script(*args)
     assert first.returncode == 0, first.stderr
     header, rule, *rows = first.stdout.splitlines()[:3]
-    assert header.split() == ["class", "videos", "failed", "persons"]
+    assert header.split() == ["class", "videos", "failed", "persons", "nobody", "tracked", "(whole", "frame)"]
     second = run_script(*args)
     assert second.returncode == 0 and "0 extracted, 4 already done" in second.stdout
     assert "detector yolov8n.pt on" not in second.stderr  # nothing to do: the model is never loaded
