@@ -38,8 +38,8 @@ from behavior.settings import MIL_POOLINGS
 LSE_SHARPNESS = 5.0  # log-sum-exp pooling of probabilities: 0 = mean, large = max
 TOP_K = 2  # "topk" pooling: the mean of this many people's probabilities (all of them when fewer)
 EPS = 1e-6  # keeps the log of a clip probability finite
-__all__ = ["LSE_SHARPNESS", "MIL_POOLINGS", "TOP_K", "Bag", "bag_loss", "bag_probs", "clip_probs", "make_bags",
-           "people_probs", "person_index", "pool"]
+__all__ = ["LSE_SHARPNESS", "MIL_POOLINGS", "TOP_K", "Bag", "bag_loss", "bag_probs", "clip_probs", "label_rule",
+           "make_bags", "people_probs", "person_index", "pool"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,17 @@ def pool(x: torch.Tensor, pooling: str, dual: bool = False, weights: torch.Tenso
     raise ValueError(f"unknown pooling {pooling!r}: one of {', '.join(MIL_POOLINGS)}")
 
 
+def label_rule(mil_pooling: str) -> str:
+    """How a model trained with ``mil_pooling`` pools a video's people into its label: per-sequence training
+    ("none") averages them.
+
+    Example:
+        >>> label_rule("none"), label_rule("max")
+        ('mean', 'max')
+    """
+    return "mean" if mil_pooling == "none" else mil_pooling
+
+
 def bag_probs(people: torch.Tensor, pooling: str, background: int | None = None,
               weights: torch.Tensor | None = None) -> torch.Tensor:
     """A clip's class probabilities (C,) from its people's (P, C), pooled per class and normalized.
@@ -128,7 +139,7 @@ def bag_probs(people: torch.Tensor, pooling: str, background: int | None = None,
     With ``background``, that class pools with the dual pooling: the clip is background only when
     everyone is. ``weights`` (P,) weigh the people under "mean" (their sequences or labeled frames).
     """
-    pooling = "mean" if pooling == "none" else pooling
+    pooling = label_rule(pooling)
     scores = torch.stack([pool(people[:, c], pooling, dual=(c == background), weights=weights)
                           for c in range(people.shape[1])])
     return scores / scores.sum().clamp_min(EPS)

@@ -35,7 +35,7 @@ from behavior.crops import clip_box, crop_person, letterbox, motion_image
 from behavior.drawing import draw_box, draw_skeleton, palette
 from behavior.errors import InputError, first_line
 from behavior.features import embed_crops
-from behavior.mil import bag_probs
+from behavior.mil import bag_probs, label_rule
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
 from behavior.sequences import pad_positions
@@ -237,7 +237,7 @@ class Predictor:
         self.mc = self.net.cfg
         self.background = self.classes.index(self.mc.background_class) if self.mc.background_class else None
         rule = settings.video_label_rule
-        self.video_rule = ("mean" if self.mc.mil_pooling == "none" else self.mc.mil_pooling) if rule == "auto" else rule
+        self.video_rule = label_rule(self.mc.mil_pooling) if rule == "auto" else rule
         self.tracker = PersonTracker(settings.detector) if self.mc.person_tracking else None
         runtime.set_threads(settings.detector.threads)
         self.colors = palette(len(self.classes))

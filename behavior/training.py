@@ -626,7 +626,7 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     clips, people = video_probs(probs, rows[split], bags, mc.mil_pooling, background)
     video = metrics.evaluate([b.label for b in bags], clips.argmax(1), table.classes)
     video["predictions"] = {b.video: table.classes[int(p.argmax())] for b, p in zip(bags, clips, strict=True)}
-    video["pooling"] = "mean" if mc.mil_pooling == "none" else mc.mil_pooling
+    video["pooling"] = mil.label_rule(mc.mil_pooling)
     people_of, offset = {}, 0
     for bag in bags:
         people_of[bag.video] = {name: [round(float(v), 6) for v in people[offset + k]]

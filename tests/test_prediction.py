@@ -145,7 +145,7 @@ def test_video_label_rules():
 @pytest.mark.parametrize("pooling", ["none", "max", "lse", "topk"])
 @pytest.mark.parametrize("background", [None, 2])
 def test_prediction_and_training_give_a_video_the_same_label(pooling, background):
-    from behavior.mil import make_bags
+    from behavior.mil import label_rule, make_bags
     from behavior.training import video_probs
 
     classes = ["kick", "punch", "normal"]
@@ -164,7 +164,7 @@ def test_prediction_and_training_give_a_video_the_same_label(pooling, background
         tracks = [{"mean_probs": dict(zip(classes, people[offset + k], strict=True)), "labeled_frames": n}
                   for k, n in enumerate(counts)]
         offset += len(counts)
-        rule = "mean" if pooling == "none" else pooling  # what VIDEO_LABEL_RULE "auto" resolves to
+        rule = label_rule(pooling)  # what VIDEO_LABEL_RULE "auto" resolves to
         predicted = video_label(tracks, classes, rule, background)
         assert predicted["label"] == classes[int(clip.argmax())]
         assert list(predicted["scores"].values()) == pytest.approx(clip.tolist(), abs=1e-6)
