@@ -382,6 +382,15 @@ def _loader(dataset, batch_size: int, shuffle: bool, seed_gen: torch.Generator |
                       pin_memory=env.device.startswith("cuda"), persistent_workers=workers > 0)
 
 
+def _bag_loader(sequences, rows: list[int], bags: list[mil.Bag], batch_size: int, seed_gen: torch.Generator,
+                env: Distributed, workers: int) -> DataLoader:
+    """Whole clips per batch, for multiple-instance training: shuffled clips packed up to ``batch_size`` sequences."""
+    sampler = BagBatchSampler([len(b.rows) for b in bags], batch_size, seed_gen, env.rank, env.world)
+    return DataLoader(BagDataset(sequences, rows, bags), batch_sampler=sampler, num_workers=workers,
+                      collate_fn=partial(collate_bags, bags=bags), pin_memory=env.device.startswith("cuda"),
+                      persistent_workers=workers > 0)
+
+
 def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train on SEQUENCES_FILE, write MODEL_DIR, evaluate on the test split; returns the report.
 
@@ -514,11 +523,8 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     pooling, background = mc.mil_pooling, background_index(mc, table.classes)
     bags = {split: table.bags(r) for split, r in rows.items()}
     if pooling != "none":  # whole clips per batch: their people's pooled probabilities meet the clip labels
-        train_set = BagDataset(dataset("train", tc.augment), rows["train"], bags["train"])
-        sampler = BagBatchSampler([len(b.rows) for b in bags["train"]], tc.batch_size, seed_gen, env.rank, env.world)
-        train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers,
-                                  collate_fn=partial(collate_bags, bags=bags["train"]),
-                                  pin_memory=env.device.startswith("cuda"), persistent_workers=workers > 0)
+        train_loader = _bag_loader(dataset("train", tc.augment), rows["train"], bags["train"], tc.batch_size, seed_gen,
+                                   env, workers)
         train_labels = [b.label for b in bags["train"]]
         reading += f"; clips as bags of people, {pooling} pooling" + (
             f", background class {mc.background_class}" if background is not None else "")
