@@ -302,18 +302,17 @@ def _extract_into(
                 first_seen.setdefault(det.track_id, frame.index)
                 last_seen[det.track_id] = frame.index
             bar.update()
-        if reader.frames_kept and tracker is not None and not _rank_tracks(counts, first_seen, settings):
+        person_of = _rank_tracks(counts, first_seen, settings)
+        if reader.frames_kept and tracker is not None and not person_of:
             whole = _whole_frame_into(staging, job, fps, settings, writer)  # a label for every video
             if whole:
                 rows += whole
                 counts[WHOLE_FRAME_TRACK] = len(whole)
                 first_seen[WHOLE_FRAME_TRACK], last_seen[WHOLE_FRAME_TRACK] = whole[0][0], whole[-1][0]
+                person_of = {WHOLE_FRAME_TRACK: WHOLE_FRAME_TRACK}
     if reader.frames_kept == 0:
         raise VideoError("no frames could be decoded")
 
-    person_of = _rank_tracks(counts, first_seen, settings)
-    if WHOLE_FRAME_TRACK in counts:
-        person_of = {WHOLE_FRAME_TRACK: WHOLE_FRAME_TRACK}
     for track in counts:
         folder = staging / f"track_{track}"
         if track in person_of:

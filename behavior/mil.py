@@ -39,7 +39,7 @@ LSE_SHARPNESS = 5.0  # log-sum-exp pooling of probabilities: 0 = mean, large = m
 TOP_K = 2  # "topk" pooling: the mean of this many people's probabilities (all of them when fewer)
 EPS = 1e-6  # keeps the log of a clip probability finite
 __all__ = ["LSE_SHARPNESS", "MIL_POOLINGS", "TOP_K", "Bag", "bag_loss", "bag_probs", "clip_probs", "label_rule",
-           "make_bags", "people_probs", "person_index", "pool"]
+           "make_bags", "people_probs", "person_index", "pool", "pool_people"]
 
 
 @dataclass(frozen=True)
@@ -160,9 +160,14 @@ def people_probs(probs: torch.Tensor, bags: Sequence[Bag]) -> tuple[torch.Tensor
 def clip_probs(probs: torch.Tensor, bags: Sequence[Bag], pooling: str, background: int | None = None,
                ) -> torch.Tensor:
     """Every bag's pooled class probabilities (B, C) from its sequences' probabilities (N, C), in bag order."""
-    people, counts, bag_of = people_probs(probs, bags)
+    return pool_people(*people_probs(probs, bags), pooling, background)
+
+
+def pool_people(people: torch.Tensor, counts: torch.Tensor, bag_of: torch.Tensor, pooling: str,
+                background: int | None = None) -> torch.Tensor:
+    """Every bag's pooled class probabilities (B, C) from ``people_probs``' output (people, counts, bags)."""
     return torch.stack([bag_probs(people[bag_of == b], pooling, background, counts[bag_of == b])
-                        for b in range(len(bags))])
+                        for b in range(int(bag_of.max()) + 1)])
 
 
 def bag_loss(probs: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

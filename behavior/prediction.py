@@ -42,7 +42,7 @@ from behavior.sequences import pad_positions
 from behavior.settings import build_settings, check_fields
 from behavior.streams import Person, StreamState, as_recorded
 from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker, file_sha256
-from behavior.training import load_checkpoint
+from behavior.training import background_index, load_checkpoint
 from behavior.video import Frame, FrameReader, VideoWriter, is_stream, require_display
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ class Predictor:
         self.net, self.classes = load_model(checkpoint, self.device)
         self.checkpoint = {"path": str(Path(checkpoint).absolute()), "sha256": file_sha256(str(checkpoint))}
         self.mc = self.net.cfg
-        self.background = self.classes.index(self.mc.background_class) if self.mc.background_class else None
+        self.background = background_index(self.mc, self.classes)
         rule = settings.video_label_rule
         self.video_rule = label_rule(self.mc.mil_pooling) if rule == "auto" else rule
         self.tracker = PersonTracker(settings.detector) if self.mc.person_tracking else None

@@ -345,11 +345,11 @@ def video_probs(probs: np.ndarray, rows: list[int], bags: list[mil.Bag], pooling
     ``predict.py`` does with VIDEO_LABEL_RULE "auto" for such a model.
     """
     position = {r: n for n, r in enumerate(rows)}
+    if not bags:
+        return np.zeros((0, probs.shape[1])), np.zeros((0, probs.shape[1]))
     ordered = torch.from_numpy(probs[[position[r] for bag in bags for r in bag.rows]]).double()
-    people = mil.people_probs(ordered, bags)[0].numpy() if bags else np.zeros((0, probs.shape[1]))
-    clips = (mil.clip_probs(ordered, bags, pooling, background).numpy() if bags
-             else np.zeros((0, probs.shape[1])))
-    return clips, people
+    people, counts, bag_of = mil.people_probs(ordered, bags)
+    return mil.pool_people(people, counts, bag_of, pooling, background).numpy(), people.numpy()
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
