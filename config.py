@@ -34,6 +34,13 @@ TRACKER_CONFIG = "bytetrack.yaml"  # an Ultralytics tracker YAML (name or path)
 JPEG_QUALITY = 95  # quality of the saved crops (prediction encodes its crops the same way)
 DEVICE = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
 TORCH_THREADS = 0  # CPU threads for torch; 0 = all cores
+INFERENCE_BACKEND = "auto"  # where the detector, the pose model and MobileNetV2 run: "auto" (OpenVINO on the CPU,
+                            # measured fastest; torch on a GPU), "torch", "openvino" or "onnxruntime". Exports are
+                            # made once into models/exported/; results match torch's (tests/test_backends.py)
+INFERENCE_PRECISION = "float32"  # how OpenVINO computes the detector and the pose model: "float32" (the same results
+                                 # as torch) or "bfloat16" (faster where the CPU has AVX-512; measured: README)
+DETECT_BATCH = 4  # stage 1: frames the detector takes in one call, side by side on the cores (the tracks stay the
+                  # same; prediction always detects frame by frame)
 
 # --- Stage 2: sequences ---------------------------------------------------------------------
 SEQUENCE_LENGTH = 16  # frames per training sequence

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 from tqdm import tqdm
 
 from behavior import files, runtime
@@ -35,6 +34,7 @@ from behavior.settings import build_settings, check_fields
 from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker, describe_detector
 from behavior.video import (
     VIDEO_EXTENSIONS,
+    Frame,
     FrameReader,
     VideoError,
     expected_kept_frames,
@@ -61,12 +61,14 @@ class ExtractSettings:
     max_persons: int = 5
     min_track_frames: int = 8
     jpeg_quality: int = 95
+    detect_batch: int = 1  # frames detected in one call: speed only, the tracks are the same
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
     CONSTANTS: ClassVar[dict[str, str]] = {
         "target_fps": "TARGET_FPS", "frame_width": "FRAME_WIDTH", "frame_height": "FRAME_HEIGHT",
         "crop_margin": "CROP_MARGIN", "person_tracking": "ENABLE_PERSON_TRACKING",
-        "max_persons": "MAX_PERSONS_PER_VIDEO", "min_track_frames": "MIN_TRACK_FRAMES", "jpeg_quality": "JPEG_QUALITY"}
+        "max_persons": "MAX_PERSONS_PER_VIDEO", "min_track_frames": "MIN_TRACK_FRAMES", "jpeg_quality": "JPEG_QUALITY",
+        "detect_batch": "DETECT_BATCH"}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ExtractSettings:
@@ -81,10 +83,10 @@ class ExtractSettings:
     def identity(self) -> dict[str, Any]:
         """Everything that determines the output, as JSON-comparable plain values.
 
-        Device and thread count are left out: they change speed, not results. Resolving the
+        Device, threads, backend and batch are left out: they change speed, not results. Resolving the
         detector here also fails early, before any video, when its weights are missing.
         """
-        own = {k: v for k, v in asdict(self).items() if k != "detector"}
+        own = {k: v for k, v in asdict(self).items() if k not in ("detector", "detect_batch")}
         ident: dict[str, Any] = {"settings": own, "detector": None, "tracker": None}
         if self.person_tracking:
             ident.update(describe_detector(self.detector))
@@ -264,12 +266,14 @@ def _rank_tracks(counts: Counter, first_seen: dict[int, int], settings: ExtractS
     return {track: k for k, track in enumerate(ranked, start=1)}
 
 
-def _people(frame: np.ndarray, tracker: PersonTracker | None) -> list[Detection]:
-    """The persons in a frame: tracked detections, or the whole frame in whole-frame mode."""
-    if tracker is None:
-        h, w = frame.shape[:2]
-        return [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)]
-    return tracker.update(frame)
+def _people(frames: Iterable[Frame], tracker: PersonTracker | None) -> Iterator[tuple[Frame, list[Detection]]]:
+    """Each frame with its persons: tracked detections, or the whole frame in whole-frame mode."""
+    if tracker is not None:
+        yield from tracker.track(frames, lambda frame: frame.image)
+        return
+    for frame in frames:
+        h, w = frame.image.shape[:2]
+        yield frame, [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)]
 
 
 def _extract_into(
@@ -288,9 +292,9 @@ def _extract_into(
     with JpegWriter(settings.jpeg_quality) as writer, tqdm(
         total=total or None, desc=job.stem, unit="frame", leave=False, disable=not progress
     ) as bar:
-        for frame in reader:
+        for frame, people in _people(reader, tracker):
             h, w = frame.image.shape[:2]
-            for det in _people(frame.image, tracker):
+            for det in people:
                 box = clip_box(det.box, w, h)
                 if tracker is None:
                     crop = letterbox(frame.image, size)
@@ -409,7 +413,8 @@ def extract_video(
             log.warning("%s: failed: %s", job.key, message)
         meta.update(identity)
         meta.update(seconds=round(time.perf_counter() - started, 3),
-                    created=datetime.now(UTC).isoformat(timespec="seconds"), versions=runtime.versions())
+                    created=datetime.now(UTC).isoformat(timespec="seconds"), versions=runtime.versions(),
+                    inference_backend=getattr(tracker, "backend", None))
         files.write_json(staging / "meta.json", meta)
         files.replace_dir(staging, final)
     finally:
@@ -459,7 +464,7 @@ def extract_all(
         if not settings.person_tracking:
             return None
         if not loaded:
-            loaded.append(PersonTracker(settings.detector))
+            loaded.append(PersonTracker(settings.detector, batch=settings.detect_batch))
         return loaded[0]
 
     results = []

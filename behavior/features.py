@@ -31,11 +31,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from behavior import files
+from behavior import backends, files
 from behavior.crops import DIFFERENCE_GAIN, motion_image
 from behavior.errors import InputError
 from behavior.model import FEATURE_DIM, BehaviorNet, ModelConfig
-from behavior.tracking import file_sha256
+from behavior.weights import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ def backbone_key(weights: Path, cfg: ModelConfig) -> str:
     text = "|".join(map(str, (CACHE_VERSION, file_sha256(str(weights)), cfg.frame_width, cfg.frame_height,
                               cfg.normalize_mean, cfg.normalize_std, cfg.cpu_precision,
                               cfg.cnn_input, DIFFERENCE_GAIN if cfg.cnn_input == "difference" else "")))
+    if cfg.cnn_backend != "torch":  # torch's keys stay those of the caches made before the backends
+        text += f"|{cfg.cnn_backend}|{backends.runtime_version(cfg.cnn_backend)}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -71,12 +73,15 @@ def embed_crops(net: BehaviorNet, images: np.ndarray, device: str, mirror: bool 
     """MobileNetV2 features (N, 1280) of RGB uint8 crops (N, H, W, 3), float32 on the CPU.
 
     The one way crops become features: the cache (training) and prediction both call it, with
-    the same precision (float16 autocast on CUDA; on the CPU the model's ``cpu_precision``), so
-    they agree.
+    the same backend (the model's ``cnn_backend`` on the CPU) and precision (float16 autocast on
+    CUDA; on the CPU the model's ``cpu_precision``), so they agree.
     """
     x = crops_to_tensor(images).to(device, non_blocking=True)
     if mirror:
         x = x.flip(-1)
+    compiled = backends.compiled_backbone(net) if device == "cpu" else None
+    if compiled is not None:
+        return torch.from_numpy(compiled(x.numpy()))
     if device.startswith("cuda"):
         autocast = torch.autocast("cuda", dtype=torch.float16)
     elif net.cfg.cpu_precision == "bfloat16":

@@ -35,9 +35,11 @@ from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vecto
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
 EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32}  # each vector stream's embedding
 LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints made before the pose stream lack
-                   "mil_pooling": "none", "background_class": ""}  # and before multiple-instance training
+                   "mil_pooling": "none", "background_class": "",  # and before multiple-instance training
+                   "cnn_backend": "torch"}  # and before the inference backends
 __all__ = ["FEATURE_DIM", "MOTION_DIM", "POSE_DIM", "BehaviorNet", "ModelConfig", "load_backbone"]
 BACKBONES = ("mobilenet_v2",)
+CNN_BACKENDS = ("torch", "openvino", "onnxruntime")  # INFERENCE_BACKEND resolved (behavior.backends)
 
 # model_config field -> the config.py constant it comes from: checkpoint values are checked by the same rules,
 # and predict.py names these constants as the ones its checkpoint decides.
@@ -84,6 +86,7 @@ class ModelConfig:
     fine_tune_blocks: int = 0
     freeze_backbone: bool = True
     cpu_precision: str = "float32"  # how MobileNetV2 runs on the CPU ("float32" or "bfloat16")
+    cnn_backend: str = "torch"  # where MobileNetV2 computed the features: "torch", "openvino" or "onnxruntime"
     cnn_input: str = "rgb"  # "rgb": the crop; "difference": the crop minus the person's previous crop
     mil_pooling: str = "none"  # how training pooled a clip's people into its label (behavior.mil)
     background_class: str = ""  # the class that means "nothing of interest" ("" = none)
@@ -140,6 +143,9 @@ class ModelConfig:
         num_classes = kwargs["num_classes"]
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise InputError(f"model_config num_classes must be an integer >= 2, got {num_classes!r}")
+        if kwargs["cnn_backend"] not in CNN_BACKENDS:
+            raise InputError(f"model_config cnn_backend must be one of: {', '.join(CNN_BACKENDS)}, "
+                             f"got {kwargs['cnn_backend']!r}")
         if kwargs["backbone"] not in BACKBONES:
             raise InputError(f"model_config backbone must be one of: {', '.join(BACKBONES)}, "
                              f"got {kwargs['backbone']!r}")

@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from behavior import files, runtime
+from behavior import backends, files, runtime
+from behavior.backends import load_yolo_backend
 from behavior.crops import crop_region
 from behavior.errors import InputError
 from behavior.features import FolderCache, decoded_batches
 from behavior.streams import KEYPOINTS
-from behavior.tracking import file_sha256
-from behavior.weights import load_yolo, resolve_weights
+from behavior.weights import file_sha256, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,20 @@ class PoseSettings:
     imgsz: int = 224
     device: str = "auto"
     threads: int = 0
+    backend: str = "auto"  # INFERENCE_BACKEND
+    precision: str = "float32"  # INFERENCE_PRECISION (OpenVINO)
+
+    @property
+    def runs_on(self) -> str:
+        """The backend the pose model is asked to run on here ("auto" resolved for the device)."""
+        return backends.resolve_backend(self.backend, runtime.resolve_device(self.device))
 
     def key(self) -> str:
-        """A short key naming everything that decides a crop's keypoints."""
+        """A short key naming everything that decides a crop's keypoints (the backend too: never mixed)."""
         path = resolve_weights(self.weights)
         text = "|".join(map(str, (CACHE_VERSION, file_sha256(str(path)), self.imgsz, MIN_MATCH_IOU, POSE_CONF)))
+        if self.runs_on != "torch":  # torch's keys stay those of the caches made before the backends
+            text += f"|{self.runs_on}|{backends.runtime_version(self.runs_on)}|{self.precision}"
         return "pose-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def sha256(self) -> str:
@@ -130,7 +139,8 @@ class PoseEstimator:
     def __init__(self, settings: PoseSettings) -> None:
         self.settings = settings
         self.device = runtime.resolve_device(settings.device)
-        self.model = load_yolo(settings.weights, task="pose", what="pose model")
+        self.model, self.backend = load_yolo_backend(settings.weights, "pose", settings.imgsz, settings.runs_on,
+                                                     what="pose model", precision=settings.precision)
         if getattr(self.model, "task", "pose") != "pose":
             raise InputError(f"POSE_WEIGHTS {settings.weights} is a {self.model.task} model, not a pose model")
         self._predict([np.zeros((settings.imgsz, settings.imgsz, 3), np.uint8)])  # selects the device

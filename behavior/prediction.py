@@ -41,9 +41,10 @@ from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
 from behavior.sequences import pad_positions
 from behavior.settings import build_settings, check_fields
 from behavior.streams import Person, StreamState, as_recorded
-from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker, file_sha256
+from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker
 from behavior.training import background_index, load_checkpoint
 from behavior.video import Frame, FrameReader, VideoWriter, is_stream, require_display
+from behavior.weights import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ class Predictor:
     def _pose_estimator(self, settings: PredictSettings) -> PoseEstimator:
         """The pose model the checkpoint's keypoints came from; InputError when POSE_WEIGHTS is another one."""
         pose = PoseSettings(settings.pose_weights, self.mc.pose_imgsz, settings.detector.device,
-                            settings.detector.threads)
+                            settings.detector.threads, settings.detector.backend, settings.detector.precision)
         if self.mc.pose_sha256 and pose.sha256() != self.mc.pose_sha256:
             raise InputError(f"POSE_WEIGHTS {settings.pose_weights} (sha256 {pose.sha256()[:12]}) are not the pose "
                              f"weights this checkpoint was trained with (sha256 {self.mc.pose_sha256[:12]})")

@@ -30,6 +30,8 @@ TEMPORAL_POOLINGS = ("last", "attention")
 CNN_INPUTS = ("rgb", "difference")
 STREAMS = ("appearance", "motion", "pose", "interaction")  # what the network can read per frame (INPUTS)
 CNN_PRECISIONS = ("auto", "float32", "bfloat16")
+INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.backends)
+INFERENCE_PRECISIONS = ("float32", "bfloat16")  # how OpenVINO computes the detector and the pose model
 OPTIMIZERS = ("adam", "adamw")
 MIL_POOLINGS = ("auto", "none", "max", "lse", "topk", "mean")  # how a clip's people make its label (behavior.mil)
 VIDEO_LABEL_RULES = ("auto", "mean", "max", "lse", "topk")  # "auto": the pooling the model was trained with
@@ -165,6 +167,9 @@ RULES: dict[str, Rule] = {
     "FOCAL_GAMMA": Rule(float, low=0),
     "LABEL_SMOOTHING": FRACTION,
     "CNN_PRECISION": Rule(str, choices=CNN_PRECISIONS),
+    "INFERENCE_BACKEND": Rule(str, choices=INFERENCE_BACKENDS),
+    "INFERENCE_PRECISION": Rule(str, choices=INFERENCE_PRECISIONS),
+    "DETECT_BATCH": INT_POS,
     "FEATURE_BATCH_SIZE": INT_POS, "NUM_WORKERS": INT_NONNEG,
     # stage 4
     "CHECKPOINT": Rule(str),

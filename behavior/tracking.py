@@ -14,21 +14,23 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from behavior import runtime
+from behavior import backends, runtime
+from behavior.backends import load_yolo_backend
 from behavior.errors import InputError
 from behavior.settings import build_settings
-from behavior.weights import load_yolo, resolve_weights
+from behavior.weights import file_sha256, resolve_weights
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PERSON_CLASS = 0  # COCO "person"
 WHOLE_FRAME_TRACK = 0  # track id and person number of the whole frame where nobody is tracked (ByteTrack counts from 1)
@@ -54,25 +56,18 @@ class DetectorSettings:
     tracker_config: str = "bytetrack.yaml"
     device: str = "auto"
     threads: int = 0
+    backend: str = "auto"  # INFERENCE_BACKEND and INFERENCE_PRECISION: speed, within the parity tests' tolerance
+    precision: str = "float32"
 
     CONSTANTS: ClassVar[dict[str, str]] = {
         "weights": "YOLO_WEIGHTS", "conf": "YOLO_CONF_THRESHOLD", "iou": "YOLO_IOU_THRESHOLD", "imgsz": "YOLO_IMGSZ",
-        "tracker_config": "TRACKER_CONFIG", "device": "DEVICE", "threads": "TORCH_THREADS"}
+        "tracker_config": "TRACKER_CONFIG", "device": "DEVICE", "threads": "TORCH_THREADS",
+        "backend": "INFERENCE_BACKEND", "precision": "INFERENCE_PRECISION"}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> DetectorSettings:
         """Build from the effective ``config.py`` values."""
         return build_settings(cls, cfg, cls.CONSTANTS)
-
-
-@lru_cache(maxsize=8)
-def file_sha256(path: str) -> str:
-    """SHA-256 of a file, so a changed weights file invalidates earlier results."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_tracker_config(spec: str) -> dict[str, Any]:
@@ -100,22 +95,36 @@ def describe_detector(settings: DetectorSettings) -> dict[str, Any]:
     }
 
 
-class PersonTracker:
-    """YOLOv8 person detector plus ByteTrack; load once per process, ``reset()`` per video."""
+def _batched(items: Iterable[T], n: int) -> Iterator[tuple[T, ...]]:
+    """Consecutive tuples of ``n`` items (the last may be shorter): ``itertools.batched`` before Python 3.12."""
+    it = iter(items)
+    while chunk := tuple(itertools.islice(it, n)):
+        yield chunk
 
-    def __init__(self, settings: DetectorSettings) -> None:
+
+class PersonTracker:
+    """YOLOv8 person detector plus ByteTrack; load once per process, ``reset()`` per video.
+
+    ``batch`` > 1 (stage 1, where latency does not matter): ``track`` detects that many frames in one
+    call, side by side on the cores, then tracks them one by one, so the tracks are those of ``batch`` 1.
+    """
+
+    def __init__(self, settings: DetectorSettings, batch: int = 1) -> None:
         from types import SimpleNamespace
 
         self.settings = settings
+        self.batch = max(int(batch), 1)
         self.device = runtime.resolve_device(settings.device)
         self.weights_path = resolve_weights(settings.weights)
-        self.model = load_yolo(self.weights_path, task="detect", what="detector")
+        self.model, self.backend = load_yolo_backend(
+            self.weights_path, "detect", settings.imgsz, backends.resolve_backend(settings.backend, self.device),
+            what="detector", precision=settings.precision, throughput=self.batch > 1)
         self._tracker_args = SimpleNamespace(**load_tracker_config(settings.tracker_config))
         self._tracker = None
         # The first predict selects the device, and Ultralytics then drops torch to one CPU thread.
         self.detect(np.zeros((64, 64, 3), dtype=np.uint8))
         threads = runtime.set_threads(settings.threads)
-        log.info("detector %s on %s (%d CPU threads)", self.weights_path.name, self.device, threads)
+        log.info("detector %s on %s, %s (%d CPU threads)", self.weights_path.name, self.device, self.backend, threads)
 
     def reset(self, fps: float = 30.0) -> None:
         """Start a new ByteTrack for a new video; ids restart at 1. ``fps`` is the rate frames arrive at."""
@@ -130,19 +139,32 @@ class PersonTracker:
 
     def detect(self, frame: np.ndarray) -> Any:
         """Run the detector alone on a BGR frame; returns Ultralytics ``Boxes`` on the CPU."""
-        s = self.settings
-        result = self.model.predict(
-            frame, classes=[PERSON_CLASS], conf=s.conf, iou=s.iou, imgsz=s.imgsz,
-            device=self.device, half=self.device.startswith("cuda"), verbose=False,
-        )[0]
-        return result.boxes.cpu().numpy()
+        return self.detect_many([frame])[0]
 
-    def update(self, frame: np.ndarray) -> list[Detection]:
-        """Detect and track the persons in the next frame of the current video."""
+    def detect_many(self, frames: list[np.ndarray]) -> list[Any]:
+        """The detector alone on BGR frames in one call; each frame's Ultralytics ``Boxes`` on the CPU."""
+        s = self.settings
+        results = self.model.predict(
+            frames, classes=[PERSON_CLASS], conf=s.conf, iou=s.iou, imgsz=s.imgsz,
+            device=self.device, half=self.device.startswith("cuda"), verbose=False,
+        )
+        return [r.boxes.cpu().numpy() for r in results]
+
+    def update(self, frame: np.ndarray, boxes: Any = None) -> list[Detection]:
+        """Track the persons in the next frame of the current video (detecting them unless ``boxes`` are given)."""
         if self._tracker is None:
             self.reset()
-        tracks = self._tracker.update(self.detect(frame), frame)
+        tracks = self._tracker.update(self.detect(frame) if boxes is None else boxes, frame)
         return [
             Detection(int(t[4]), (float(t[0]), float(t[1]), float(t[2]), float(t[3])), float(t[5]))
             for t in tracks
         ]
+
+    def track(self, frames: Iterable[T], image: Callable[[T], np.ndarray]) -> Iterator[tuple[T, list[Detection]]]:
+        """Each of ``frames`` with its tracked persons, in order; ``image`` gives a frame's BGR pixels.
+
+        Frames are detected ``batch`` at a time and tracked one by one: the same tracks as ``update`` per frame.
+        """
+        for chunk in _batched(frames, self.batch):
+            for frame, boxes in zip(chunk, self.detect_many([image(f) for f in chunk]), strict=True):
+                yield frame, self.update(image(frame), boxes)

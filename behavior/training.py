@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from behavior import files, metrics, mil, runtime, settings
+from behavior import backends, files, metrics, mil, runtime, settings
 from behavior.data import (
     BagBatchSampler,
     BagDataset,
@@ -84,6 +84,8 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     threads: int = 0
+    inference_backend: str = "auto"  # INFERENCE_BACKEND of the pose model (MobileNetV2's is in the model config)
+    inference_precision: str = "float32"
     num_workers: int = 2
     feature_batch_size: int = 64
 
@@ -95,7 +97,8 @@ class TrainConfig:
         "epochs": "NUM_EPOCHS", "patience": "EARLY_STOPPING_PATIENCE", "lr_patience": "LR_PATIENCE",
         "lr_factor": "LR_FACTOR", "grad_clip": "GRAD_CLIP_NORM", "focal_gamma": "FOCAL_GAMMA",
         "label_smoothing": "LABEL_SMOOTHING", "augment": "AUGMENT", "seed": "SEED", "device": "DEVICE",
-        "threads": "TORCH_THREADS", "num_workers": "NUM_WORKERS", "feature_batch_size": "FEATURE_BATCH_SIZE"}
+        "threads": "TORCH_THREADS", "num_workers": "NUM_WORKERS", "feature_batch_size": "FEATURE_BATCH_SIZE",
+        "inference_backend": "INFERENCE_BACKEND", "inference_precision": "INFERENCE_PRECISION"}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> TrainConfig:
@@ -133,8 +136,11 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads appearance and motion",
                     ", ".join(mc.inputs))
         mc = dataclasses.replace(mc, inputs=WHOLE_FRAME_INPUTS)
-    if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32: predict the same way
+    if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")
+    elif mc.appearance:  # cached features are computed (and predicted) on the chosen runtime
+        mc = dataclasses.replace(mc, cnn_backend=backends.resolve_backend(
+            str(cfg["INFERENCE_BACKEND"]), runtime.resolve_device(str(cfg["DEVICE"]))))
     if mc.needs_keypoints:  # prediction checks that it runs the pose model the keypoints came from
         mc = dataclasses.replace(mc, pose_sha256=PoseSettings(str(cfg["POSE_WEIGHTS"])).sha256())
     return mc
@@ -444,7 +450,9 @@ class TrainingData:
 def load_keypoints(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
                    progress: bool) -> KeypointStore:
     """Keypoints of every crop ``table`` reads, from the keypoint cache, filled from the saved crops where missing."""
-    cache = KeypointCache(Path(tc.features_dir), PoseSettings(tc.pose_weights, mc.pose_imgsz, tc.device, tc.threads))
+    pose = PoseSettings(tc.pose_weights, mc.pose_imgsz, tc.device, tc.threads, tc.inference_backend,
+                        tc.inference_precision)
+    cache = KeypointCache(Path(tc.features_dir), pose)
     if env.main:  # one process fills the cache, the others read it
         store = cache.load(Path(tc.frames_dir), table.person_dirs(), progress=progress)
         print(f"Keypoint cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops); "

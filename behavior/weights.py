@@ -11,9 +11,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,16 @@ MODELS_DIR = PROJECT_ROOT / "models"
 
 class WeightsNotFoundError(InputError, FileNotFoundError):
     """No weights file was found in any of the searched places."""
+
+
+@lru_cache(maxsize=8)
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file, so a changed weights file invalidates earlier results."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _download_ultralytics(name: str, folder: Path) -> Path:

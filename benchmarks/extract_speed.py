@@ -7,24 +7,28 @@ noise hits both alike. The bare loop is what a user would write with the library
 ``cv2.VideoCapture`` + ``YOLO.track(frame, persist=True)``, saving nothing. Extraction also
 crops every tracked person and writes the JPEGs, tracks.csv and meta.json.
 
-With the pose stream, each saved crop also goes through YOLOv8-pose once (the keypoint cache, filled
-right after each extraction pass from that pass's crops, as training fills it): "extract + pose" is
-the two together.
+Extraction runs once per inference backend (``--runs``: backend, OpenVINO precision and DETECT_BATCH;
+torch, OpenVINO float32 and bfloat16, ONNX Runtime by default). With the pose stream, each saved
+crop also goes through YOLOv8-pose once on the same backend (the keypoint cache, filled right after
+each extraction pass from that pass's crops, as training fills it): "+ pose" is the two together.
 
-Prints the median frames/s of each and their ratios (targets: extraction/bare >= 0.90; extraction
-with pose no slower than 1.5x extraction alone).
+Prints the median frames/s of each and their ratios to the bare loop (targets: torch extraction/bare
+>= 0.90; the optimized backend >= 2.0; extraction with pose no slower than 1.5x extraction alone).
 
     python benchmarks/extract_speed.py                      # 6 surv_fight clips, 5 passes
     python benchmarks/extract_speed.py --clips-dir DIR --videos 10 --passes 7
+    python benchmarks/extract_speed.py --runs torch:float32:1 openvino:float32:1 openvino:float32:4
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bare import bare_track_pass  # noqa: E402
 
 import config  # noqa: E402
-from behavior import cli, runtime  # noqa: E402
+from behavior import backends, cli, runtime  # noqa: E402
 from behavior.extraction import ExtractSettings, extract_video, find_videos  # noqa: E402
 from behavior.pose import KeypointCache, PoseEstimator, PoseSettings  # noqa: E402
 from behavior.report import format_table  # noqa: E402
@@ -56,6 +60,28 @@ def extraction_pass(tracker: PersonTracker, jobs, settings: ExtractSettings, ide
     return frames
 
 
+@dataclass(frozen=True)
+class Run:
+    """One way of running stage 1: backend, OpenVINO precision and frames per detector call."""
+
+    backend: str
+    precision: str
+    batch: int
+
+    @classmethod
+    def parse(cls, text: str) -> Run:
+        backend, precision, batch = text.split(":")
+        return cls(backend, precision, int(batch))
+
+    def __str__(self) -> str:
+        precision = f" {self.precision}" if self.backend == "openvino" else ""
+        return f"{self.backend}{precision} batch {self.batch}"
+
+
+DEFAULT_RUNS = ["torch:float32:1", f"openvino:float32:{config.DETECT_BATCH}", "openvino:bfloat16:1",
+                f"openvino:bfloat16:{config.DETECT_BATCH}", f"onnxruntime:float32:{config.DETECT_BATCH}"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips-dir", type=Path, default=DEFAULT_CLIPS,
@@ -65,8 +91,12 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=5, help="timed passes of each loop")
     parser.add_argument("--imgsz", type=int, default=config.YOLO_IMGSZ)
     parser.add_argument("--device", default=config.DEVICE)
+    parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, metavar="BACKEND:PRECISION:BATCH",
+                        help=f"stage 1 configurations to time (default: {' '.join(DEFAULT_RUNS)})")
+    parser.add_argument("--no-pose", action="store_true", help="skip the keypoint passes")
     args = parser.parse_args()
     cli.setup_logging("WARNING")
+    runs = [Run.parse(r) for r in args.runs]
 
     with tempfile.TemporaryDirectory() as tmp:
         clips_dir = args.clips_dir
@@ -76,50 +106,65 @@ def main() -> int:
         jobs = find_videos(clips_dir)
         jobs = jobs[:: max(1, len(jobs) // args.videos)][: args.videos]  # spread over the classes
         cfg = {**cli.config_constants(config), "TARGET_FPS": 0.0, "YOLO_IMGSZ": args.imgsz, "DEVICE": args.device}
-        settings = ExtractSettings.from_config(cfg)
-        identity = settings.identity()
+        base = ExtractSettings.from_config(cfg)
+        identity = base.identity()
 
-        bare = load_yolo(settings.detector.weights)  # the same checked file the pipeline loads
-        tracker = PersonTracker(settings.detector)
-        estimator = PoseEstimator(PoseSettings(config.POSE_WEIGHTS, config.POSE_IMGSZ, args.device))
+        bare = load_yolo(base.detector.weights)  # the same checked file the pipeline loads
+        loops = {}
+        for run in runs:
+            detector = dataclasses.replace(base.detector, backend=run.backend, precision=run.precision)
+            tracker = PersonTracker(detector, batch=run.batch)
+            if tracker.backend != run.backend:
+                raise SystemExit(f"{run}: the backend did not load (see the warning above)")
+            pose = None if args.no_pose else PoseEstimator(PoseSettings(
+                config.POSE_WEIGHTS, config.POSE_IMGSZ, args.device, backend=run.backend, precision=run.precision))
+            loops[str(run)] = (tracker, dataclasses.replace(base, detector=detector, detect_batch=run.batch), pose)
         out_dir = Path(tmp) / "frames"
-        bare_track_pass(bare, [j.path for j in jobs[:1]], settings.detector)  # warm-up, untimed
-        extraction_pass(tracker, jobs[:1], settings, identity, out_dir)
-        threads = runtime.set_threads(settings.detector.threads)  # Ultralytics lowered it on first use
+        bare_track_pass(bare, [j.path for j in jobs[:1]], base.detector)  # warm-up, untimed
+        for tracker, settings, _ in loops.values():
+            extraction_pass(tracker, jobs[:1], settings, identity, out_dir)
+        threads = runtime.set_threads(base.detector.threads)  # Ultralytics lowered it on first use
 
-        rates: dict[str, list[float]] = {"bare": [], "extract": [], "extract + pose": []}
+        rates: dict[str, list[float]] = {"bare torch track loop": []}
         frames = {}
         crops = 0
         for p in range(args.passes):
-            for name in ("bare", "extract"):
+            start = time.perf_counter()
+            n = bare_track_pass(bare, [j.path for j in jobs], base.detector)
+            rates["bare torch track loop"].append(n / (time.perf_counter() - start))
+            frames["bare torch track loop"] = n
+            for name, (tracker, settings, pose) in loops.items():
                 start = time.perf_counter()
-                if name == "bare":
-                    n = bare_track_pass(bare, [j.path for j in jobs], settings.detector)
-                else:
-                    n = extraction_pass(tracker, jobs, settings, identity, out_dir)
+                n = extraction_pass(tracker, jobs, settings, identity, out_dir)
                 seconds = time.perf_counter() - start
-                rates[name].append(n / seconds)
-                frames[name] = n
-            dirs = sorted(d.relative_to(out_dir).as_posix() for d in out_dir.glob("*/*/person_*"))
-            start = time.perf_counter()  # the crops were just rewritten: every keypoint is computed again
-            store = KeypointCache(Path(tmp) / f"pose_{p}", estimator.settings).load(out_dir, dirs, estimator,
-                                                                                    progress=False)
-            rates["extract + pose"].append(n / (seconds + time.perf_counter() - start))
-            frames["extract + pose"], crops = n, store.computed
+                rates.setdefault(f"extract {name}", []).append(n / seconds)
+                frames[f"extract {name}"] = n
+                if pose is None:
+                    continue
+                dirs = sorted(d.relative_to(out_dir).as_posix() for d in out_dir.glob("*/*/person_*"))
+                start = time.perf_counter()  # the crops were just rewritten: every keypoint is computed again
+                store = KeypointCache(Path(tmp) / f"pose_{p}", pose.settings).load(out_dir, dirs, pose,
+                                                                                   progress=False)
+                rates.setdefault(f"extract + pose {name}", []).append(n / (seconds + time.perf_counter() - start))
+                frames[f"extract + pose {name}"], crops = n, store.computed
 
-    ratios = [e / b for e, b in zip(rates["extract"], rates["bare"], strict=True)]
-    rows = [[name, frames[name], statistics.median(r), min(r), max(r)] for name, r in rates.items()]
+    bare_fps = statistics.median(rates["bare torch track loop"])
+    rows = [[name, frames[name], statistics.median(r), min(r), max(r), statistics.median(r) / bare_fps]
+            for name, r in rates.items()]
     print(f"clips: {len(jobs)} from {clips_dir}  device: {runtime.resolve_device(args.device)}  "
           f"threads: {threads}  imgsz: {args.imgsz}  passes: {args.passes}  crops/pass: {crops}  "
-          f"pose imgsz: {config.POSE_IMGSZ}")
-    print(format_table(["loop", "frames/pass", "median fps", "min fps", "max fps"], rows))
-    ratio = statistics.median(rates["extract"]) / statistics.median(rates["bare"])
-    print(f"ratio extraction/bare (median fps): {ratio:.3f}   "
-          f"median of per-pass ratios: {statistics.median(ratios):.3f}   "
-          f"target >= 0.90: {'met' if ratio >= 0.90 else 'NOT met'}")
-    cost = statistics.median(rates["extract"]) / statistics.median(rates["extract + pose"])
-    print(f"time with pose / time without (median fps): {cost:.3f}   target <= 1.5: "
-          f"{'met' if cost <= 1.5 else 'NOT met'}")
+          f"pose imgsz: {config.POSE_IMGSZ}  openvino {backends.runtime_version('openvino')}  "
+          f"onnxruntime {backends.runtime_version('onnxruntime')}")
+    print(format_table(["loop", "frames/pass", "median fps", "min fps", "max fps", "x bare"], rows))
+    for name in loops:
+        ratio = statistics.median(rates[f"extract {name}"]) / bare_fps
+        target = 0.90 if name.startswith("torch") else 2.0
+        met = "met" if ratio >= target else "NOT met"
+        line = f"extract {name}: {ratio:.2f}x the bare loop (target >= {target}: {met})"
+        if not args.no_pose:
+            cost = statistics.median(rates[f"extract {name}"]) / statistics.median(rates[f"extract + pose {name}"])
+            line += f"; time with pose / without: {cost:.2f} (target <= 1.5: {'met' if cost <= 1.5 else 'NOT met'})"
+        print(line)
     return 0
 
 

@@ -48,7 +48,7 @@ def link_videos(clips_dir: Path, keys: list[str], out: Path, suffix: str = ".mp4
 
 def predict_flags(checkpoint: Path, output_dir: Path) -> list[str]:
     """``["--overwrite"]`` when ``output_dir`` holds predictions of another checkpoint (they are stale), else []."""
-    from behavior.tracking import file_sha256
+    from behavior.weights import file_sha256
 
     batch = files.read_json(output_dir / "batch.json") or {}
     made_with = (batch.get("checkpoint") or {}).get("sha256")

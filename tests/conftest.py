@@ -18,6 +18,14 @@ import behavior  # noqa: E402,F401  (applies the offline environment first)
 SHARED_ASSETS = ROOT.parent / "shared" / "assets"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def exports_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runtime exports (behavior.backends) go to a folder of this session, never the repo's models/."""
+    folder = tmp_path_factory.mktemp("exports")
+    os.environ["BEHAVIOR_EXPORTS_DIR"] = str(folder)  # the scripts the tests run inherit it
+    return folder
+
+
 def _weights_dir() -> Path:
     return Path(os.environ.get("BEHAVIOR_WEIGHTS_DIR") or SHARED_ASSETS / "weights")
 

@@ -24,6 +24,9 @@ def test_exact_pins():
     assert p["torch"] == "==2.13.0" and p["torchvision"] == "==0.28.0"
     assert re.fullmatch(r"==8\.\d+\.\d+", p["ultralytics"])
     assert p["lap"].startswith(">=0.5.12")
+    for runtime in ("openvino", "onnxruntime", "onnx"):  # an export is only as good as the runtime it was made for
+        assert re.fullmatch(r"==\d+(\.\d+)+", p[runtime]), runtime
+    assert "onnxruntime-gpu" not in p
     assert "opencv-python" in p and "opencv-python-headless" not in p
     for name in ("scikit-learn", "pandas", "matplotlib", "tqdm", "pillow", "pyyaml", "pytest", "ruff"):
         assert name in p, name

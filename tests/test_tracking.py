@@ -54,3 +54,24 @@ def test_tracker_config_errors(tmp_path):
     botsort.write_text("tracker_type: botsort\n")
     with pytest.raises(InputError, match="bytetrack"):
         load_tracker_config(str(botsort))
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_batched_detection_gives_the_tracks_of_frame_by_frame(weights_dir, surv_fight, backend):
+    import cv2
+
+    cap = cv2.VideoCapture(str(sorted((surv_fight / "fight").glob("*.mp4"))[3]))
+    frames = [cap.read()[1] for _ in range(23)]  # 23: the last batch of 4 is short
+    assert all(f is not None for f in frames)
+    one, four = PersonTracker(DetectorSettings(backend=backend)), PersonTracker(DetectorSettings(backend=backend), 4)
+    assert four.batch == 4 and four.backend == backend
+    one.reset(fps=25)
+    expected = [one.update(f) for f in frames]
+    four.reset(fps=25)
+    got = list(four.track(iter(frames), lambda f: f))
+    assert [f is g for f, (g, _) in zip(frames, got, strict=True)] == [True] * len(frames)
+    assert sum(len(d) for d in expected) >= 40
+    for want, (_, have) in zip(expected, got, strict=True):
+        assert [d.track_id for d in have] == [d.track_id for d in want]
+        for a, b in zip(want, have, strict=True):
+            assert max(abs(x - y) for x, y in zip(a.box, b.box, strict=True)) < 0.05 and abs(a.conf - b.conf) < 1e-3
