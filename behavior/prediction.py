@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import torch
 
-from behavior import files, runtime
+from behavior import backends, files, runtime
 from behavior.crops import clip_box, crop_person, letterbox, motion_image
 from behavior.drawing import draw_box, draw_skeleton, palette
 from behavior.errors import InputError, first_line
@@ -240,6 +240,8 @@ class Predictor:
         rule = settings.video_label_rule
         self.video_rule = label_rule(self.mc.mil_pooling) if rule == "auto" else rule
         self.tracker = PersonTracker(settings.detector) if self.mc.person_tracking else None
+        if self.mc.appearance and self.device == "cpu":
+            backends.compiled_backbone(self.net)  # export or load MobileNetV2 for its runtime now, not mid-video
         runtime.set_threads(settings.detector.threads)
         self.colors = palette(len(self.classes))
         self.pose = self._pose_estimator(settings) if self.mc.needs_keypoints else None
@@ -375,6 +377,16 @@ class Predictor:
             k = int(st.probs.argmax())
             draw_box(image, d.box, f"#{d.track_id} {self.classes[k]} {st.probs[k]:.2f}", self.colors[k])
 
+    def backends(self) -> dict[str, str]:
+        """Where each network runs: the detector, the pose model and MobileNetV2 (those the model uses)."""
+        out = {"detector": self.tracker.backend} if self.tracker is not None else {}
+        if self.pose is not None:
+            out["pose"] = self.pose.backend
+        if self.mc.appearance:
+            on_runtime = self.device == "cpu" and backends.compiled_backbone(self.net) is not None
+            out["cnn"] = self.mc.cnn_backend if on_runtime else "torch"
+        return out
+
     def _summary(self, source: Any, reader: FrameReader, kept: int, fps: float,
                  tracks: list[tuple[int, TrackState]], timing: dict[str, float], interrupted: bool) -> dict[str, Any]:
         ranked = sorted(tracks, key=lambda item: (-item[1].frames, item[1].first_frame, item[0]))
@@ -384,7 +396,7 @@ class Predictor:
             "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,
             "fps": fps, "interrupted": interrupted, "tracks": per_track,
             "video_label": video_label(per_track, self.classes, self.video_rule, self.background),
-            "timing_ms_per_frame": timing, "checkpoint": self.checkpoint,
+            "timing_ms_per_frame": timing, "checkpoint": self.checkpoint, "inference_backends": self.backends(),
             "settings": {"stride": self.settings.stride, "smoothing": self.settings.smoothing,
                          "model_config": self.mc.to_dict()},
             "created": datetime.now(UTC).isoformat(timespec="seconds"), "versions": runtime.versions(),

@@ -87,6 +87,7 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     assert saved["video_label"]["label"] in ("fight", "walk") and saved["video_label"]["rule"] == "mean"
     assert set(saved["timing_ms_per_frame"]) == {"decode", "detect_track", "crop_cnn", "pose", "lstm", "draw_write",
                                                  "total", "wall"}
+    assert saved["inference_backends"] == {"detector": "openvino", "cnn": "openvino"}  # "auto" on a CPU
     assert len(saved["tracks"]) == 2
     for t in saved["tracks"]:
         assert {"track_id", "first_frame", "last_frame", "segments", "majority_label", "mean_confidence"} <= set(t)

@@ -263,3 +263,19 @@ def test_invalid_settings_are_one_line_before_any_work(tmp_path, capsys, flag, v
 def test_resume_without_a_checkpoint(train_cfg):
     with pytest.raises(InputError, match="checkpoint not found: .*last.pth"):
         training.train(train_cfg(), resume=True, progress=False)
+
+
+@pytest.mark.parametrize("overrides, backend", [
+    ({}, "openvino"),  # INFERENCE_BACKEND "auto" on a CPU
+    ({"INFERENCE_BACKEND": "onnxruntime"}, "onnxruntime"),
+    ({"INFERENCE_BACKEND": "torch"}, "torch"),
+    ({"FINE_TUNE_BLOCKS": 1}, "torch"),  # a fine-tuned backbone trains, and so predicts, on torch
+    ({"INPUTS": ("motion", "pose")}, "torch"),  # no CNN at all
+])
+def test_the_cnn_backend_is_chosen_once_and_recorded(train_cfg, overrides, backend):
+    from behavior.data import read_sequences
+
+    cfg = train_cfg(**overrides)
+    mc = training.model_config_from(cfg, read_sequences(Path(cfg["SEQUENCES_FILE"])), Path(cfg["FRAMES_DIR"]))
+    assert mc.cnn_backend == backend
+    assert ModelConfig.from_dict(mc.to_dict()).cnn_backend == backend

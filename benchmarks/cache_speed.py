@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Stage 3's caches: crops per second through MobileNetV2 and YOLOv8-pose on each inference backend.
+
+The feature cache runs every crop through MobileNetV2 twice (as saved and mirrored,
+``features.embed_images``) in batches of FEATURE_BATCH_SIZE; the keypoint cache runs YOLOv8-pose on
+each crop (``pose.PoseEstimator.estimate``) in batches of 32. Both are timed here on the same real
+person crops (cut by the project's own ``crop_person`` from surv_fight frames), every backend in
+this one process, alternating pass by pass. Prints the median crops/s of each and the ratio to torch.
+
+    python benchmarks/cache_speed.py                          # 256 crops, 5 passes
+    python benchmarks/cache_speed.py --crops 512 --backends torch openvino
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+import config  # noqa: E402
+from behavior import backends, cli, runtime  # noqa: E402
+from behavior.crops import crop_person  # noqa: E402
+from behavior.features import embed_images  # noqa: E402
+from behavior.model import BehaviorNet, ModelConfig, load_backbone  # noqa: E402
+from behavior.pose import PoseEstimator, PoseSettings  # noqa: E402
+from behavior.report import format_table  # noqa: E402
+from behavior.tracking import DetectorSettings, PersonTracker  # noqa: E402
+from behavior.weights import resolve_weights  # noqa: E402
+
+DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
+
+
+def person_crops(clips_dir: Path, count: int, size: tuple[int, int]) -> np.ndarray:
+    """``count`` RGB crops of the people the detector finds in the clips' frames."""
+    tracker = PersonTracker(DetectorSettings(weights=config.YOLO_WEIGHTS, backend="torch"))
+    crops: list[np.ndarray] = []
+    for clip in sorted(clips_dir.rglob("*.mp4")):
+        cap = cv2.VideoCapture(str(clip))
+        for i in range(60):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % 10 == 0:
+                for box in tracker.detect(frame).xyxy:
+                    crop = crop_person(frame, tuple(float(v) for v in box), size, config.CROP_MARGIN)
+                    crops.append(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+        cap.release()
+        if len(crops) >= count:
+            return np.stack(crops[:count])
+    raise SystemExit(f"found only {len(crops)} person crops in {clips_dir}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips-dir", type=Path, default=DEFAULT_CLIPS)
+    parser.add_argument("--crops", type=int, default=256)
+    parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--backends", nargs="+", default=["torch", "openvino", "onnxruntime"])
+    args = parser.parse_args()
+    cli.setup_logging("WARNING")
+    size = (config.FRAME_WIDTH, config.FRAME_HEIGHT)
+    crops = person_crops(args.clips_dir, args.crops, size)
+    backbone = load_backbone(resolve_weights(config.BACKBONE_WEIGHTS))
+    precision = runtime.cpu_precision(config.CNN_PRECISION)
+    nets = {b: BehaviorNet(ModelConfig(cpu_precision=precision, cnn_backend=b), backbone) for b in args.backends}
+    poses = {b: PoseEstimator(PoseSettings(config.POSE_WEIGHTS, config.POSE_IMGSZ, backend=b)) for b in args.backends}
+    boxes = [(0.0, 0.0, float(size[0]), float(size[1]))] * len(crops)  # where each crop's person is expected
+
+    def features(backend: str) -> None:
+        for i in range(0, len(crops), config.FEATURE_BATCH_SIZE):
+            embed_images(nets[backend], crops[i:i + config.FEATURE_BATCH_SIZE], "cpu")
+
+    def keypoints(backend: str) -> None:
+        for i in range(0, len(crops), 32):
+            poses[backend].estimate(crops[i:i + 32], boxes[i:i + 32])
+
+    for backend in args.backends:  # warm-up: exports, compilation, first-run allocations
+        backends.compiled_backbone(nets[backend])
+        features(backend)
+        keypoints(backend)
+    threads = runtime.set_threads(config.TORCH_THREADS)
+    rates: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.passes):
+        for cache, run in (("features (MobileNetV2, plain + mirror)", features),
+                           ("keypoints (YOLOv8-pose)", keypoints)):
+            for backend in args.backends:
+                start = time.perf_counter()
+                run(backend)
+                rates.setdefault((cache, backend), []).append(len(crops) / (time.perf_counter() - start))
+
+    rows = []
+    for (cache, backend), r in rates.items():
+        torch_rate = statistics.median(rates.get((cache, "torch"), r))
+        rows.append([cache, backend, statistics.median(r), min(r), max(r), statistics.median(r) / torch_rate])
+    print(f"{len(crops)} person crops {size[0]}x{size[1]} from {args.clips_dir}; threads: {threads}; "
+          f"MobileNetV2 in {precision}; passes: {args.passes}; openvino {backends.runtime_version('openvino')}, "
+          f"onnxruntime {backends.runtime_version('onnxruntime')}")
+    print(format_table(["cache", "backend", "median crops/s", "min", "max", "x torch"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
