@@ -1,11 +1,12 @@
 """Inference backends: the detector, the pose model and MobileNetV2 on PyTorch, OpenVINO or ONNX Runtime.
 
 On a CPU, runtimes made for inference run the same networks markedly faster than eager PyTorch
-(measured: docs/RESULTS.md). Every network is exported once, from the weights the project resolved,
+(measured: README, Speed). Every network is exported once, from the weights the project resolved,
 into ``models/exported/<name>-<kind>-<backend>-<key>/``, where the key covers the weights' sha256, the
-input size, the precision and the runtime's version. An export is built in a staging folder and
-renamed into place with a manifest of its files' sha256; one whose files no longer match is rebuilt,
-never trusted. An export that fails falls back to PyTorch with one warning line.
+input size, the precision and the versions of the runtime, torch and Ultralytics (the exporters). An
+export is built in a staging folder and renamed into place with a manifest of its files' sha256; one
+whose files no longer match is rebuilt, never trusted. An export that fails falls back to PyTorch with
+one warning line.
 
 YOLO models are exported by Ultralytics itself (dynamic shapes, so frames keep the rectangular
 letterbox PyTorch uses) and run through Ultralytics' own ``YOLO`` class, so tracking, boxes and
@@ -101,7 +102,7 @@ class ExportSpec:
     def folder(self, root: Path) -> Path:
         """Where this export lives under ``root``: a readable name and a key of every field."""
         text = "|".join(map(str, (EXPORT_VERSION, *asdict(self).values(), runtime_version(self.backend),
-                                  torch.__version__)))
+                                  torch.__version__, importlib.metadata.version("ultralytics"))))
         key = hashlib.sha256(text.encode()).hexdigest()[:16]
         return Path(root) / f"{self.name}-{self.kind}-{self.backend}-{key}"
 

@@ -7,6 +7,7 @@ IDF1, precision/recall, false positives, misses, id switches. (py-motmetrics has
 
     python benchmarks/track_eval.py                                   # ../shared/assets/mot/MOT17-mini
     python benchmarks/track_eval.py --sequences /data/MOT17/train --yolo-imgsz 1280
+    python benchmarks/track_eval.py --inference-backend openvino --inference-precision bfloat16
 
 MOT17-mini holds only 4 to 8 frames per sequence: a smoke test of the evaluation, not a benchmark.
 """
@@ -35,10 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging("WARNING")
     detector = ExtractSettings.from_config(cfg).detector
     folders = mot.find_sequences(args.sequences)
-    table = mot.evaluate_sequences(folders, PersonTracker(detector))
+    tracker = PersonTracker(detector)
+    table = mot.evaluate_sequences(folders, tracker)
     frames = int(table.loc["OVERALL", "num_frames"])
+    precision = f" {detector.precision}" if tracker.backend == "openvino" else ""
     print(f"{len(folders)} sequences, {frames} frames, from {args.sequences}; detector {detector.weights} "
-          f"conf {detector.conf} imgsz {detector.imgsz}, tracker {detector.tracker_config}")
+          f"conf {detector.conf} imgsz {detector.imgsz} on {tracker.backend}{precision}, "
+          f"tracker {detector.tracker_config}")
     shown = table[["num_frames", "mota", "idf1", "motp", "precision", "recall", "num_false_positives",
                    "num_misses", "num_switches"]].rename(columns={
                        "num_frames": "frames", "num_false_positives": "FP", "num_misses": "FN",
