@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -164,7 +165,21 @@ class PersonTracker:
         """Each of ``frames`` with its tracked persons, in order; ``image`` gives a frame's BGR pixels.
 
         Frames are detected ``batch`` at a time and tracked one by one: the same tracks as ``update`` per frame.
+        With ``batch`` > 1 the detector works on the next batch (on a worker thread; the runtimes release the
+        GIL) while the caller tracks and crops this one, so the cores do not wait for Python.
         """
-        for chunk in _batched(frames, self.batch):
-            for frame, boxes in zip(chunk, self.detect_many([image(f) for f in chunk]), strict=True):
-                yield frame, self.update(image(frame), boxes)
+        if self.batch == 1:
+            for frame in frames:
+                yield frame, self.update(image(frame))
+            return
+        chunks = _batched(frames, self.batch)
+        with cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect") as pool:
+            chunk = next(chunks, ())
+            pending = pool.submit(self.detect_many, [image(f) for f in chunk]) if chunk else None
+            while pending is not None:
+                boxes = pending.result()
+                following = next(chunks, ())
+                pending = pool.submit(self.detect_many, [image(f) for f in following]) if following else None
+                for frame, found in zip(chunk, boxes, strict=True):
+                    yield frame, self.update(image(frame), found)
+                chunk = following
