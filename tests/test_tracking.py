@@ -75,3 +75,17 @@ def test_batched_detection_gives_the_tracks_of_frame_by_frame(weights_dir, surv_
         assert [d.track_id for d in have] == [d.track_id for d in want]
         for a, b in zip(want, have, strict=True):
             assert max(abs(x - y) for x, y in zip(a.box, b.box, strict=True)) < 0.05 and abs(a.conf - b.conf) < 1e-3
+
+
+def test_stopping_early_leaves_no_detector_thread(tracker, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(tracker, "batch", 3)
+    frames = list(render_clip(ClipSpec(motion="walking", persons=1, width=320, height=240, fps=10.0, seconds=1.0,
+                                       seed=5)))
+    tracker.reset(fps=10)
+    people = tracker.track(iter(frames), lambda f: f)
+    frame, found = next(people)
+    assert frame is frames[0] and len(found) <= 1
+    people.close()  # a caller interrupted mid-video (Ctrl-C, a bad frame): the batch in flight is waited for
+    assert not [t for t in threading.enumerate() if t.name.startswith("detect")]
