@@ -103,6 +103,13 @@ def _batched(items: Iterable[T], n: int) -> Iterator[tuple[T, ...]]:
         yield chunk
 
 
+def _now(fn: Callable[..., Any], *args: Any) -> cf.Future:
+    """``fn(*args)`` run here and now, as a finished future (``pool.submit``'s shape without a thread)."""
+    future: cf.Future = cf.Future()
+    future.set_result(fn(*args))
+    return future
+
+
 class PersonTracker:
     """YOLOv8 person detector plus ByteTrack; load once per process, ``reset()`` per video.
 
@@ -165,21 +172,19 @@ class PersonTracker:
         """Each of ``frames`` with its tracked persons, in order; ``image`` gives a frame's BGR pixels.
 
         Frames are detected ``batch`` at a time and tracked one by one: the same tracks as ``update`` per frame.
-        With ``batch`` > 1 the detector works on the next batch (on a worker thread; the runtimes release the
-        GIL) while the caller tracks and crops this one, so the cores do not wait for Python.
+        On OpenVINO and ONNX Runtime the detector works on the next batch (on a worker thread; the runtimes release
+        the GIL) while the caller tracks and crops this one, so the cores do not wait for Python; torch's own
+        threads fight a second caller, so torch detects in turn (measured: benchmarks/extract_speed.py).
         """
-        if self.batch == 1:
-            for frame in frames:
-                yield frame, self.update(image(frame))
-            return
         chunks = _batched(frames, self.batch)
         with cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect") as pool:
+            submit = _now if self.backend == "torch" else pool.submit
             chunk = next(chunks, ())
-            pending = pool.submit(self.detect_many, [image(f) for f in chunk]) if chunk else None
+            pending = submit(self.detect_many, [image(f) for f in chunk]) if chunk else None
             while pending is not None:
                 boxes = pending.result()
                 following = next(chunks, ())
-                pending = pool.submit(self.detect_many, [image(f) for f in following]) if following else None
+                pending = submit(self.detect_many, [image(f) for f in following]) if following else None
                 for frame, found in zip(chunk, boxes, strict=True):
                     yield frame, self.update(image(frame), found)
                 chunk = following
