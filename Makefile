@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/group_speed.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/cache_speed.py
 	$(PY) benchmarks/predict_speed.py
 	$(PY) benchmarks/track_eval.py
 
