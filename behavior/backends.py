@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from behavior import files
-from behavior.errors import first_line
-from behavior.weights import MODELS_DIR, file_sha256, load_yolo, resolve_weights
+from behavior.errors import InputError, first_line
+from behavior.weights import MODELS_DIR, file_sha256, load_yolo, resolve_weights, verify_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ class ExportSpec:
 
 
 def _file_hashes(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): file_sha256(str(p)) for p in sorted(folder.rglob("*"))
+    """Every file's sha256, read now (not ``file_sha256``'s cache: a file changed on disk must be noticed)."""
+    return {p.relative_to(folder).as_posix(): file_sha256.__wrapped__(str(p)) for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name != MANIFEST}
 
 
@@ -117,7 +118,6 @@ def verified_export(folder: Path) -> Path | None:
     manifest = files.read_json(Path(folder) / MANIFEST)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         return None
-    file_sha256.cache_clear()  # a file changed on disk since it was last hashed must be hashed again
     if _file_hashes(Path(folder)) != manifest["files"] or manifest.get("model") not in manifest["files"]:
         return None
     return Path(folder) / manifest["model"]
@@ -141,7 +141,6 @@ def cached_export(spec: ExportSpec, build: Callable[[Path], Path], root: Path | 
     try:
         model = Path(build(staging)).resolve()
         rel = model.relative_to(staging.resolve()).as_posix()
-        file_sha256.cache_clear()
         files.write_json(staging / MANIFEST, {"spec": asdict(spec), "runtime": runtime_version(spec.backend),
                                               "model": rel, "files": _file_hashes(staging)})
         files.replace_dir(staging, folder)
@@ -156,15 +155,17 @@ def cached_export(spec: ExportSpec, build: Callable[[Path], Path], root: Path | 
 ULTRALYTICS_FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
 
 
-def export_yolo(weights: Path, task: str, imgsz: int, backend: str, root: Path | None = None) -> Path:
+def export_yolo(weights: Path, task: str, imgsz: int, backend: str, root: Path | None = None,
+                what: str = "model") -> Path:
     """The model file of Ultralytics' own export of ``weights`` for ``backend`` (dynamic shapes, float32)."""
     weights = Path(weights)
     spec = ExportSpec(weights.stem, task, file_sha256(str(weights)), (int(imgsz),), backend)
 
     def build(staging: Path) -> Path:
+        verify_checkpoint(weights, what)  # an unsafe file is refused under its own name, before any copy
         copy = staging / weights.name  # Ultralytics writes the export beside its source
         shutil.copyfile(weights, copy)
-        model = load_yolo(copy, task=task, what=f"{task} model")
+        model = load_yolo(copy, task=task, what=what)
         out = Path(model.export(format=ULTRALYTICS_FORMATS[backend], imgsz=int(imgsz), dynamic=True, half=False,
                                 simplify=False, opset=17, device="cpu", verbose=False))
         copy.unlink()
@@ -177,26 +178,27 @@ def load_yolo_backend(spec: str | os.PathLike, task: str, imgsz: int, backend: s
                       precision: str = "float32", throughput: bool = False) -> tuple[Any, str]:
     """An Ultralytics model of resolved weights on ``backend``, and the backend it really runs on.
 
-    The ``.pt`` file is always checked first (``weights.load_yolo``); an export that fails leaves the
-    PyTorch model in place, with one warning. ``throughput``: OpenVINO runs the images of one call side
-    by side, one core each (stage 1's batches), rather than each image on every core (prediction).
+    An export is made from the ``.pt`` file only after ``weights.load_yolo`` checked it, and a bad file is
+    the same one-line InputError on every backend. Any other failure of the export or the runtime leaves
+    the model on PyTorch, with one warning. ``throughput``: OpenVINO runs the images of one call side by
+    side, one core each (stage 1's batches), rather than each image on every core (prediction).
     """
-    model = load_yolo(spec, task=task, what=what)
-    if backend == "torch":
-        return model, "torch"
-    try:
-        from ultralytics import YOLO
+    if backend != "torch":
+        try:
+            from ultralytics import YOLO
 
-        exported = export_yolo(resolve_weights(spec), task, imgsz, backend)
-        # Ultralytics knows an OpenVINO model by its folder; a first run proves the runtime works here
-        fast = YOLO(str(exported.parent if exported.suffix == ".xml" else exported), task=task)
-        fast.predict(np.zeros((imgsz, imgsz, 3), np.uint8), imgsz=imgsz, device="cpu", verbose=False)
-        if backend == "openvino":
-            _compile_openvino(fast.predictor.model, exported, precision, throughput)
-        return fast, backend
-    except Exception as exc:  # any export or runtime failure: the PyTorch model still works
-        log.warning("%s on %s failed (%s); running it on torch", what, backend, first_line(exc))
-        return model, "torch"
+            exported = export_yolo(resolve_weights(spec), task, imgsz, backend, what=what)
+            # Ultralytics knows an OpenVINO model by its folder; a first run proves the runtime works here
+            fast = YOLO(str(exported.parent if exported.suffix == ".xml" else exported), task=task)
+            fast.predict(np.zeros((imgsz, imgsz, 3), np.uint8), imgsz=imgsz, device="cpu", verbose=False)
+            if backend == "openvino":
+                _compile_openvino(fast.predictor.model, exported, precision, throughput)
+            return fast, backend
+        except InputError:
+            raise  # missing, unsafe or corrupt weights: no backend can run them
+        except Exception as exc:  # any export or runtime failure: PyTorch still works
+            log.warning("%s on %s failed (%s); running it on torch", what, backend, first_line(exc))
+    return load_yolo(spec, task=task, what=what), "torch"
 
 
 OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}

@@ -192,3 +192,14 @@ def test_pose_keypoints_match_torch(weights_dir, surv_fight, tmp_path):
             assert np.abs(r[:, 2] - g[:, 2]).max() < 0.01
             seen += 1
     assert seen >= 2
+
+
+def test_bad_weights_are_one_error_on_every_backend_not_a_fallback(tmp_path, caplog):
+    from behavior.errors import InputError
+
+    bad = tmp_path / "yolov8n.pt"
+    bad.write_bytes(b"not a checkpoint")
+    for backend in ("openvino", "torch"):
+        with caplog.at_level(logging.WARNING), pytest.raises(InputError, match=f"detector weights {bad}"):
+            PersonTracker(DetectorSettings(weights=str(bad), backend=backend))
+    assert "running it on torch" not in caplog.text
