@@ -39,8 +39,9 @@ INFERENCE_BACKEND = "auto"  # where the detector, the pose model and MobileNetV2
                             # made once into models/exported/; results match torch's (tests/test_backends.py)
 INFERENCE_PRECISION = "float32"  # how OpenVINO computes the detector and the pose model: "float32" (the same results
                                  # as torch) or "bfloat16" (faster where the CPU has AVX-512; measured: README)
-DETECT_BATCH = 4  # stage 1: frames the detector takes in one call, side by side on the cores (the tracks stay the
-                  # same; prediction always detects frame by frame)
+DETECT_BATCH = 4  # frames the detector takes in one call, side by side on the cores, one batch ahead of the
+                  # tracker (stage 1 and predict.py; the tracks stay the same; a live stream's labels come this
+                  # many frames later)
 
 # --- Stage 2: sequences ---------------------------------------------------------------------
 SEQUENCE_LENGTH = 16  # frames per training sequence

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -29,3 +30,28 @@ def bare_track_pass(model, paths: list[Path], d: DetectorSettings) -> int:
             frames += 1
         cap.release()
     return frames
+
+
+@dataclass(frozen=True)
+class Run:
+    """One way of running the detector: backend, OpenVINO precision and frames per detector call (DETECT_BATCH).
+
+    Example:
+        >>> str(Run.parse("openvino:bfloat16:4")), str(Run.parse("torch", batch=1))
+        ('openvino bfloat16 batch 4', 'torch batch 1')
+    """
+
+    backend: str
+    precision: str
+    batch: int
+
+    @classmethod
+    def parse(cls, text: str, precision: str = "float32", batch: int = 1) -> Run:
+        """``BACKEND[:PRECISION[:BATCH]]``; the parts left out take the given defaults."""
+        parts = text.split(":")
+        return cls(parts[0], parts[1] if len(parts) > 1 and parts[1] else precision,
+                   int(parts[2]) if len(parts) > 2 else batch)
+
+    def __str__(self) -> str:
+        precision = f" {self.precision}" if self.backend == "openvino" else ""
+        return f"{self.backend}{precision} batch {self.batch}"

@@ -28,14 +28,13 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bare import bare_track_pass  # noqa: E402
+from bare import Run, bare_track_pass  # noqa: E402
 
 import config  # noqa: E402
 from behavior import backends, cli, runtime  # noqa: E402
@@ -58,24 +57,6 @@ def extraction_pass(tracker: PersonTracker, jobs, settings: ExtractSettings, ide
             raise SystemExit(f"extraction failed on {job.path}: {result.error}")
         frames += result.frames
     return frames
-
-
-@dataclass(frozen=True)
-class Run:
-    """One way of running stage 1: backend, OpenVINO precision and frames per detector call."""
-
-    backend: str
-    precision: str
-    batch: int
-
-    @classmethod
-    def parse(cls, text: str) -> Run:
-        backend, precision, batch = text.split(":")
-        return cls(backend, precision, int(batch))
-
-    def __str__(self) -> str:
-        precision = f" {self.precision}" if self.backend == "openvino" else ""
-        return f"{self.backend}{precision} batch {self.batch}"
 
 
 DEFAULT_RUNS = ["torch:float32:1", f"openvino:float32:{config.DETECT_BATCH}", "openvino:bfloat16:1",

@@ -11,11 +11,12 @@ Without --checkpoint (or a model in MODEL_DIR) untrained models are timed, one p
 ``--inputs`` (speed does not depend on the weights): by default the appearance + motion model, the
 same with pose and interaction (YOLOv8-pose on every crop), and the streams alone without a CNN.
 The pose overhead is each model's time over the first one's. Every model runs on each of
-``--backends`` (INFERENCE_BACKEND[:INFERENCE_PRECISION]; an untrained model's MobileNetV2 too, a
-trained one's as it was trained). Target: >= 15 processed frames/s (<= 66.7 ms a frame) with 5 people.
+``--backends`` (INFERENCE_BACKEND[:INFERENCE_PRECISION[:DETECT_BATCH]]; an untrained model's MobileNetV2
+too, a trained one's as it was trained). Target: >= 15 processed frames/s (<= 66.7 ms a frame) with 5 people.
 
     python benchmarks/predict_speed.py [--checkpoint models/lstm_mn/best_mobilenet_lstm.pth] [--passes 3]
     python benchmarks/predict_speed.py --inputs appearance+motion pose --backends torch openvino:bfloat16
+    python benchmarks/predict_speed.py --backends openvino:float32:1 openvino:float32:4   # DETECT_BATCH
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-from bare import bare_track_pass  # noqa: E402
+from bare import Run, bare_track_pass  # noqa: E402
 
 import config  # noqa: E402
 from behavior import cli, runtime  # noqa: E402
@@ -69,7 +70,8 @@ def main() -> int:
                                                         "motion+pose+interaction"],
                         help="without --checkpoint: the models to time, each a +-joined set of INPUTS streams")
     parser.add_argument("--backends", nargs="+", default=["torch", "openvino:float32", "openvino:bfloat16"],
-                        metavar="BACKEND[:PRECISION]", help="INFERENCE_BACKEND (and INFERENCE_PRECISION) of each run")
+                        metavar="BACKEND[:PRECISION[:BATCH]]",
+                        help="INFERENCE_BACKEND (and INFERENCE_PRECISION, DETECT_BATCH: config's by default) per run")
     args = parser.parse_args()
     cli.setup_logging("WARNING")
     cfg = cli.config_constants(config)
@@ -79,17 +81,16 @@ def main() -> int:
         checkpoint = args.checkpoint or Path(cfg["MODEL_DIR"]) / BEST
         trained = checkpoint.is_file()
         predictors = {}
-        for run in args.backends:
-            backend, _, precision = run.partition(":")
-            detector = dataclasses.replace(base.detector, backend=backend, precision=precision or "float32")
-            settings = dataclasses.replace(base, detector=detector)
+        for run in (Run.parse(text, batch=base.detect_batch) for text in args.backends):
+            detector = dataclasses.replace(base.detector, backend=run.backend, precision=run.precision)
+            settings = dataclasses.replace(base, detector=detector, detect_batch=run.batch)
             if trained:
                 predictor = Predictor(checkpoint, settings)
                 predictors[f"{run} {'+'.join(predictor.mc.inputs)}"] = predictor
                 continue
             for name in args.inputs:
-                path = untrained_checkpoint(Path(tmp) / f"{name}_{backend}.pth", runtime.cpu_precision(
-                    cfg["CNN_PRECISION"]), tuple(name.split("+")), backend)
+                path = untrained_checkpoint(Path(tmp) / f"{name}_{run.backend}.pth", runtime.cpu_precision(
+                    cfg["CNN_PRECISION"]), tuple(name.split("+")), run.backend)
                 predictors[f"{run} {name}"] = Predictor(path, settings)
         bare = load_yolo(base.detector.weights)  # the same checked file the pipeline loads
         rows = []

@@ -96,6 +96,18 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
         predictor.run(clip, out, progress=False)
 
 
+def test_detecting_ahead_in_batches_gives_the_same_outputs(predictor, tiny_checkpoint, sample_clips, tmp_path):
+    """DETECT_BATCH changes speed only: the same tracks, boxes and labels as detecting frame by frame."""
+    clip = sample_clips / "walking" / "walking_1.mp4"  # two people
+    ahead = Predictor(tiny_checkpoint, PredictSettings(stride=2, detect_batch=4))
+    assert ahead.tracker.batch == 4 and predictor.tracker.batch == 1
+    one = predictor.run(clip, tmp_path / "one", progress=False)
+    four = ahead.run(clip, tmp_path / "four", progress=False)
+    assert read_rows(tmp_path / "four" / "tracks.csv") == read_rows(tmp_path / "one" / "tracks.csv")
+    assert len(read_rows(tmp_path / "one" / "tracks.csv")) > 20
+    assert four["video_label"] == one["video_label"] and four["frames_kept"] == one["frames_kept"]
+
+
 def test_annotations_are_drawn(predictor, sample_clips, tmp_path):
     clip = sample_clips / "walking" / "walking_0.mp4"
     predictor.run(clip, tmp_path / "out", progress=False)
