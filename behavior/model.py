@@ -72,8 +72,8 @@ class ModelConfig:
     min_sequence_frames: int = 8
     normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    hidden_dim: int = 256
-    num_layers: int = 2
+    hidden_dim: int = 32
+    num_layers: int = 1
     dropout: float = 0.3
     bidirectional: bool = True
     temporal_pooling: str = "last"
