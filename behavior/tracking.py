@@ -182,8 +182,8 @@ class PersonTracker:
             chunk = next(chunks, ())
             pending = submit(self.detect_many, [image(f) for f in chunk]) if chunk else None
             while pending is not None:
+                following = next(chunks, ())  # decoded while the detector works on this batch
                 boxes = pending.result()
-                following = next(chunks, ())
                 pending = submit(self.detect_many, [image(f) for f in following]) if following else None
                 for frame, found in zip(chunk, boxes, strict=True):
                     yield frame, self.update(image(frame), found)
