@@ -5,8 +5,8 @@
 classifies a sequence. Training on cached features and predicting from live crops therefore run
 the very same head. The network reads the streams of ``ModelConfig.inputs`` (``behavior.streams``):
 each is embedded on its own (appearance: layer norm and dropout; motion, pose, interaction: a
-linear layer and ReLU), and the embeddings are concatenated per frame before the BiLSTM. Without
-"appearance" there is no CNN at all.
+batch norm (``STREAM_NORM``), a linear layer and ReLU), and the embeddings are concatenated per frame
+before the BiLSTM. Without "appearance" there is no CNN at all.
 
 Example:
     >>> cfg = ModelConfig(num_classes=3, sequence_length=16)
@@ -36,7 +36,8 @@ FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
 EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32}  # each vector stream's embedding
 LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints made before the pose stream lack
                    "mil_pooling": "none", "background_class": "",  # and before multiple-instance training
-                   "cnn_backend": "torch"}  # and before the inference backends
+                   "cnn_backend": "torch",  # and before the inference backends
+                   "stream_norm": False}  # and before the streams were normalized
 __all__ = ["FEATURE_DIM", "MOTION_DIM", "POSE_DIM", "BehaviorNet", "ModelConfig", "load_backbone"]
 BACKBONES = ("mobilenet_v2",)
 CNN_BACKENDS = ("torch", "openvino", "onnxruntime")  # INFERENCE_BACKEND resolved (behavior.backends)
@@ -52,7 +53,7 @@ CONSTANT_OF = {
     "temporal_pooling": "TEMPORAL_POOLING", "head_hidden_dim": "HEAD_HIDDEN_DIM", "head_dropout": "HEAD_DROPOUT",
     "inputs": "INPUTS", "pose_imgsz": "POSE_IMGSZ", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
     "freeze_backbone": "FREEZE_BACKBONE", "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
-    "mil_pooling": "MIL_POOLING", "background_class": "BACKGROUND_CLASS",
+    "mil_pooling": "MIL_POOLING", "background_class": "BACKGROUND_CLASS", "stream_norm": "STREAM_NORM",
 }
 
 
@@ -79,6 +80,7 @@ class ModelConfig:
     temporal_pooling: str = "last"
     head_hidden_dim: int = 128
     head_dropout: float = 0.3
+    stream_norm: bool = True  # batch-normalize each vector stream before its embedding (STREAM_NORM)
     inputs: tuple[str, ...] = ("appearance", "motion")  # the streams read per frame (INPUTS)
     pose_imgsz: int = 224  # the pose model's input size, when a stream needs keypoints
     pose_sha256: str = ""  # the pose weights the keypoints came from ("" = no keypoint stream)
@@ -213,6 +215,10 @@ class BehaviorNet(nn.Module):
         for stream in self.streams:  # named attributes: checkpoints keep their "motion.0.weight" keys
             setattr(self, stream, nn.Sequential(nn.Linear(DIMS[stream], EMBED_DIMS[stream]), nn.ReLU()))
             in_dim += EMBED_DIMS[stream]
+        # batch norm puts positions (~0.5 body heights) and velocities (up to 10 a second) on one scale; a separate
+        # module, so that checkpoints made without it keep their keys
+        self.stream_norms = nn.ModuleDict({s: nn.BatchNorm1d(DIMS[s]) for s in self.streams}) if cfg.stream_norm \
+            else None
         self.lstm = nn.LSTM(in_dim, cfg.hidden_dim, cfg.num_layers, batch_first=True,
                             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, bidirectional=cfg.bidirectional)
         out_dim = cfg.hidden_dim * (2 if cfg.bidirectional else 1)
@@ -273,6 +279,8 @@ class BehaviorNet(nn.Module):
             offset = 0
             for stream in self.streams:
                 chunk = vectors[..., offset:offset + DIMS[stream]].float()
+                if self.stream_norms is not None:  # over the batch and time: (B, T, D) -> (B, D, T)
+                    chunk = self.stream_norms[stream](chunk.transpose(1, 2)).transpose(1, 2)
                 parts.append(getattr(self, stream)(chunk))
                 offset += DIMS[stream]
         out, (h_n, _) = self.lstm(torch.cat(parts, dim=-1))

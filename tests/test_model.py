@@ -118,7 +118,7 @@ def test_checkpoints_made_before_the_streams_still_load():
     """A model_config written by an earlier version (use_motion, inputs "crops") loads as appearance + motion,
     and its state_dict keys are those of today's network."""
     old = small().to_dict()
-    for key in ("pose_imgsz", "pose_sha256"):
+    for key in ("pose_imgsz", "pose_sha256", "stream_norm"):
         old.pop(key)
     old.update(use_motion=True, inputs=["crops", "motion"])
     cfg = ModelConfig.from_dict(old)
@@ -127,6 +127,21 @@ def test_checkpoints_made_before_the_streams_still_load():
     assert ModelConfig.from_dict(old).inputs == ("appearance",)
     keys = set(BehaviorNet(cfg, None).state_dict())
     assert {"feature_norm.weight", "motion.0.weight", "lstm.weight_ih_l0", "head.0.weight"} <= keys
+    assert not cfg.stream_norm and not any(k.startswith("stream_norms.") for k in keys)
+
+
+def test_stream_norm_puts_every_stream_on_one_scale():
+    """With STREAM_NORM, a stream's units do not matter in training (batch statistics), and the running
+    statistics it learns are saved in the state_dict for prediction."""
+    torch.manual_seed(0)
+    cfg = small(inputs=("motion", "pose"), dropout=0.0, head_dropout=0.0)
+    net = BehaviorNet(cfg, None).train()
+    vectors = torch.randn(3, 4, cfg.vector_dim)
+    rescaled = vectors * 10.0 + 3.0  # other units and origin, every channel alike
+    assert torch.allclose(net(None, vectors), net(None, rescaled), atol=1e-4)
+    assert "stream_norms.pose.running_mean" in net.state_dict()
+    plain = BehaviorNet(small(inputs=("motion", "pose"), dropout=0.0, head_dropout=0.0, stream_norm=False), None)
+    assert not torch.allclose(plain(None, vectors), plain(None, rescaled), atol=1e-4)
 
 
 def test_stream_settings_are_checked():
