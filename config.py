@@ -66,6 +66,9 @@ BIDIRECTIONAL = True  # read each sequence forwards and backwards
 TEMPORAL_POOLING = "last"  # "last": the LSTM's final hidden states feed the head; or "attention"
 STREAM_NORM = True  # batch-normalize the motion, pose and interaction vectors before their embeddings (their
                     # scales differ: positions ~0.5 body heights, velocities up to 10 a second; measured: RESULTS)
+ENSEMBLE_SIZE = 5  # sequence classifiers trained side by side from different initial weights; prediction averages
+                   # their log-probabilities (steadier than one on small datasets; each costs one more LSTM pass,
+                   # not one more CNN pass; measured: docs/RESULTS.md)
 HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
 HEAD_DROPOUT = 0.3  # dropout in the classifier head
 INPUTS = ("motion", "pose", "interaction")  # what the network reads per frame, any of: "appearance"

@@ -37,7 +37,8 @@ EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32}  # each vector strea
 LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints made before the pose stream lack
                    "mil_pooling": "none", "background_class": "",  # and before multiple-instance training
                    "cnn_backend": "torch",  # and before the inference backends
-                   "stream_norm": False}  # and before the streams were normalized
+                   "stream_norm": False,  # and before the streams were normalized
+                   "ensemble_size": 1}  # and before the ensemble
 __all__ = ["FEATURE_DIM", "MOTION_DIM", "POSE_DIM", "BehaviorNet", "ModelConfig", "load_backbone"]
 BACKBONES = ("mobilenet_v2",)
 CNN_BACKENDS = ("torch", "openvino", "onnxruntime")  # INFERENCE_BACKEND resolved (behavior.backends)
@@ -54,6 +55,7 @@ CONSTANT_OF = {
     "inputs": "INPUTS", "pose_imgsz": "POSE_IMGSZ", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
     "freeze_backbone": "FREEZE_BACKBONE", "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
     "mil_pooling": "MIL_POOLING", "background_class": "BACKGROUND_CLASS", "stream_norm": "STREAM_NORM",
+    "ensemble_size": "ENSEMBLE_SIZE",
 }
 
 
@@ -81,6 +83,7 @@ class ModelConfig:
     head_hidden_dim: int = 128
     head_dropout: float = 0.3
     stream_norm: bool = True  # batch-normalize each vector stream before its embedding (STREAM_NORM)
+    ensemble_size: int = 5  # sequence classifiers whose log-probabilities are averaged (ENSEMBLE_SIZE)
     inputs: tuple[str, ...] = ("appearance", "motion")  # the streams read per frame (INPUTS)
     pose_imgsz: int = 224  # the pose model's input size, when a stream needs keypoints
     pose_sha256: str = ""  # the pose weights the keypoints came from ("" = no keypoint stream)
@@ -195,17 +198,15 @@ def load_backbone(weights: Path | None) -> nn.Sequential:
     return net.features
 
 
-class BehaviorNet(nn.Module):
-    """Per-frame streams (MobileNetV2 features, motion, pose, interaction), each embedded -> BiLSTM -> FC, ReLU,
-    Dropout, FC."""
+class SequenceClassifier(nn.Module):
+    """One classifier of a sequence: per-frame streams, each embedded -> BiLSTM -> FC, ReLU, Dropout, FC.
 
-    def __init__(self, cfg: ModelConfig, backbone: nn.Sequential | None) -> None:
+    ``BehaviorNet`` holds ``ENSEMBLE_SIZE`` of them, trained side by side from different initial weights.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        cfg.validate()
         self.cfg = cfg
-        self.backbone = backbone
-        self.register_buffer("mean", torch.tensor(cfg.normalize_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg.normalize_std).view(1, 3, 1, 1), persistent=False)
         in_dim = 0
         if cfg.appearance:
             self.feature_norm = nn.LayerNorm(FEATURE_DIM)
@@ -225,8 +226,73 @@ class BehaviorNet(nn.Module):
         self.attention = nn.Linear(out_dim, 1) if cfg.temporal_pooling == "attention" else None
         self.head = nn.Sequential(nn.Linear(out_dim, cfg.head_hidden_dim), nn.ReLU(), nn.Dropout(cfg.head_dropout),
                                   nn.Linear(cfg.head_hidden_dim, cfg.num_classes))
+
+    def forward(self, features: torch.Tensor | None, vectors: torch.Tensor | None) -> torch.Tensor:
+        """Features (B, T, 1280) (None without "appearance") and stream vectors (B, T, D) -> logits (B, C)."""
+        parts = []
+        if self.cfg.appearance:
+            parts.append(self.feature_dropout(self.feature_norm(features.float())))
+        if self.streams:
+            lead = parts[0].shape[:2] if parts else vectors.shape[:2]
+            device = parts[0].device if parts else vectors.device
+            if vectors is None:
+                vectors = torch.zeros(*lead, self.cfg.vector_dim, device=device)
+            offset = 0
+            for stream in self.streams:
+                chunk = vectors[..., offset:offset + DIMS[stream]].float()
+                if self.stream_norms is not None:  # over the batch and time: (B, T, D) -> (B, D, T)
+                    chunk = self.stream_norms[stream](chunk.transpose(1, 2)).transpose(1, 2)
+                parts.append(getattr(self, stream)(chunk))
+                offset += DIMS[stream]
+        out, (h_n, _) = self.lstm(torch.cat(parts, dim=-1))
+        if self.attention is not None:
+            weights = torch.softmax(self.attention(out), dim=1)
+            pooled = (weights * out).sum(dim=1)
+        elif self.cfg.bidirectional:
+            pooled = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # last layer, both directions
+        else:
+            pooled = h_n[-1]
+        return self.head(pooled)
+
+
+def combine_members(logits: torch.Tensor) -> torch.Tensor:
+    """The ensemble's logits (B, C) from its members' (M, B, C): the mean of their log-probabilities, so that the
+    softmax of the result is their normalized geometric mean (one member: its own logits).
+
+    Example:
+        >>> combine_members(torch.tensor([[[2.0, 0.0]], [[0.0, 2.0]]])).softmax(-1).tolist()
+        [[0.5, 0.5]]
+    """
+    if logits.shape[0] == 1:
+        return logits[0]
+    return torch.log_softmax(logits.float(), dim=-1).mean(dim=0)
+
+
+def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state_dict saved before the ensemble (``lstm.weight_ih_l0``) in today's keys (``members.0.lstm...``)."""
+    if any(k.startswith("members.") for k in state):
+        return state
+    return {k if k.startswith("backbone.") else f"members.0.{k}": v for k, v in state.items()}
+
+
+class BehaviorNet(nn.Module):
+    """MobileNetV2 (when the model reads appearance) and ``ENSEMBLE_SIZE`` sequence classifiers whose
+    log-probabilities are averaged."""
+
+    def __init__(self, cfg: ModelConfig, backbone: nn.Sequential | None) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.backbone = backbone
+        self.register_buffer("mean", torch.tensor(cfg.normalize_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.normalize_std).view(1, 3, 1, 1), persistent=False)
+        self.members = nn.ModuleList(SequenceClassifier(cfg) for _ in range(cfg.ensemble_size))
         if backbone is not None:
             self.set_backbone_trainable(cfg.trainable_blocks)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # noqa: ANN001, ANN201
+        """``nn.Module.load_state_dict``, also for checkpoints saved before the ensemble (``upgrade_state_dict``)."""
+        return super().load_state_dict(upgrade_state_dict(state_dict), strict=strict, assign=assign)
 
     def set_backbone_trainable(self, blocks: int) -> None:
         """Freeze the backbone except its last ``blocks`` blocks; batch norms always stay in eval mode."""
@@ -259,36 +325,15 @@ class BehaviorNet(nn.Module):
         x = self.backbone(x)
         return x.mean(dim=(2, 3)).reshape(*lead, FEATURE_DIM)
 
-    def forward(self, x: torch.Tensor | None, vectors: torch.Tensor | None = None) -> torch.Tensor:
-        """Classify sequences -> logits.
+    def forward(self, x: torch.Tensor | None, vectors: torch.Tensor | None = None,
+                members: bool = False) -> torch.Tensor:
+        """Classify sequences -> logits (B, C); with ``members``, every member's logits (M, B, C) (training).
 
         ``x``: features (B, T, 1280) or crops (B, T, 3, H, W); ignored (may be None) without "appearance".
         ``vectors``: the other streams concatenated per frame (B, T, ``cfg.vector_dim``), in
         ``streams.vector_streams`` order; None reads as zeros.
         """
-        parts = []
-        if self.cfg.appearance:
-            if x.dim() == 5:
-                x = self.embed(x)
-            parts.append(self.feature_dropout(self.feature_norm(x.float())))
-        if self.streams:
-            lead = parts[0].shape[:2] if parts else vectors.shape[:2]
-            device = parts[0].device if parts else vectors.device
-            if vectors is None:
-                vectors = torch.zeros(*lead, self.cfg.vector_dim, device=device)
-            offset = 0
-            for stream in self.streams:
-                chunk = vectors[..., offset:offset + DIMS[stream]].float()
-                if self.stream_norms is not None:  # over the batch and time: (B, T, D) -> (B, D, T)
-                    chunk = self.stream_norms[stream](chunk.transpose(1, 2)).transpose(1, 2)
-                parts.append(getattr(self, stream)(chunk))
-                offset += DIMS[stream]
-        out, (h_n, _) = self.lstm(torch.cat(parts, dim=-1))
-        if self.attention is not None:
-            weights = torch.softmax(self.attention(out), dim=1)
-            pooled = (weights * out).sum(dim=1)
-        elif self.cfg.bidirectional:
-            pooled = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # last layer, both directions
-        else:
-            pooled = h_n[-1]
-        return self.head(pooled)
+        if self.cfg.appearance and x.dim() == 5:
+            x = self.embed(x)  # once for all members
+        logits = torch.stack([member(x, vectors) for member in self.members])
+        return logits if members else combine_members(logits)

@@ -150,6 +150,7 @@ RULES: dict[str, Rule] = {
     "LSTM_HIDDEN_DIM": INT_POS, "LSTM_NUM_LAYERS": INT_POS, "LSTM_DROPOUT": FRACTION,
     "BIDIRECTIONAL": FLAG, "TEMPORAL_POOLING": Rule(str, choices=TEMPORAL_POOLINGS),
     "HEAD_HIDDEN_DIM": INT_POS, "HEAD_DROPOUT": FRACTION, "STREAM_NORM": FLAG,
+    "ENSEMBLE_SIZE": Rule(int, low=1, high=32),
     "INPUTS": Rule(tuple, choices=STREAMS), "POSE_IMGSZ": Rule(int, low=32, high=4096), "FREEZE_BACKBONE": FLAG,
     "CNN_INPUT": Rule(str, choices=CNN_INPUTS),
     "MIL_POOLING": Rule(str, choices=MIL_POOLINGS), "BACKGROUND_CLASS": Rule(str),

@@ -19,6 +19,7 @@ import os
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -46,7 +47,7 @@ from behavior.data import (
 )
 from behavior.errors import BehaviorError, InputError, first_line
 from behavior.features import FeatureCache, FeatureStore, backbone_key
-from behavior.model import BehaviorNet, ModelConfig, load_backbone
+from behavior.model import BehaviorNet, ModelConfig, combine_members, load_backbone
 from behavior.pose import KeypointCache, KeypointStore, PoseSettings
 from behavior.settings import build_settings
 from behavior.tracking import WHOLE_FRAME_TRACK
@@ -124,7 +125,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         dropout=float(cfg["LSTM_DROPOUT"]), bidirectional=bool(cfg["BIDIRECTIONAL"]),
         temporal_pooling=str(cfg["TEMPORAL_POOLING"]), head_hidden_dim=int(cfg["HEAD_HIDDEN_DIM"]),
         head_dropout=float(cfg["HEAD_DROPOUT"]), stream_norm=bool(cfg["STREAM_NORM"]),
-        inputs=tuple(cfg["INPUTS"]), pose_imgsz=int(cfg["POSE_IMGSZ"]),
+        ensemble_size=int(cfg["ENSEMBLE_SIZE"]), inputs=tuple(cfg["INPUTS"]), pose_imgsz=int(cfg["POSE_IMGSZ"]),
         fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
         cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
         mil_pooling=resolve_pooling(str(cfg["MIL_POOLING"]), str(cfg["BACKGROUND_CLASS"])),
@@ -306,7 +307,8 @@ def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.o
     """One pass over the training data; returns the mean loss and the accuracy (per clip with MIL pooling).
 
     With ``pooling`` other than "none" a batch is whole clips (``collate_bags``): the loss is that of
-    each clip's label under its people's pooled probabilities (``behavior.mil``).
+    each clip's label under its people's pooled probabilities (``behavior.mil``). Each member of an
+    ensemble learns on its own: the loss is the mean of the members' losses; the accuracy is the ensemble's.
     """
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
@@ -315,13 +317,11 @@ def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.o
     for step, batch in enumerate(bar):
         x, m, y = (t.to(device, non_blocking=True) for t in batch[:3])
         with _autocast(device):
-            logits = net(x, m)
-        if pooling != "none":
-            scores = mil.clip_probs(torch.softmax(logits.float(), dim=-1), batch[3], pooling, background)
-            loss = mil.bag_loss(scores, y, weights)
-        else:
-            scores = logits
-            loss = classification_loss(logits, y, weights, tc.focal_gamma, tc.label_smoothing)
+            member_logits = net(x, m, members=True)
+        loss = torch.stack([batch_loss(logits, y, weights, tc, pooling, background, batch)[1]
+                            for logits in member_logits]).mean()
+        with torch.no_grad():
+            scores = batch_loss(combine_members(member_logits), y, weights, tc, pooling, background, batch)[0]
         if not torch.isfinite(loss):
             raise BehaviorError(f"the loss became {loss.item()} at epoch {epoch}, batch {step + 1}: "
                                 "lower LEARNING_RATE or check the data")
@@ -337,6 +337,16 @@ def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.o
         loss_sum += loss.item() * len(y)
         bar.set_postfix(loss=f"{loss_sum / total:.4f}")
     return loss_sum / max(total, 1), correct / max(total, 1)
+
+
+def batch_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, tc: TrainConfig, pooling: str,
+               background: int | None, batch: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scores (per sequence, or per clip with MIL pooling: ``batch[3]`` holds the bags) and the loss of one
+    batch's logits."""
+    if pooling != "none":
+        scores = mil.clip_probs(torch.softmax(logits.float(), dim=-1), batch[3], pooling, background)
+        return scores, mil.bag_loss(scores, y, weights)
+    return logits, classification_loss(logits, y, weights, tc.focal_gamma, tc.label_smoothing)
 
 
 def background_index(mc: ModelConfig, classes: list[str]) -> int | None:

@@ -17,6 +17,7 @@ too, a trained one's as it was trained). Target: >= 15 processed frames/s (<= 66
     python benchmarks/predict_speed.py [--checkpoint models/lstm_mn/best_mobilenet_lstm.pth] [--passes 3]
     python benchmarks/predict_speed.py --inputs appearance+motion pose --backends torch openvino:bfloat16
     python benchmarks/predict_speed.py --backends openvino:float32:1 openvino:float32:4   # DETECT_BATCH
+    python benchmarks/predict_speed.py --inputs motion+pose+interaction --ensemble-sizes 1 5   # ENSEMBLE_SIZE
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ from behavior.training import BEST, save_checkpoint  # noqa: E402
 from behavior.weights import load_yolo  # noqa: E402
 
 
-def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...], backend: str) -> Path:
+def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...], backend: str,
+                         ensemble_size: int) -> Path:
     """A checkpoint with the default model config, the given streams and random weights, for timing only."""
     from torchvision.models import mobilenet_v2
 
-    mc = ModelConfig(num_classes=2, cpu_precision=cpu_precision, inputs=inputs, cnn_backend=backend)
+    mc = ModelConfig(num_classes=2, cpu_precision=cpu_precision, inputs=inputs, cnn_backend=backend,
+                     ensemble_size=ensemble_size)
     if mc.needs_keypoints:
         mc = dataclasses.replace(mc, pose_sha256=PoseSettings(config.POSE_WEIGHTS).sha256())
     net = BehaviorNet(mc, mobilenet_v2().features if mc.appearance else None)
@@ -72,6 +75,8 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", default=["torch", "openvino:float32", "openvino:bfloat16"],
                         metavar="BACKEND[:PRECISION[:BATCH]]",
                         help="INFERENCE_BACKEND (and INFERENCE_PRECISION, DETECT_BATCH: config's by default) per run")
+    parser.add_argument("--ensemble-sizes", type=int, nargs="+", default=[config.ENSEMBLE_SIZE],
+                        help="without --checkpoint: ENSEMBLE_SIZE of the untrained models (config's by default)")
     args = parser.parse_args()
     cli.setup_logging("WARNING")
     cfg = cli.config_constants(config)
@@ -89,9 +94,11 @@ def main() -> int:
                 predictors[f"{run} {'+'.join(predictor.mc.inputs)}"] = predictor
                 continue
             for name in args.inputs:
-                path = untrained_checkpoint(Path(tmp) / f"{name}_{run.backend}.pth", runtime.cpu_precision(
-                    cfg["CNN_PRECISION"]), tuple(name.split("+")), run.backend)
-                predictors[f"{run} {name}"] = Predictor(path, settings)
+                for size in args.ensemble_sizes:
+                    label = f"{name} x{size}" if len(args.ensemble_sizes) > 1 else name
+                    path = untrained_checkpoint(Path(tmp) / f"{name}_{size}_{run.backend}.pth", runtime.cpu_precision(
+                        cfg["CNN_PRECISION"]), tuple(name.split("+")), run.backend, size)
+                    predictors[f"{run} {label}"] = Predictor(path, settings)
         bare = load_yolo(base.detector.weights)  # the same checked file the pipeline loads
         rows = []
         for people in args.people:

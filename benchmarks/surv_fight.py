@@ -56,7 +56,8 @@ PROTOCOLS = {  # name: (split file, groups of the split for stage 2 and CV, what
 SOURCE_FRACTIONS, SOURCE_SEED = (0.65, 0.15, 0.2), 42  # how surv_fight_source_split.csv was made
 SHARED = ["--cnn-input", "difference"]  # chosen by grouped CV by source, for both modes (docs/RESULTS.md)
 WHOLE_FRAME = ["--inputs", "appearance", "motion", "--learning-rate", "1e-4", "--lstm-hidden-dim", "256",
-               "--lstm-num-layers", "2"]  # what frame mode was measured with
+               "--lstm-num-layers", "2", "--ensemble-size", "1",
+               "--no-stream-norm"]  # what frame mode was measured with
 MODES = {
     "person": SHARED,  # with the default INPUTS (motion, pose, interaction), the CNN input does not matter
     "frame": ["--no-enable-person-tracking", *SHARED, *WHOLE_FRAME],

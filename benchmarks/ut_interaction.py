@@ -55,7 +55,7 @@ GROUP_PATTERN = r"^\d+_(\d+)_"  # <index>_<sequence>_<class id>.avi
 FOLDS = 5
 SHARED = ["--cnn-input", "difference"]  # surv_fight's grouped-CV choice
 WHOLE_FRAME = ["--inputs", "appearance", "motion", "--learning-rate", "1e-4", "--lstm-hidden-dim", "256",
-               "--lstm-num-layers", "2"]  # pose needs people; as measured
+               "--lstm-num-layers", "2", "--ensemble-size", "1", "--no-stream-norm"]  # pose needs people; as measured
 MODES = {"person": SHARED, "frame": ["--no-enable-person-tracking", *SHARED, *WHOLE_FRAME]}
 ACTIONS = ("kick", "punch", "push")  # one actor, one receiver
 TOGETHER = {"handshake": 2, "hug": 2, "point": 1}  # everyone in the clip does the class

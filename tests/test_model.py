@@ -38,7 +38,7 @@ def test_crops_go_through_the_backbone(backbone_weights):
 def test_frozen_backbone_unchanged_after_a_step(backbone_weights):
     net = BehaviorNet(small(), load_backbone(backbone_weights))
     before = {k: v.clone() for k, v in net.backbone.state_dict().items()}
-    head_before = net.head[0].weight.clone()
+    head_before = net.members[0].head[0].weight.clone()
     net.train()
     assert not net.backbone.training
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.5)
@@ -47,7 +47,7 @@ def test_frozen_backbone_unchanged_after_a_step(backbone_weights):
     opt.step()
     after = net.backbone.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and batch-norm statistics
-    assert not torch.equal(head_before, net.head[0].weight)
+    assert not torch.equal(head_before, net.members[0].head[0].weight)
 
 
 def test_fine_tune_unfreezes_only_the_last_blocks(backbone_weights):
@@ -107,7 +107,7 @@ def test_streams_are_embedded_and_fused(inputs):
     features = torch.randn(2, 4, FEATURE_DIM) if cfg.appearance else None
     vectors = torch.randn(2, 4, cfg.vector_dim)
     assert net(features, vectors).shape == (2, 3)
-    assert hasattr(net, "feature_norm") == cfg.appearance  # a pose-only model has no CNN part at all
+    assert hasattr(net.members[0], "feature_norm") == cfg.appearance  # a pose-only model has no CNN part at all
     changed = vectors.clone()
     changed[..., -1] += 5.0  # the last stream's input reaches the output
     net.eval()
@@ -118,16 +118,35 @@ def test_checkpoints_made_before_the_streams_still_load():
     """A model_config written by an earlier version (use_motion, inputs "crops") loads as appearance + motion,
     and its state_dict keys are those of today's network."""
     old = small().to_dict()
-    for key in ("pose_imgsz", "pose_sha256", "stream_norm"):
+    for key in ("pose_imgsz", "pose_sha256", "stream_norm", "ensemble_size"):
         old.pop(key)
     old.update(use_motion=True, inputs=["crops", "motion"])
     cfg = ModelConfig.from_dict(old)
     assert cfg.inputs == ("appearance", "motion") and not cfg.needs_keypoints
     old.update(use_motion=False, inputs=["crops"])
     assert ModelConfig.from_dict(old).inputs == ("appearance",)
-    keys = set(BehaviorNet(cfg, None).state_dict())
-    assert {"feature_norm.weight", "motion.0.weight", "lstm.weight_ih_l0", "head.0.weight"} <= keys
-    assert not cfg.stream_norm and not any(k.startswith("stream_norms.") for k in keys)
+    net = BehaviorNet(cfg, None)
+    keys = set(net.state_dict())
+    assert {"members.0.feature_norm.weight", "members.0.motion.0.weight", "members.0.lstm.weight_ih_l0",
+            "members.0.head.0.weight"} <= keys
+    assert not cfg.stream_norm and cfg.ensemble_size == 1 and not any("stream_norms." in k for k in keys)
+    saved = {k.removeprefix("members.0."): v + 1 for k, v in net.state_dict().items()}  # as saved before the ensemble
+    net.load_state_dict(saved)
+    assert torch.equal(net.members[0].lstm.weight_ih_l0, saved["lstm.weight_ih_l0"])
+
+
+def test_an_ensemble_averages_its_members_log_probabilities():
+    torch.manual_seed(0)
+    net = BehaviorNet(small(inputs=("motion", "pose"), ensemble_size=3), None).eval()
+    vectors = torch.randn(2, 4, net.cfg.vector_dim)
+    members = net(None, vectors, members=True)
+    assert members.shape == (3, 2, 3)
+    assert not torch.allclose(members[0], members[1])  # different initial weights
+    combined = net(None, vectors).softmax(-1)
+    geometric = members.log_softmax(-1).mean(0).exp()
+    assert torch.allclose(combined, geometric / geometric.sum(-1, keepdim=True), atol=1e-6)
+    one = BehaviorNet(small(inputs=("motion",), ensemble_size=1), None).eval()
+    assert torch.equal(one(None, vectors[..., :MOTION_DIM]), one(None, vectors[..., :MOTION_DIM], members=True)[0])
 
 
 def test_stream_norm_puts_every_stream_on_one_scale():
@@ -139,7 +158,7 @@ def test_stream_norm_puts_every_stream_on_one_scale():
     vectors = torch.randn(3, 4, cfg.vector_dim)
     rescaled = vectors * 10.0 + 3.0  # other units and origin, every channel alike
     assert torch.allclose(net(None, vectors), net(None, rescaled), atol=1e-4)
-    assert "stream_norms.pose.running_mean" in net.state_dict()
+    assert "members.0.stream_norms.pose.running_mean" in net.state_dict()
     plain = BehaviorNet(small(inputs=("motion", "pose"), dropout=0.0, head_dropout=0.0, stream_norm=False), None)
     assert not torch.allclose(plain(None, vectors), plain(None, rescaled), atol=1e-4)
 

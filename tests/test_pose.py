@@ -121,7 +121,7 @@ def test_prediction_computes_the_keypoints_and_streams_training_read(real_clip, 
         compared += 1
     assert compared == len(cached) >= 30
     assert summary["timing_ms_per_frame"]["pose"] > 0
-    assert "feature_norm.weight" not in predictor.net.state_dict()  # pose streams only: no CNN was loaded
+    assert not any("feature_norm" in k for k in predictor.net.state_dict())  # pose streams only: no CNN was loaded
 
 
 def test_prediction_refuses_other_pose_weights(tmp_path, weights_dir):

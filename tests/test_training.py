@@ -47,7 +47,7 @@ def test_streams_without_a_cnn(train_cfg, capsys):
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
     mc = ModelConfig.from_dict(ckpt["model_config"])
     assert mc.inputs == ("motion", "pose", "interaction") and len(mc.pose_sha256) == 64
-    assert not any(k.startswith(("backbone", "feature_norm")) for k in ckpt["model"])
+    assert not any(k.startswith("backbone") or "feature_norm" in k for k in ckpt["model"])
     features = Path(cfg["FEATURES_DIR"])
     assert [p.name[:5] for p in features.iterdir()] == ["pose-"]  # only the keypoint cache
     assert report["video_level"]["n"] == 2
