@@ -6,7 +6,9 @@ classifies a sequence. Training on cached features and predicting from live crop
 the very same head. The network reads the streams of ``ModelConfig.inputs`` (``behavior.streams``):
 each is embedded on its own (appearance: layer norm and dropout; motion, pose, interaction: a
 batch norm (``STREAM_NORM``), a linear layer and ReLU), and the embeddings are concatenated per frame
-before the BiLSTM. Without "appearance" there is no CNN at all.
+before the BiLSTM. Without "appearance" there is no CNN at all. The streams-to-logits part is a
+``SequenceClassifier``; ``BehaviorNet`` holds ``ENSEMBLE_SIZE`` of them, fed the same features, and
+averages their log-probabilities (``combine_members``).
 
 Example:
     >>> cfg = ModelConfig(num_classes=3, sequence_length=16)
@@ -213,7 +215,7 @@ class SequenceClassifier(nn.Module):
             self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
             in_dim += FEATURE_DIM
         self.streams = vector_streams(cfg.inputs)
-        for stream in self.streams:  # named attributes: checkpoints keep their "motion.0.weight" keys
+        for stream in self.streams:  # named attributes: checkpoints keep their "members.0.motion.0.weight" keys
             setattr(self, stream, nn.Sequential(nn.Linear(DIMS[stream], EMBED_DIMS[stream]), nn.ReLU()))
             in_dim += EMBED_DIMS[stream]
         # batch norm puts positions (~0.5 body heights) and velocities (up to 10 a second) on one scale; a separate
