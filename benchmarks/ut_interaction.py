@@ -12,8 +12,10 @@ the scripts as a user would (every command is printed and logged):
 
 and reports, over all 90 clips, predict.py's 6-way video-level accuracy, macro-F1 and confusion
 matrix (a clip where nobody is tracked counts as wrong), and, in per-person mode, per-person scores
-from predict.py's own outputs (summary.json, tracks.csv): the tracked people of a clip, the longest
-tracks first, are ordered by the x-centre of their boxes and matched to labels.csv's left/right labels.
+from predict.py's own outputs (summary.json, tracks.csv): the clip's most present tracks (the sum of
+their box heights over their frames, so that a small passer-by far behind the two actors, seen as long,
+is not taken for one of them) are ordered by the x-centre of their boxes and matched to labels.csv's
+left/right labels.
 
     actor accuracy   kick, punch, push: the main actor's track gives the clip's class a higher
                      probability than the receiver's track
@@ -130,35 +132,45 @@ def pooled_evaluation(evaluations: list[dict]) -> dict:
 
 
 def clip_people(prediction_dir: Path, expected: int) -> tuple[list[dict], int]:
-    """The ``expected`` longest labeled tracks of a clip in predict.py's outputs, left to right, each with its
-    mean x-centre; and how many labeled tracks the clip has."""
+    """The ``expected`` most present labeled tracks of a clip in predict.py's outputs, left to right, each with
+    its mean x-centre; and how many labeled tracks the clip has."""
     summary = files.read_json(prediction_dir / "summary.json")
     if summary is None:
         return [], 0
     labeled = [t for t in summary["tracks"] if t.get("mean_probs")]
-    return left_to_right(labeled, box_centres(prediction_dir / "tracks.csv", "track_id"), "track_id", expected)
+    return left_to_right(labeled, track_boxes(prediction_dir / "tracks.csv", "track_id"), "track_id", expected)
 
 
-def box_centres(tracks_csv: Path, key: str) -> dict[str, float]:
-    """The mean x-centre of each track (``key``: the tracks.csv column naming it) over its rows."""
-    centres: dict[str, list[float]] = {}
+def track_boxes(tracks_csv: Path, key: str) -> dict[str, tuple[float, float]]:
+    """Each track's (mean x-centre, presence) over its rows (``key``: the tracks.csv column naming it).
+
+    Presence is the sum of the track's box heights over its frames: a person seen long and large scores high,
+    a small passer-by in the background (UT-Interaction's second set) or a short fragment low.
+    """
+    rows: dict[str, list[tuple[float, float]]] = {}
     with open(tracks_csv, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            centres.setdefault(row[key], []).append((float(row["x1"]) + float(row["x2"])) / 2)
-    return {k: sum(xs) / len(xs) for k, xs in centres.items()}
+            rows.setdefault(row[key], []).append(((float(row["x1"]) + float(row["x2"])) / 2,
+                                                  float(row["y2"]) - float(row["y1"])))
+    return {k: (sum(x for x, _ in v) / len(v), sum(h for _, h in v)) for k, v in rows.items()}
 
 
-def left_to_right(people: list[dict], centres: dict[str, float], key: str, expected: int) -> tuple[list[dict], int]:
-    """The ``expected`` people with the most frames, ordered by x-centre; and how many there are."""
-    chosen = sorted(people, key=lambda t: -t["frames"])[:expected]
+def left_to_right(people: list[dict], boxes: dict[str, tuple[float, float]], key: str, expected: int
+                  ) -> tuple[list[dict], int]:
+    """The ``expected`` most present people (``track_boxes``), ordered by x-centre; and how many there are.
+
+    The clip's two main people are its largest and longest-seen tracks, not merely its longest: a bystander
+    walking through the whole clip far behind them is seen as long.
+    """
+    chosen = sorted(people, key=lambda t: -boxes.get(str(t[key]), (0.0, 0.0))[1])[:expected]
     for t in chosen:
-        t["x_centre"] = centres.get(str(t[key]), 0.0)
+        t["x_centre"] = boxes.get(str(t[key]), (0.0, 0.0))[0]
     return sorted(chosen, key=lambda t: t["x_centre"]), len(people)
 
 
 def cv_people(cv_dir: Path, frames_dir: Path, labels: dict[str, dict[str, str]]) -> dict[str, tuple[list[dict], int]]:
     """Each clip's people as its held-out CV fold scored them (report.json's per-person mean probabilities over
-    their sequences), with their frame counts and x-centres from stage 1's tracks.csv."""
+    their sequences), with their presence and x-centres from stage 1's tracks.csv."""
     out = {}
     for report_path in sorted(cv_dir.glob("fold_*/report.json")):
         report = json.loads(report_path.read_text())
@@ -167,13 +179,11 @@ def cv_people(cv_dir: Path, frames_dir: Path, labels: dict[str, dict[str, str]])
             if key not in labels:
                 continue
             row = labels[key]
-            tracks = list(csv.DictReader(open(frames_dir / key / "tracks.csv", newline="", encoding="utf-8")))
-            frames = {name: sum(r["person"] == name.split("_")[1] for r in tracks) for name in people}
-            entries = [{"person": name, "frames": frames[name], "mean_probs": dict(zip(classes, probs, strict=True))}
+            entries = [{"person": name, "mean_probs": dict(zip(classes, probs, strict=True))}
                        for name, probs in people.items()]
             expected = 1 if row["main_actor"] == "single" else 2
-            centres = {f"person_{k}": x for k, x in box_centres(frames_dir / key / "tracks.csv", "person").items()}
-            out[key] = left_to_right(entries, centres, "person", expected)
+            boxes = {f"person_{k}": v for k, v in track_boxes(frames_dir / key / "tracks.csv", "person").items()}
+            out[key] = left_to_right(entries, boxes, "person", expected)
     return out
 
 
