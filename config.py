@@ -74,7 +74,8 @@ HEAD_DROPOUT = 0.3  # dropout in the classifier head
 INPUTS = ("motion", "pose", "interaction")  # what the network reads per frame, any of: "appearance"
                                             # (MobileNetV2 features of the crop), "motion" (box velocity),
                                             # "pose" (keypoints and their velocities), "interaction" (the
-                                            # nearest other person); no "appearance" = no CNN at all. Whole-frame
+                                            # nearest other person), "reach" (limbs closing on the nearest
+                                            # person's body); no "appearance" = no CNN at all. Whole-frame
                                             # mode reads ("appearance", "motion")
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
                      # clip is trained with the clip's label; "max" / "lse" / "topk" / "mean" = the clip is a bag of

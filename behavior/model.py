@@ -35,7 +35,7 @@ from behavior.settings import BACKBONE_BLOCKS
 from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vector_dim, vector_streams
 
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
-EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32}  # each vector stream's embedding
+EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32, "reach": 16}  # each vector stream's embedding
 LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints made before the pose stream lack
                    "mil_pooling": "none", "background_class": "",  # and before multiple-instance training
                    "cnn_backend": "torch",  # and before the inference backends
@@ -172,7 +172,7 @@ class ModelConfig:
         if not self.appearance and self.trainable_blocks > 0:
             raise InputError("fine-tuning MobileNetV2 needs 'appearance' in INPUTS")
         if self.needs_keypoints and not self.person_tracking:
-            raise InputError("INPUTS 'pose' and 'interaction' need ENABLE_PERSON_TRACKING")
+            raise InputError("INPUTS 'pose', 'interaction' and 'reach' need ENABLE_PERSON_TRACKING")
         settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
 
 

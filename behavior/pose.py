@@ -185,7 +185,7 @@ def crop_boxes(frames_dir: Path, video: str) -> tuple[dict[str, tuple[float, ...
         raise InputError(f"meta.json missing or unreadable in {Path(frames_dir) / video}: re-extract this video")
     extraction = meta.get("settings", {})
     if not extraction.get("person_tracking", True):
-        raise InputError(f"{video} was extracted in whole-frame mode: pose and interaction need tracked people")
+        raise InputError(f"{video} was extracted in whole-frame mode: pose, interaction and reach need tracked people")
     margin = float(extraction.get("crop_margin", 0.15))
     size = (int(extraction.get("frame_width", 224)), int(extraction.get("frame_height", 224)))
     boxes = {}

@@ -11,7 +11,11 @@ by the same code in training (from stage 1's tracks.csv and the keypoint cache) 
   never a position that looks real;
 - ``interaction`` (11): the nearest other person (relative position and scale, distance and closing speed,
   how far this person's wrists and ankles are from their body) and how many people are within reach; a
-  person alone gets the ``alone`` flag and zeros, never a made-up neighbour.
+  person alone gets the ``alone`` flag and zeros, never a made-up neighbour;
+- ``reach`` (9): how far each of this person's wrists and ankles is from the nearest other person's head and
+  torso keypoints (their box when they have no pose), in body heights, and how fast that distance changes per
+  second: a fist or foot closing on someone's body. Only the acting person's limbs close in, so it tells the
+  one who punches from the one punched, which the symmetric interaction quantities cannot.
 
 Every quantity is relative to the person's own box height and per second, so the same movement gives the
 same numbers at any resolution, position and frame rate.
@@ -39,8 +43,10 @@ MOTION_DIM = 4  # x and y velocity of the box centre, log scale change, aspect r
 KEYPOINTS = 17  # COCO order: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles (left, right)
 POSE_DIM = 1 + KEYPOINTS * 5  # has-pose flag, confidences, x/y relative to the box, x/y velocity
 INTERACTION_DIM = 11  # alone, dx, dy, log scale, distance, closing speed, 4 limb distances, people within reach
-DIMS = {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM}  # appearance: features.FEATURE_DIM
-KEYPOINT_STREAMS = frozenset({"pose", "interaction"})  # the streams that need the pose model
+REACH_DIM = 9  # partner has a pose; 4 limb-to-partner distances; their rates of change
+DIMS = {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM,
+        "reach": REACH_DIM}  # appearance: features.FEATURE_DIM
+KEYPOINT_STREAMS = frozenset({"pose", "interaction", "reach"})  # the streams that need the pose model
 
 MOTION_CLIP = 5.0  # motion values are clipped to +-5 (body heights per second, log-scale per second)
 POSE_VELOCITY_CLIP = 10.0  # keypoint velocities, body heights per second
@@ -49,10 +55,13 @@ KEYPOINT_MIN_CONF = 0.3  # keypoints below this confidence count as not seen
 REACH = 0.5  # another person whose box is closer than this many body heights is within reach
 FLIP_INDEX = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)  # left <-> right keypoints
 LIMBS = (9, 10, 15, 16)  # left wrist, right wrist, left ankle, right ankle
+TARGETS = (0, 1, 2, 3, 4, 5, 6, 11, 12)  # head (nose, eyes, ears) and torso (shoulders, hips): where a blow lands
+REACH_SPEED_CLIP = 10.0  # limb approach speeds, body heights per second
 SKELETON = ((5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14),
             (14, 16), (0, 1), (0, 2), (1, 3), (2, 4))  # COCO limbs, for drawing
 
 MotionState = tuple[float, float, float, float]  # time, centre x, centre y, height of the previous box
+ReachState = tuple[float, int, np.ndarray]  # time, the partner's track, limb distances (NaN = limb not seen)
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,13 @@ def _centre_height(box: tuple[float, float, float, float]) -> tuple[float, float
     return (x1 + x2) / 2, (y1 + y2) / 2, max(y2 - y1, 1.0)
 
 
+def _seen(keypoints: np.ndarray | None) -> np.ndarray:
+    """Which of the 17 keypoints are seen (finite and confident enough)."""
+    if keypoints is None:
+        return np.zeros(KEYPOINTS, bool)
+    return np.isfinite(keypoints).all(axis=1) & (np.nan_to_num(keypoints[:, 2]) >= KEYPOINT_MIN_CONF)
+
+
 def relative_keypoints(keypoints: np.ndarray | None, box: tuple[float, float, float, float]
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints relative to the box centre in box heights (17, 2), and their confidences (17,), 0 where unseen."""
@@ -128,7 +144,7 @@ def relative_keypoints(keypoints: np.ndarray | None, box: tuple[float, float, fl
     if keypoints is None:
         return rel, conf
     cx, cy, h = _centre_height(box)
-    seen = np.isfinite(keypoints).all(axis=1) & (np.nan_to_num(keypoints[:, 2]) >= KEYPOINT_MIN_CONF)
+    seen = _seen(keypoints)
     rel[seen, 0] = (keypoints[seen, 0] - cx) / h
     rel[seen, 1] = (keypoints[seen, 1] - cy) / h
     conf[seen] = keypoints[seen, 2]
@@ -172,6 +188,62 @@ def box_gap(a: tuple[float, float, float, float], b: tuple[float, float, float, 
     return math.hypot(dx, dy)
 
 
+def centre_distance(me: Person, other: Person) -> float:
+    """Distance between two people's box centres, in ``me``'s box heights."""
+    cx, cy, h = _centre_height(me.box)
+    ox, oy, _ = _centre_height(other.box)
+    return math.hypot(ox - cx, oy - cy) / h
+
+
+def nearest_other(me: Person, others: Sequence[Person]) -> tuple[Person | None, float]:
+    """The other person whose box centre is nearest to ``me``'s, and that distance in ``me``'s box heights.
+
+    Example:
+        >>> a, b, c = Person(1, (0, 0, 10, 20)), Person(2, (30, 0, 40, 20)), Person(3, (50, 0, 60, 20))
+        >>> nearest_other(a, [c, b])
+        (Person(track=2, box=(30, 0, 40, 20), keypoints=None), 1.5)
+    """
+    nearest, best = None, math.inf
+    for other in others:
+        distance = centre_distance(me, other)
+        if distance < best:
+            nearest, best = other, distance
+    return nearest, best
+
+
+def reach_step(me: Person, others: Sequence[Person], t: float, prev: ReachState | None
+               ) -> tuple[np.ndarray, ReachState | None]:
+    """The reach stream of one person in one frame, and what to remember for the next frame.
+
+    A limb's approach speed needs the same partner and the limb seen in both frames; otherwise it is 0.
+    """
+    vec = np.zeros(REACH_DIM, np.float32)
+    vec[1:5] = LIMB_DISTANCE_CAP
+    partner, _ = nearest_other(me, others)
+    if partner is None:
+        return vec, None
+    _, _, h = _centre_height(me.box)
+    mine, theirs = _seen(me.keypoints), _seen(partner.keypoints)
+    targets = [k for k in TARGETS if theirs[k]]
+    vec[0] = float(bool(targets))
+    distances = np.full(len(LIMBS), np.nan, np.float32)
+    for n, k in enumerate(LIMBS):
+        if not mine[k]:
+            continue
+        x, y = float(me.keypoints[k, 0]), float(me.keypoints[k, 1])
+        if targets:
+            d = min(math.hypot(x - partner.keypoints[j, 0], y - partner.keypoints[j, 1]) for j in targets)
+        else:
+            d = box_distance((x, y), partner.box)
+        distances[n] = min(d / h, LIMB_DISTANCE_CAP)
+        vec[1 + n] = distances[n]
+    if prev is not None and prev[1] == partner.track and t > prev[0]:
+        both = np.isfinite(distances) & np.isfinite(prev[2])
+        vec[5:][both] = np.clip((distances[both] - prev[2][both]) / (t - prev[0]), -REACH_SPEED_CLIP,
+                                REACH_SPEED_CLIP)
+    return vec, (t, partner.track, distances)
+
+
 def interaction_vector(me: Person, others: Sequence[Person], t: float,
                        prev: dict[int, tuple[float, float]]) -> tuple[np.ndarray, dict[int, tuple[float, float]]]:
     """The interaction stream of one person in one frame, and the distances to remember for the next frame.
@@ -184,14 +256,8 @@ def interaction_vector(me: Person, others: Sequence[Person], t: float,
         vec[0] = 1.0  # alone
         return vec, {}
     cx, cy, h = _centre_height(me.box)
-    seen: dict[int, tuple[float, float]] = {}
-    nearest, best = None, math.inf
-    for other in others:
-        ox, oy, _ = _centre_height(other.box)
-        distance = math.hypot(ox - cx, oy - cy) / h
-        seen[other.track] = (t, distance)
-        if distance < best:
-            nearest, best = other, distance
+    seen = {o.track: (t, centre_distance(me, o)) for o in others}
+    nearest, best = nearest_other(me, others)
     assert nearest is not None
     ox, oy, oh = _centre_height(nearest.box)
     vec[1], vec[2] = (ox - cx) / h, (oy - cy) / h
@@ -224,6 +290,7 @@ class StreamState:
         self.motion: dict[int, MotionState] = {}
         self.pose: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
         self.distances: dict[int, dict[int, tuple[float, float]]] = {}
+        self.reach: dict[int, ReachState | None] = {}
 
     def step(self, people: Sequence[Person], t: float) -> list[np.ndarray]:
         """The concatenated stream vectors of every person in this frame (in ``people``'s order)."""
@@ -237,6 +304,9 @@ class StreamState:
                     rel, conf = relative_keypoints(person.keypoints, person.box)
                     vec = pose_vector(rel, conf, t, self.pose.get(person.track))
                     self.pose[person.track] = (t, rel, conf)
+                elif stream == "reach":
+                    others = [p for p in people if p.track != person.track]
+                    vec, self.reach[person.track] = reach_step(person, others, t, self.reach.get(person.track))
                 else:
                     others = [p for p in people if p.track != person.track]
                     vec, self.distances[person.track] = interaction_vector(
@@ -247,7 +317,7 @@ class StreamState:
 
     def forget(self, track: int) -> None:
         """Drop a track that will not come back (prediction frees lost tracks)."""
-        for memory in (self.motion, self.pose, self.distances):
+        for memory in (self.motion, self.pose, self.distances, self.reach):
             memory.pop(track, None)
 
 
@@ -269,6 +339,10 @@ def _flip_permutation(inputs: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor
                 for k in range(KEYPOINTS):
                     index += [offset + base + 2 * FLIP_INDEX[k], offset + base + 2 * FLIP_INDEX[k] + 1]
                     sign += [-1.0, 1.0]
+        elif stream == "reach":  # left and right limbs swap; distances and speeds do not change sign
+            limbs = {1: 2, 2: 1, 3: 4, 4: 3, 5: 6, 6: 5, 7: 8, 8: 7}
+            index += [offset + limbs.get(i, i) for i in range(REACH_DIM)]
+            sign += [1.0] * REACH_DIM
         else:
             limbs = {6: 7, 7: 6, 8: 9, 9: 8}
             index += [offset + limbs.get(i, i) for i in range(INTERACTION_DIM)]

@@ -16,7 +16,7 @@ from behavior.tracking import DetectorSettings
 from behavior.training import save_checkpoint
 
 CLIP = "fight/fi079.mp4"  # 640x360, 71 frames, two people fighting
-STREAMS = ("motion", "pose", "interaction")
+STREAMS = ("motion", "pose", "interaction", "reach")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from behavior.streams import (
     LIMBS,
     MOTION_DIM,
     POSE_DIM,
+    REACH_DIM,
+    TARGETS,
     Person,
     StreamState,
     flip_vectors,
@@ -23,6 +25,7 @@ from behavior.streams import (
 
 POSE = ("pose",)
 INTERACTION = ("interaction",)
+REACH = ("reach",)
 
 
 def skeleton(cx: float, cy: float, h: float, conf: float = 0.9) -> np.ndarray:
@@ -47,11 +50,11 @@ def pose_parts(vec: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarr
 
 
 def test_dimensions_add_up():
-    assert DIMS == {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM}
+    assert DIMS == {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM, "reach": REACH_DIM}
     assert vector_dim(("appearance",)) == 0
-    state = StreamState(("appearance", "motion", "pose", "interaction"))
+    state = StreamState(("appearance", "motion", "pose", "interaction", "reach"))
     vec = state.step([Person(1, box_at(50, 50, 40), skeleton(50, 50, 40))], 0.0)[0]
-    assert vec.shape == (MOTION_DIM + POSE_DIM + INTERACTION_DIM,) and vec.dtype == np.float32
+    assert vec.shape == (MOTION_DIM + POSE_DIM + INTERACTION_DIM + REACH_DIM,) and vec.dtype == np.float32
 
 
 def test_a_person_moving_right_has_positive_x_velocity():
@@ -132,10 +135,36 @@ def test_limbs_reaching_another_body_and_people_within_reach():
     assert (unseen[6:10] == LIMB_DISTANCE_CAP).all()  # limbs not seen read as far, not as touching
 
 
+def test_a_fist_closing_on_the_other_head_tells_the_puncher_from_the_punched():
+    """The puncher's wrist closes on the other's head; the one punched has no limb closing in."""
+    puncher, punched = skeleton(100, 100, 80), skeleton(160, 100, 80)
+    people = [Person(1, box_at(100, 100, 80), puncher), Person(2, box_at(160, 100, 80), punched)]
+    state = StreamState(REACH)
+    state.step(people, 0.0)
+    extended = puncher.copy()
+    extended[10, :2] = punched[0, :2] + (0, 8)  # the right wrist 8 px (0.1 body height) under the other's nose
+    out = state.step([Person(1, people[0].box, extended), people[1]], 0.25)
+    me, other = out[0], out[1]
+    assert me[0] == 1.0 and me[2] == pytest.approx(0.1, abs=1e-3)  # right wrist: 0.1 body heights from the head
+    before = min(math.hypot(*(puncher[10, :2] - punched[k, :2])) for k in TARGETS) / 80  # at the first frame
+    assert me[6] == pytest.approx((0.1 - before) / 0.25, abs=1e-3) and me[6] < 0  # closing in, per second
+    assert not other[5:].any()  # the one punched: no limb moved
+
+
+def test_reach_without_a_partner_or_limbs_reads_far_and_still():
+    alone = StreamState(REACH).step([Person(1, box_at(100, 100, 80), skeleton(100, 100, 80))], 0.0)[0]
+    assert alone[0] == 0.0 and (alone[1:5] == LIMB_DISTANCE_CAP).all() and not alone[5:].any()
+    no_pose = StreamState(REACH).step([Person(1, box_at(100, 100, 80), skeleton(100, 100, 80)),
+                                       Person(2, box_at(120, 100, 80))], 0.0)[0]
+    assert no_pose[0] == 0.0 and no_pose[2] == 0.0  # no keypoints for the other: their box; the wrist is inside it
+    unseen = StreamState(REACH).step([Person(1, box_at(100, 100, 80)), Person(2, box_at(150, 100, 80))], 0.0)[0]
+    assert (unseen[1:5] == LIMB_DISTANCE_CAP).all()
+
+
 def test_flip_mirrors_every_stream():
     """The vectors of a mirrored scene are the flipped vectors of the scene."""
     width = 640.0
-    inputs = ("motion", "pose", "interaction")
+    inputs = ("motion", "pose", "interaction", "reach")
 
     def mirror(points: np.ndarray) -> np.ndarray:
         out = points.copy()
@@ -162,8 +191,8 @@ def test_flip_mirrors_every_stream():
 
 
 def test_forget_drops_a_track():
-    state = StreamState(("motion", "pose", "interaction"))
+    state = StreamState(("motion", "pose", "interaction", "reach"))
     state.step([Person(1, box_at(100, 100, 80), skeleton(100, 100, 80)), Person(2, box_at(200, 100, 80))], 0.0)
     state.forget(1)
-    assert 1 not in state.motion and 1 not in state.pose and 1 not in state.distances
+    assert 1 not in state.motion and 1 not in state.pose and 1 not in state.distances and 1 not in state.reach
     assert math.isfinite(float(state.step([Person(1, box_at(50, 100, 80))], 1.0)[0].sum()))
