@@ -14,8 +14,8 @@ by the same code in training (from stage 1's tracks.csv and the keypoint cache) 
   person alone gets the ``alone`` flag and zeros, never a made-up neighbour;
 - ``reach`` (9): how far each of this person's wrists and ankles is from the nearest other person's head and
   torso keypoints (their box when they have no pose), in body heights, and how fast that distance changes per
-  second: a fist or foot closing on someone's body. Only the acting person's limbs close in, so it tells the
-  one who punches from the one punched, which the symmetric interaction quantities cannot.
+  second: a fist or foot closing on someone's body. Only the acting person's limbs close in, unlike the
+  symmetric interaction quantities (on UT-Interaction it helped the class more than who acts: docs/RESULTS.md).
 
 Every quantity is relative to the person's own box height and per second, so the same movement gives the
 same numbers at any resolution, position and frame rate.
@@ -257,8 +257,8 @@ def interaction_vector(me: Person, others: Sequence[Person], t: float,
         return vec, {}
     cx, cy, h = _centre_height(me.box)
     seen = {o.track: (t, centre_distance(me, o)) for o in others}
-    nearest, best = nearest_other(me, others)
-    assert nearest is not None
+    nearest = min(others, key=lambda o: seen[o.track][1])  # the first of equals, as nearest_other
+    best = seen[nearest.track][1]
     ox, oy, oh = _centre_height(nearest.box)
     vec[1], vec[2] = (ox - cx) / h, (oy - cy) / h
     vec[3] = math.log(oh / h)
@@ -297,6 +297,7 @@ class StreamState:
         out = []
         for person in people:
             parts = []
+            others = [p for p in people if p.track != person.track]
             for stream in self.streams:
                 if stream == "motion":
                     vec, self.motion[person.track] = motion_step(person.box, t, self.motion.get(person.track))
@@ -305,10 +306,8 @@ class StreamState:
                     vec = pose_vector(rel, conf, t, self.pose.get(person.track))
                     self.pose[person.track] = (t, rel, conf)
                 elif stream == "reach":
-                    others = [p for p in people if p.track != person.track]
                     vec, self.reach[person.track] = reach_step(person, others, t, self.reach.get(person.track))
                 else:
-                    others = [p for p in people if p.track != person.track]
                     vec, self.distances[person.track] = interaction_vector(
                         person, others, t, self.distances.get(person.track, {}))
                 parts.append(vec)
