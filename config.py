@@ -92,6 +92,7 @@ FINE_TUNE_BLOCKS = 0  # > 0: train the last N inverted-residual blocks (batch no
 NORMALIZE_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, RGB
 NORMALIZE_STD = (0.229, 0.224, 0.225)  # ImageNet statistics, RGB
 AUGMENT = True  # random horizontal flip (cached features); plus crop and color jitter when fine-tuning
+AUGMENT_SPEED = 0.0  # with AUGMENT: replay each training sequence up to 1 + this times faster or slower (0 = off)
 BATCH_SIZE = 16  # sequences per training step
 LEARNING_RATE = 1e-3  # initial learning rate
 OPTIMIZER = "adamw"  # "adam" or "adamw"

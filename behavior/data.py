@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 from collections import defaultdict
@@ -25,7 +26,7 @@ from behavior.errors import InputError
 from behavior.features import FeatureStore, crops_to_tensor, read_crop
 from behavior.mil import Bag, make_bags
 from behavior.sequences import SEQUENCES_HEADER
-from behavior.streams import Person, StreamState, flip_vectors, vector_dim
+from behavior.streams import Person, StreamState, change_speed, flip_vectors, speed_frames, vector_dim
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,9 @@ class CachedSequenceDataset(Dataset):
     """
 
     def __init__(self, table: SequenceTable, rows: list[int], store: FeatureStore | None,
-                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool) -> None:
-        self.rows, self.inputs = rows, tuple(inputs)
+                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool,
+                 speed: float = 0.0) -> None:
+        self.rows, self.inputs, self.speed = rows, tuple(inputs), speed
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
         self.index = (torch.tensor([[store.index[p] for p in table.frames[i]] for i in rows], dtype=torch.long)
                       if store is not None else None)
@@ -173,9 +175,14 @@ class CachedSequenceDataset(Dataset):
     def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         flip = self.augment and torch.rand(()) < 0.5
         vectors = flip_vectors(self.vectors[n], self.inputs) if flip else self.vectors[n]
+        frames = None
+        if self.augment and self.speed > 0:
+            factor, frames = random_speed(len(vectors), self.speed)
+            vectors = change_speed(vectors, self.inputs, frames, factor)
         if self.store is None:
             return self.empty, vectors, self.labels[n]
-        features = (self.store.flipped if flip else self.store.plain)[self.index[n]]
+        index = self.index[n] if frames is None else self.index[n][frames]
+        features = (self.store.flipped if flip else self.store.plain)[index]
         return features, vectors, self.labels[n]
 
 
@@ -183,8 +190,10 @@ class ImageSequenceDataset(Dataset):
     """Sequences as crops (T, 3, H, W) in [0, 1] with per-clip augmentation, for fine-tuning."""
 
     def __init__(self, table: SequenceTable, rows: list[int], frames_dir: Path, size: tuple[int, int],
-                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool) -> None:
+                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool,
+                 speed: float = 0.0) -> None:
         self.table, self.rows, self.frames_dir, self.size = table, rows, Path(frames_dir), size
+        self.speed = speed
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
         self.inputs = tuple(inputs)
         self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
@@ -195,8 +204,12 @@ class ImageSequenceDataset(Dataset):
 
     def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         paths = self.table.frames[self.rows[n]]
-        frames = crops_to_tensor([read_crop(self.frames_dir / p, self.size) for p in paths])
         vectors = self.vectors[n]
+        if self.augment and self.speed > 0:
+            factor, kept = random_speed(len(paths), self.speed)
+            vectors = change_speed(vectors, self.inputs, kept, factor)
+            paths = [paths[int(k)] for k in kept]
+        frames = crops_to_tensor([read_crop(self.frames_dir / p, self.size) for p in paths])
         if self.augment:
             frames, flipped = augment_clip(frames)
             if flipped:
@@ -265,6 +278,13 @@ def collate_bags(items: list[tuple[torch.Tensor, torch.Tensor, int]], bags: list
     chosen = [bags[b] for _, _, b in items]
     return (torch.cat([x for x, _, _ in items]), torch.cat([v for _, v, _ in items]),
             torch.tensor([bag.label for bag in chosen], dtype=torch.long), chosen)
+
+
+def random_speed(length: int, speed: float) -> tuple[float, torch.Tensor]:
+    """A random playback speed within ``1 + speed`` times faster or slower (log-uniform) and the frame indices
+    of a ``length``-frame window played at it (``streams.speed_frames``): the same movement done at another pace."""
+    factor = math.exp((2 * float(torch.rand(())) - 1) * math.log1p(speed))
+    return factor, speed_frames(length, factor, float(torch.rand(())))
 
 
 def augment_clip(frames: torch.Tensor, rng: random.Random | None = None) -> tuple[torch.Tensor, bool]:

@@ -157,7 +157,7 @@ RULES: dict[str, Rule] = {
     "FINE_TUNE_BLOCKS": Rule(int, low=0, high=BACKBONE_BLOCKS),
     "NORMALIZE_MEAN": Rule(float, low=0, high=1, length=3),
     "NORMALIZE_STD": Rule(float, low=0, high=1, low_open=True, length=3),
-    "AUGMENT": FLAG,
+    "AUGMENT": FLAG, "AUGMENT_SPEED": Rule(float, low=0, high=1),
     "BATCH_SIZE": INT_POS,
     "LEARNING_RATE": Rule(float, low=0, low_open=True),
     "OPTIMIZER": Rule(str, choices=OPTIMIZERS),

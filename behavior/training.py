@@ -82,6 +82,7 @@ class TrainConfig:
     focal_gamma: float = 0.0
     label_smoothing: float = 0.0
     augment: bool = True
+    augment_speed: float = 0.0
     seed: int = 42
     device: str = "auto"
     threads: int = 0
@@ -97,7 +98,8 @@ class TrainConfig:
         "learning_rate": "LEARNING_RATE", "optimizer": "OPTIMIZER", "weight_decay": "WEIGHT_DECAY",
         "epochs": "NUM_EPOCHS", "patience": "EARLY_STOPPING_PATIENCE", "lr_patience": "LR_PATIENCE",
         "lr_factor": "LR_FACTOR", "grad_clip": "GRAD_CLIP_NORM", "focal_gamma": "FOCAL_GAMMA",
-        "label_smoothing": "LABEL_SMOOTHING", "augment": "AUGMENT", "seed": "SEED", "device": "DEVICE",
+        "label_smoothing": "LABEL_SMOOTHING", "augment": "AUGMENT", "augment_speed": "AUGMENT_SPEED",
+        "seed": "SEED", "device": "DEVICE",
         "threads": "TORCH_THREADS", "num_workers": "NUM_WORKERS", "feature_batch_size": "FEATURE_BATCH_SIZE",
         "inference_backend": "INFERENCE_BACKEND", "inference_precision": "INFERENCE_PRECISION"}
 
@@ -446,12 +448,14 @@ class TrainingData:
     def workers(self) -> int:
         return self.num_workers if self.reads_crops else 0
 
-    def dataset(self, rows: list[int], augment: bool) -> torch.utils.data.Dataset:
-        """The sequences of ``rows`` as a dataset of (frames or features, stream vectors, label)."""
+    def dataset(self, rows: list[int], augment: bool, speed: float = 0.0) -> torch.utils.data.Dataset:
+        """The sequences of ``rows`` as a dataset of (frames or features, stream vectors, label); ``speed``:
+        AUGMENT_SPEED when augmenting."""
         if not self.reads_crops:
-            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.mc.inputs, augment)
+            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.mc.inputs, augment, speed)
         size = (self.mc.frame_width, self.mc.frame_height)
-        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.mc.inputs, augment)
+        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.mc.inputs, augment,
+                                    speed)
 
     def backbone(self) -> torch.nn.Sequential | None:
         """A fresh MobileNetV2 trunk with the ImageNet weights, or None when the network reads no appearance."""
@@ -537,7 +541,7 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     workers = data.workers
 
     def dataset(split: str, augment: bool):
-        return data.dataset(rows[split], augment)
+        return data.dataset(rows[split], augment, tc.augment_speed if augment else 0.0)
 
     pooling, background = mc.mil_pooling, background_index(mc, table.classes)
     bags = {split: table.bags(r) for split, r in rows.items()}

@@ -1,10 +1,12 @@
 import csv
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from behavior.data import (
+    CachedSequenceDataset,
     augment_clip,
     check_crops_exist,
     load_vectors,
@@ -69,6 +71,33 @@ def test_motion_from_tracks(small_sequences):
     assert m.shape == (len(rows), 4, 4)
     flipped = flip_vectors(m, MOTION)
     assert torch.equal(flipped[..., 0], -m[..., 0]) and torch.equal(flipped[..., 1:], m[..., 1:])
+
+
+def test_speed_augmentation_keeps_features_and_vectors_together(small_sequences):
+    """A replayed sequence takes its features and its stream vectors from the same frames."""
+    from types import SimpleNamespace
+
+    frames, sequences = small_sequences
+    table = read_sequences(sequences)
+    rows = table.select("train")
+    paths = sorted({p for i in rows for p in table.frames[i]})
+    store = SimpleNamespace(index={p: n for n, p in enumerate(paths)},
+                            plain=torch.arange(len(paths), dtype=torch.float32)[:, None].repeat(1, 3))
+    store.flipped = store.plain
+    vectors = {p: np.array([1.0, 0.0, 0.0, n], np.float32) for n, p in enumerate(paths)}  # aspect = crop number
+    torch.manual_seed(0)
+    data = CachedSequenceDataset(table, rows, store, vectors, MOTION, augment=True, speed=0.5)
+    moved = 0
+    for _ in range(20):
+        for n in range(len(data)):
+            features, v, _ = data[n]
+            assert torch.equal(features[:, 0], v[:, 3])
+            assert (v[:, 0].abs() >= 1 / 1.5 - 1e-6).all() and (v[:, 0].abs() <= 1.5 + 1e-6).all()
+            moved += not torch.equal(v[:, 3], torch.tensor([store.index[p] for p in table.frames[rows[n]]],
+                                                             dtype=torch.float32))
+    assert moved > 0
+    plain = CachedSequenceDataset(table, rows, store, vectors, MOTION, augment=False, speed=0.5)
+    assert (plain[0][1][:, 0] == 1.0).all()
 
 
 def test_clip_augmentation_is_the_same_for_every_frame():
