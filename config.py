@@ -64,7 +64,7 @@ LSTM_NUM_LAYERS = 1  # stacked LSTM layers
 LSTM_DROPOUT = 0.3  # dropout on the CNN features and between LSTM layers
 BIDIRECTIONAL = True  # read each sequence forwards and backwards
 TEMPORAL_POOLING = "last"  # "last": the LSTM's final hidden states feed the head; or "attention"
-STREAM_NORM = True  # batch-normalize the motion, pose and interaction vectors before their embeddings (their
+STREAM_NORM = True  # batch-normalize each vector stream (motion, pose, ...) before its embedding (their
                     # scales differ: positions ~0.5 body heights, velocities up to 10 a second; measured: RESULTS)
 ENSEMBLE_SIZE = 5  # sequence classifiers trained side by side from different initial weights; prediction averages
                    # their log-probabilities (steadier than one on small datasets; each costs one more LSTM pass,

@@ -4,7 +4,7 @@
 (the expensive part, cached on disk when the backbone is frozen); ``forward(features, vectors)``
 classifies a sequence. Training on cached features and predicting from live crops therefore run
 the very same head. The network reads the streams of ``ModelConfig.inputs`` (``behavior.streams``):
-each is embedded on its own (appearance: layer norm and dropout; motion, pose, interaction: a
+each is embedded on its own (appearance: layer norm and dropout; motion, pose, interaction, reach: a
 batch norm (``STREAM_NORM``), a linear layer and ReLU), and the embeddings are concatenated per frame
 before the BiLSTM. Without "appearance" there is no CNN at all. The streams-to-logits part is a
 ``SequenceClassifier``; ``BehaviorNet`` holds ``ENSEMBLE_SIZE`` of them, fed the same features, and
