@@ -17,7 +17,7 @@ SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its vi
 # --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
 BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"  # ImageNet MobileNetV2 state_dict: a file name or a path
-POSE_WEIGHTS = "yolov8n-pose.pt"  # keypoint model (Ultralytics YOLOv8-pose), used when INPUTS has pose or interaction
+POSE_WEIGHTS = "yolov8n-pose.pt"  # keypoint model (YOLOv8-pose), used when INPUTS has pose, interaction or reach
 
 # --- Stage 1: detection, tracking and crops ------------------------------------------------
 TARGET_FPS = 15.0  # frames kept per second of video (resampled by timestamp; never upsampled; 0 = all)
@@ -113,7 +113,7 @@ NUM_WORKERS = 2  # data-loading workers for the image path (fine-tuning)
 CHECKPOINT = ""  # "" = MODEL_DIR/best_mobilenet_lstm.pth
 PREDICT_STRIDE = 4  # classify every N kept frames (all ready tracks in one batch)
 SMOOTHING = 0.5  # EMA weight of the newest probabilities per track (1 = no smoothing)
-DRAW_POSE = True  # draw each person's skeleton in annotated.mp4 (when the model reads pose or interaction)
+DRAW_POSE = True  # draw each person's skeleton in annotated.mp4 (when the model reads keypoints)
 VIDEO_LABEL_RULE = "auto"  # how the tracks make the video's label: "auto" = as the model was trained (its
                            # MIL_POOLING; "mean" for "none"); "mean" (everyone, by labeled frames), "max" (the most
                            # telling track), "lse" or "topk" (see MIL_POOLING)
