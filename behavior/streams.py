@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import torch
@@ -320,12 +321,14 @@ class StreamState:
             memory.pop(track, None)
 
 
-def _flip_permutation(inputs: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index and sign vectors that turn a vector into the one of the horizontally mirrored clip."""
+@cache
+def _flip_permutation(streams: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index and sign vectors that turn a vector of ``streams`` (``vector_streams``' order) into the one of the
+    horizontally mirrored clip; built once per set of streams (every training item asks)."""
     index: list[int] = []
     sign: list[float] = []
     offset = 0
-    for stream in vector_streams(inputs):
+    for stream in streams:
         if stream == "motion":
             index += [offset + i for i in range(MOTION_DIM)]
             sign += [-1.0, 1.0, 1.0, 1.0]
@@ -358,8 +361,14 @@ def rate_mask(inputs: Sequence[str]) -> torch.Tensor:
         >>> rate_mask(("motion",)).tolist()
         [True, True, True, False]
     """
+    return _rate_mask(tuple(vector_streams(inputs)))
+
+
+@cache
+def _rate_mask(streams: tuple[str, ...]) -> torch.Tensor:
+    """``rate_mask`` of ``streams``, built once per set of streams (every augmented training item asks)."""
     mask: list[bool] = []
-    for stream in vector_streams(inputs):
+    for stream in streams:
         if stream == "motion":
             mask += [True, True, True, False]
         elif stream == "pose":
@@ -409,7 +418,7 @@ def flip_vectors(vectors: torch.Tensor, inputs: Sequence[str]) -> torch.Tensor:
         >>> flip_vectors(v, ("motion",)).tolist()
         [[-1.0, 2.0, 3.0, 4.0]]
     """
-    index, sign = _flip_permutation(inputs)
+    index, sign = _flip_permutation(tuple(vector_streams(inputs)))
     if index.numel() == 0:
         return vectors
     return vectors[..., index] * sign.to(vectors.dtype)
