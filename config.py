@@ -84,6 +84,12 @@ MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py
                      # RESULTS.md); predict.py's video label pools its tracks the same way
 BACKGROUND_CLASS = ""  # the class that means "nothing of interest" ("noFight", "normal"): with MIL_POOLING, a clip
                        # is of that class only when everyone in it is, so bystanders may be labeled with it
+ACTOR_CLASSES: tuple[str, ...] = ()  # classes one person does to another ("kick", "punch", "push"; needs a
+                                     # BACKGROUND_CLASS, which may then have no folder): training labels each
+                                     # person from the clip's geometry: the clip's main people carry its label,
+                                     # people seen far less are background, and in these classes only the one whose
+                                     # wrists and ankles reach out towards another acts (the one receiving is
+                                     # background). Per-person training; the video label is the max over people
 POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
 CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same

@@ -13,8 +13,8 @@ import math
 import os
 import random
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,9 @@ from torch.utils.data import Dataset
 from behavior import files
 from behavior.errors import InputError
 from behavior.features import FeatureStore, crops_to_tensor, read_crop
-from behavior.mil import Bag, make_bags
+from behavior.mil import Bag, PersonStats, doers, make_bags
 from behavior.sequences import SEQUENCES_HEADER
-from behavior.streams import Person, StreamState, change_speed, flip_vectors, speed_frames, vector_dim
+from behavior.streams import Person, StreamState, change_speed, flip_vectors, limb_extension, speed_frames, vector_dim
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,26 @@ class SequenceTable:
     def bags(self, rows: list[int]) -> list[Bag]:
         """The given rows grouped into one bag per video (multiple-instance training), people numbered in each."""
         return make_bags(self.videos, self.labels, [f[0] for f in self.frames], rows)
+
+    def with_person_labels(self, rows: list[int], people: dict[str, PersonStats], actor_classes: Sequence[str],
+                           background: int) -> SequenceTable:
+        """The table with the sequences of ``rows`` labeled per person (ACTOR_CLASSES): a person who does not
+        carry their clip's label (``mil.doers``: a bystander, or the one receiving a kick) becomes ``background``.
+
+        ``people`` holds ``person_stats`` by person folder; rows outside ``rows`` keep their clip's label.
+        """
+        folders: dict[str, dict[str, PersonStats]] = defaultdict(dict)
+        for i in rows:
+            folder = self.frames[i][0].rsplit("/", 1)[0]
+            folders[self.videos[i]][folder] = people.get(folder, PersonStats(0.0, 0.0))
+        label_of = {self.videos[i]: self.labels[i] for i in rows}
+        carry = {video: set(doers(stats, self.classes[label_of[video]] in actor_classes))
+                 for video, stats in folders.items()}
+        labels = list(self.labels)
+        for i in rows:
+            if self.frames[i][0].rsplit("/", 1)[0] not in carry[self.videos[i]]:
+                labels[i] = background
+        return replace(self, labels=labels)
 
     def person_dirs(self, rows: list[int] | None = None) -> list[str]:
         """The person folders the given rows (all by default) read crops from."""
@@ -109,6 +129,33 @@ def check_crops_exist(frames_dir: Path, table: SequenceTable) -> None:
                                  "was FRAMES_DIR changed? rerun extract_frames.py and group_sequences.py")
 
 
+def replay_tracks(frames_dir: Path, video: str, keypoints: dict[str, np.ndarray] | None = None
+                  ) -> Iterator[tuple[float, list[str], list[Person]]]:
+    """A video's tracks.csv frame by frame, as prediction sees its live tracks: (time, crop paths, people).
+
+    Everyone tracked in a frame is present, in track order, with their keypoints where ``keypoints`` has them.
+    """
+    by_frame: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for row in files.read_tracks(Path(frames_dir) / video):
+        by_frame[int(row["frame"])].append(row)
+    for frame in sorted(by_frame):
+        rows = sorted(by_frame[frame], key=lambda r: int(r["person"]))
+        paths = [f"{video}/person_{r['person']}/frame_{frame:06d}.jpg" for r in rows]
+        people = [Person(int(r["person"]), tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2")),
+                         keypoints.get(p) if keypoints is not None else None)
+                  for r, p in zip(rows, paths, strict=True)]
+        yield float(rows[0]["time_s"]), paths, people
+
+
+def _videos_of(person_dirs: list[str]) -> dict[str, set[int]]:
+    """The tracks wanted in each video, from person folders ``<video>/person_<n>``."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for d in person_dirs:
+        video, person = d.rsplit("/", 1)
+        wanted[video].add(int(person.split("_")[1]))
+    return wanted
+
+
 def load_vectors(frames_dir: Path, person_dirs: list[str], inputs: Sequence[str],
                  keypoints: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The motion, pose and interaction vectors (those ``inputs`` name) of every crop of ``person_dirs``, by path.
@@ -116,26 +163,29 @@ def load_vectors(frames_dir: Path, person_dirs: list[str], inputs: Sequence[str]
     Each video's tracks.csv is replayed frame by frame through ``streams.StreamState``, with every
     tracked person of the frame present, as prediction feeds its live tracks.
     """
-    wanted: dict[str, set[int]] = defaultdict(set)
-    for d in person_dirs:
-        video, person = d.rsplit("/", 1)
-        wanted[video].add(int(person.split("_")[1]))
     out: dict[str, np.ndarray] = {}
-    for video, persons in wanted.items():
-        by_frame: dict[int, list[dict[str, str]]] = defaultdict(list)
-        for row in files.read_tracks(Path(frames_dir) / video):
-            by_frame[int(row["frame"])].append(row)
+    for video, persons in _videos_of(person_dirs).items():
         state = StreamState(inputs)
-        for frame in sorted(by_frame):
-            rows = sorted(by_frame[frame], key=lambda r: int(r["person"]))
-            paths = [f"{video}/person_{r['person']}/frame_{frame:06d}.jpg" for r in rows]
-            people = [Person(int(r["person"]), tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2")),
-                             keypoints.get(p) if keypoints is not None else None)
-                      for r, p in zip(rows, paths, strict=True)]
-            for row, path, vec in zip(rows, paths, state.step(people, float(rows[0]["time_s"])), strict=True):
-                if int(row["person"]) in persons:
+        for t, paths, people in replay_tracks(frames_dir, video, keypoints):
+            for path, person, vec in zip(paths, people, state.step(people, t), strict=True):
+                if person.track in persons:
                     out[path] = vec
     return out
+
+
+def person_stats(frames_dir: Path, person_dirs: list[str], keypoints: dict[str, np.ndarray] | None
+                 ) -> dict[str, PersonStats]:
+    """How much each person folder is seen and how far its limbs reach towards others (``mil.doers``' input)."""
+    presence: dict[str, float] = defaultdict(float)
+    reach: dict[str, float] = defaultdict(float)
+    for video, persons in _videos_of(person_dirs).items():
+        for _, paths, people in replay_tracks(frames_dir, video, keypoints):
+            for path, person in zip(paths, people, strict=True):
+                if person.track in persons:
+                    folder = path.rsplit("/", 1)[0]
+                    presence[folder] += person.box[3] - person.box[1]
+                    reach[folder] += limb_extension(person, [p for p in people if p.track != person.track])
+    return {folder: PersonStats(presence[folder], reach[folder]) for folder in presence}
 
 
 def vectors_tensor(table: SequenceTable, rows: list[int], vectors: dict[str, np.ndarray] | None,

@@ -16,6 +16,12 @@ clip and the bystanders may stay background. The clip's scores are then normaliz
 Training minimizes the cross-entropy of these clip probabilities (``MIL_POOLING``), and prediction's
 video label pools its tracks the same way, so both give a clip the same label.
 
+Where the user names the classes that one person does to another (``ACTOR_CLASSES``: kick, punch, push),
+the people's own labels can be read from the clip's geometry instead (``doers``): the clip's main people carry
+its label and those seen little are bystanders; in a one-actor clip only the person whose wrists and ankles
+reach out towards another carries it, and the one who receives it is background. Training is then per person,
+and the video label is the max pooling with the background's dual: the clip's most telling actor.
+
 Example:
     >>> import torch
     >>> people = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8]])  # fight, noFight: one fighter, two bystanders
@@ -38,8 +44,10 @@ from behavior.settings import MIL_POOLINGS
 LSE_SHARPNESS = 5.0  # log-sum-exp pooling of probabilities: 0 = mean, large = max
 TOP_K = 2  # "topk" pooling: the mean of this many people's probabilities (all of them when fewer)
 EPS = 1e-6  # keeps the log of a clip probability finite
-__all__ = ["LSE_SHARPNESS", "MIL_POOLINGS", "TOP_K", "Bag", "bag_loss", "bag_probs", "clip_probs", "label_rule",
-           "make_bags", "people_probs", "person_index", "pool", "pool_people"]
+MAIN_PERSON_SHARE = 0.5  # ACTOR_CLASSES: people seen less than this share of the clip's most seen one are bystanders
+__all__ = ["LSE_SHARPNESS", "MAIN_PERSON_SHARE", "MIL_POOLINGS", "TOP_K", "Bag", "PersonStats", "bag_loss",
+           "bag_probs", "clip_probs", "doers", "label_rule", "make_bags", "people_probs", "person_index", "pool",
+           "pool_people"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,33 @@ class Bag:
     def sequences_of(self) -> list[int]:
         """How many sequences each person has, in ``persons`` order (their weights under "mean")."""
         return [self.person.count(k) for k in range(len(self.persons))]
+
+
+@dataclass(frozen=True)
+class PersonStats:
+    """What tells who does a clip's action, for one person of the clip (``ACTOR_CLASSES``)."""
+
+    presence: float  # the person's box heights summed over their frames, in pixels: how much of the clip they are
+    reach: float  # how far their limbs reach out towards the nearest other person, summed over their frames
+    # (streams.limb_extension, body heights)
+
+
+def doers(people: dict[str, PersonStats], one_actor: bool) -> list[str]:
+    """The people of one clip who carry its label: its main people (seen at least MAIN_PERSON_SHARE as much as the
+    most seen one; the others are bystanders) and, in a clip of a one-actor class, only the main person whose
+    limbs reach out towards another the most (the one they reach is receiving, not doing it).
+
+    Example:
+        >>> people = {"person_1": PersonStats(900, 2.0), "person_2": PersonStats(800, 7.5),
+        ...           "person_3": PersonStats(90, 9.0)}  # a kicker, the one kicked, a passer-by
+        >>> doers(people, one_actor=False), doers(people, one_actor=True)
+        (['person_1', 'person_2'], ['person_2'])
+    """
+    if not people:
+        return []
+    top = max(p.presence for p in people.values())
+    main = sorted(k for k, p in people.items() if p.presence >= MAIN_PERSON_SHARE * top)
+    return [max(main, key=lambda k: people[k].reach)] if one_actor else main
 
 
 def person_of(frame_path: str) -> str:
@@ -121,15 +156,18 @@ def pool(x: torch.Tensor, pooling: str, dual: bool = False, weights: torch.Tenso
     raise ValueError(f"unknown pooling {pooling!r}: one of {', '.join(MIL_POOLINGS)}")
 
 
-def label_rule(mil_pooling: str) -> str:
+def label_rule(mil_pooling: str, actor_classes: Sequence[str] = ()) -> str:
     """How a model trained with ``mil_pooling`` pools a video's people into its label: per-sequence training
-    ("none") averages them.
+    ("none") averages them, unless it learned who acts (``actor_classes``): then the clip's most telling actor
+    decides, as with bag training.
 
     Example:
-        >>> label_rule("none"), label_rule("max")
-        ('mean', 'max')
+        >>> label_rule("none"), label_rule("max"), label_rule("none", ("kick",))
+        ('mean', 'max', 'max')
     """
-    return "mean" if mil_pooling == "none" else mil_pooling
+    if mil_pooling == "none":
+        return "max" if actor_classes else "mean"
+    return mil_pooling
 
 
 def bag_probs(people: torch.Tensor, pooling: str, background: int | None = None,

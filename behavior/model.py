@@ -38,6 +38,7 @@ FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
 EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32, "reach": 16}  # each vector stream's embedding
 LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints made before the pose stream lack
                    "mil_pooling": "none", "background_class": "",  # and before multiple-instance training
+                   "actor_classes": [],  # and before per-person labels from the clip's geometry
                    "cnn_backend": "torch",  # and before the inference backends
                    "stream_norm": False,  # and before the streams were normalized
                    "ensemble_size": 1}  # and before the ensemble
@@ -57,7 +58,7 @@ CONSTANT_OF = {
     "inputs": "INPUTS", "pose_imgsz": "POSE_IMGSZ", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
     "freeze_backbone": "FREEZE_BACKBONE", "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
     "mil_pooling": "MIL_POOLING", "background_class": "BACKGROUND_CLASS", "stream_norm": "STREAM_NORM",
-    "ensemble_size": "ENSEMBLE_SIZE",
+    "ensemble_size": "ENSEMBLE_SIZE", "actor_classes": "ACTOR_CLASSES",
 }
 
 
@@ -97,6 +98,7 @@ class ModelConfig:
     cnn_input: str = "rgb"  # "rgb": the crop; "difference": the crop minus the person's previous crop
     mil_pooling: str = "none"  # how training pooled a clip's people into its label (behavior.mil)
     background_class: str = ""  # the class that means "nothing of interest" ("" = none)
+    actor_classes: tuple[str, ...] = ()  # classes one person does to another: training labeled who acts
 
     @property
     def trainable_blocks(self) -> int:
@@ -126,6 +128,7 @@ class ModelConfig:
         out["normalize_mean"] = list(self.normalize_mean)
         out["normalize_std"] = list(self.normalize_std)
         out["inputs"] = list(self.inputs)
+        out["actor_classes"] = list(self.actor_classes)
         return out
 
     @classmethod
@@ -157,6 +160,7 @@ class ModelConfig:
             raise InputError(f"model_config backbone must be one of: {', '.join(BACKBONES)}, "
                              f"got {kwargs['backbone']!r}")
         kwargs["inputs"] = tuple(kwargs["inputs"])
+        kwargs["actor_classes"] = tuple(kwargs["actor_classes"])
         kwargs["normalize_mean"] = tuple(kwargs["normalize_mean"])
         kwargs["normalize_std"] = tuple(kwargs["normalize_std"])
         cfg = cls(**kwargs)

@@ -241,7 +241,7 @@ class Predictor:
         self.mc = self.net.cfg
         self.background = background_index(self.mc, self.classes)
         rule = settings.video_label_rule
-        self.video_rule = label_rule(self.mc.mil_pooling) if rule == "auto" else rule
+        self.video_rule = label_rule(self.mc.mil_pooling, self.mc.actor_classes) if rule == "auto" else rule
         self.tracker = (PersonTracker(settings.detector, batch=settings.detect_batch)
                         if self.mc.person_tracking else None)
         if self.mc.appearance and self.device == "cpu":

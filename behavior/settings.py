@@ -57,6 +57,8 @@ class Rule:
 
     def describe(self) -> str:
         """What is allowed, in words: "an integer >= 1", "a number in [0, 1)", "one of: a, b"."""
+        if self.kind is tuple and not self.choices:
+            return "names, each at most once (none at all is allowed)"
         if self.kind is tuple:
             return "one or more of: " + ", ".join(self.choices) + " (each at most once)"
         if self.choices:
@@ -82,8 +84,10 @@ class Rule:
     def accepts(self, value: Any) -> bool:
         """True when ``value`` has the right type and lies in the range or among the choices."""
         if self.kind is tuple:
-            return (isinstance(value, list | tuple) and len(value) > 0 and len(set(value)) == len(value)
-                    and all(isinstance(v, str) and v in self.choices for v in value))
+            return (isinstance(value, list | tuple) and (len(value) > 0 or not self.choices)
+                    and len(set(value)) == len(value)
+                    and all(isinstance(v, str) and v.strip() and (v in self.choices or not self.choices)
+                            for v in value))
         if self.length:
             return (isinstance(value, list | tuple) and len(value) == self.length
                     and all(self._scalar_ok(v, float) for v in value))
@@ -153,7 +157,7 @@ RULES: dict[str, Rule] = {
     "ENSEMBLE_SIZE": Rule(int, low=1, high=32),
     "INPUTS": Rule(tuple, choices=STREAMS), "POSE_IMGSZ": Rule(int, low=32, high=4096), "FREEZE_BACKBONE": FLAG,
     "CNN_INPUT": Rule(str, choices=CNN_INPUTS),
-    "MIL_POOLING": Rule(str, choices=MIL_POOLINGS), "BACKGROUND_CLASS": Rule(str),
+    "MIL_POOLING": Rule(str, choices=MIL_POOLINGS), "BACKGROUND_CLASS": Rule(str), "ACTOR_CLASSES": Rule(tuple),
     "FINE_TUNE_BLOCKS": Rule(int, low=0, high=BACKBONE_BLOCKS),
     "NORMALIZE_MEAN": Rule(float, low=0, high=1, length=3),
     "NORMALIZE_STD": Rule(float, low=0, high=1, low_open=True, length=3),

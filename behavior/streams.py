@@ -57,6 +57,7 @@ REACH = 0.5  # another person whose box is closer than this many body heights is
 FLIP_INDEX = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)  # left <-> right keypoints
 LIMBS = (9, 10, 15, 16)  # left wrist, right wrist, left ankle, right ankle
 TARGETS = (0, 1, 2, 3, 4, 5, 6, 11, 12)  # head (nose, eyes, ears) and torso (shoulders, hips): where a blow lands
+TORSO = (5, 6, 11, 12)  # shoulders and hips: where a limb reaches out from
 REACH_SPEED_CLIP = 10.0  # limb approach speeds, body heights per second
 SKELETON = ((5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14),
             (14, 16), (0, 1), (0, 2), (1, 3), (2, 4))  # COCO limbs, for drawing
@@ -210,6 +211,30 @@ def nearest_other(me: Person, others: Sequence[Person]) -> tuple[Person | None, 
         if distance < best:
             nearest, best = other, distance
     return nearest, best
+
+
+def limb_extension(me: Person, others: Sequence[Person]) -> float:
+    """How far ``me``'s furthest wrist or ankle reaches out from their torso towards the nearest other person,
+    in body heights (0 when alone, reaching away, or without a torso and limbs): who strikes, pushes or points.
+
+    Example:
+        >>> kp = np.full((KEYPOINTS, 3), np.nan)
+        >>> kp[list(TORSO)] = (5, 10, 1.0)
+        >>> kp[10] = (9, 8, 1.0)  # the right wrist, 4 px towards the other person
+        >>> a, b = Person(1, (0, 0, 10, 20), kp), Person(2, (30, 0, 40, 20))
+        >>> limb_extension(a, [b]), limb_extension(a, [])
+        (0.2, 0.0)
+    """
+    partner, _ = nearest_other(me, others)
+    seen = _seen(me.keypoints)
+    torso = [k for k in TORSO if seen[k]]
+    limbs = [k for k in LIMBS if seen[k]]
+    if partner is None or not torso or not limbs:
+        return 0.0
+    cx, _, h = _centre_height(me.box)
+    toward = 1.0 if _centre_height(partner.box)[0] >= cx else -1.0
+    centre = float(me.keypoints[torso, 0].mean())
+    return max(0.0, max(toward * (float(me.keypoints[k, 0]) - centre) for k in limbs) / h)
 
 
 def reach_step(me: Person, others: Sequence[Person], t: float, prev: ReachState | None

@@ -43,10 +43,12 @@ from behavior.data import (
     check_crops_exist,
     collate_bags,
     load_vectors,
+    person_stats,
     read_sequences,
 )
 from behavior.errors import BehaviorError, InputError, first_line
 from behavior.features import FeatureCache, FeatureStore, backbone_key
+from behavior.mil import PersonStats
 from behavior.model import BehaviorNet, ModelConfig, combine_members, load_backbone
 from behavior.pose import KeypointCache, KeypointStore, PoseSettings
 from behavior.settings import build_settings
@@ -130,12 +132,13 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         ensemble_size=int(cfg["ENSEMBLE_SIZE"]), inputs=tuple(cfg["INPUTS"]), pose_imgsz=int(cfg["POSE_IMGSZ"]),
         fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
         cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
-        mil_pooling=resolve_pooling(str(cfg["MIL_POOLING"]), str(cfg["BACKGROUND_CLASS"])),
-        background_class=str(cfg["BACKGROUND_CLASS"]),
+        mil_pooling=resolve_pooling(str(cfg["MIL_POOLING"]), str(cfg["BACKGROUND_CLASS"]), cfg["ACTOR_CLASSES"]),
+        background_class=str(cfg["BACKGROUND_CLASS"]), actor_classes=tuple(cfg["ACTOR_CLASSES"]),
     )
     if mc.background_class and mc.background_class not in table.classes:
         raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "
                          f"of the sequences: {', '.join(table.classes)}")
+    check_actor_classes(mc, table.classes)
     if not mc.person_tracking and mc.needs_keypoints:
         log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads appearance and motion",
                     ", ".join(mc.inputs))
@@ -150,8 +153,9 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
     return mc
 
 
-def resolve_pooling(pooling: str, background_class: str) -> str:
-    """MIL_POOLING as training applies it: "auto" is "max" with a background class and "none" without.
+def resolve_pooling(pooling: str, background_class: str, actor_classes: Sequence[str] = ()) -> str:
+    """MIL_POOLING as training applies it: "auto" is "max" with a background class and "none" without, or when
+    ACTOR_CLASSES labels the people themselves.
 
     Measured by grouped CV (docs/RESULTS.md): with a background class, max pooling beat per-sequence
     training on surv_fight; without one (UT-Interaction), bag training learned far slower than per-sequence
@@ -160,10 +164,38 @@ def resolve_pooling(pooling: str, background_class: str) -> str:
     Example:
         >>> resolve_pooling("auto", "noFight"), resolve_pooling("auto", ""), resolve_pooling("lse", "")
         ('max', 'none', 'lse')
+        >>> resolve_pooling("auto", "none", ("kick", "punch"))
+        'none'
     """
     if pooling != "auto":
         return pooling
-    return "max" if background_class else "none"
+    return "max" if background_class and not actor_classes else "none"
+
+
+def with_background(table: SequenceTable, cfg: dict[str, Any]) -> SequenceTable:
+    """``table`` with BACKGROUND_CLASS among its classes where ACTOR_CLASSES gives people that label but no clip
+    folder bears its name (UT-Interaction: the one receiving a kick is "none")."""
+    background = str(cfg["BACKGROUND_CLASS"])
+    if not cfg["ACTOR_CLASSES"] or not background or background in table.classes:
+        return table
+    return dataclasses.replace(table, classes=[*table.classes, background])
+
+
+def check_actor_classes(mc: ModelConfig, classes: list[str]) -> None:
+    """Raise InputError when ACTOR_CLASSES cannot label the people: it needs a background class for those who do
+    not act, names of classes that exist, and per-person training."""
+    if not mc.actor_classes:
+        return
+    if not mc.background_class:
+        raise InputError("ACTOR_CLASSES (--actor-classes) needs a BACKGROUND_CLASS (--background-class): the label "
+                         "of the people who receive the action or pass by")
+    unknown = [c for c in mc.actor_classes if c not in classes or c == mc.background_class]
+    if unknown:
+        raise InputError(f"ACTOR_CLASSES (--actor-classes) {', '.join(unknown)}: not among the clip classes "
+                         f"{', '.join(c for c in classes if c != mc.background_class)}")
+    if mc.mil_pooling != "none":
+        raise InputError(f"ACTOR_CLASSES (--actor-classes) trains each person with their own label: MIL_POOLING "
+                         f"must be auto or none, not {mc.mil_pooling!r}")
 
 
 def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
@@ -438,6 +470,7 @@ class TrainingData:
     vectors: dict[str, np.ndarray] | None
     store: FeatureStore | None  # None when fine-tuning (the crops themselves are read) or without appearance
     num_workers: int = 0  # data-loading workers when the crops are read
+    people: dict[str, PersonStats] | None = None  # by person folder, with ACTOR_CLASSES (who acts in each clip)
 
     @property
     def reads_crops(self) -> bool:
@@ -484,7 +517,9 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
     say = print if env.main else (lambda *a, **k: None)
     frames_dir = Path(tc.frames_dir)
     weights_path = resolve_weights(tc.backbone_weights) if mc.appearance else None
-    keypoints = load_keypoints(tc, env, table, mc, progress).keypoints if mc.needs_keypoints else None
+    needs_keypoints = mc.needs_keypoints or bool(mc.actor_classes)
+    keypoints = load_keypoints(tc, env, table, mc, progress).keypoints if needs_keypoints else None
+    people = person_stats(frames_dir, table.person_dirs(), keypoints) if mc.actor_classes else None
     vectors = load_vectors(frames_dir, table.person_dirs(), mc.inputs, keypoints) if mc.vector_dim else None
     store = None
     if mc.appearance and mc.trainable_blocks == 0:
@@ -496,13 +531,13 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
         env.barrier()
         if not env.main:
             store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, False)
-    return TrainingData(table, mc, weights_path, frames_dir, vectors, store, tc.num_workers)
+    return TrainingData(table, mc, weights_path, frames_dir, vectors, store, tc.num_workers, people)
 
 
 def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool, overwrite: bool,
            progress: bool) -> dict[str, Any]:
     frames_dir, model_dir = Path(tc.frames_dir), Path(tc.model_dir)
-    table = read_sequences(Path(tc.sequences_file))
+    table = with_background(read_sequences(Path(tc.sequences_file)), cfg)
     rows = {split: table.select(split) for split in ("train", "val", "test")}
     if not rows["train"]:
         raise InputError(f"the train split of {tc.sequences_file} is empty: check SPLIT_FRACTIONS in stage 2")
@@ -534,6 +569,15 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     say = print if env.main else (lambda *a, **k: None)
     threads = runtime.set_threads(tc.threads)
     seed_gen = seed_everything(tc.seed)
+    if data.people is not None:  # who acts in each clip: the others train (and validate) as background
+        background = data.table.classes.index(data.mc.background_class)
+        table = data.table
+        for split in ("train", "val"):
+            table = table.with_person_labels(rows[split], data.people, data.mc.actor_classes, background)
+        changed = sum(table.labels[i] != data.table.labels[i] for split in ("train", "val") for i in rows[split])
+        say(f"Who acts ({', '.join(data.mc.actor_classes)}): {changed} of {len(rows['train']) + len(rows['val'])} "
+            f"train and val sequences are of people who receive or pass by, labeled {data.mc.background_class}")
+        data = dataclasses.replace(data, table=table)
     table, mc = data.table, data.mc
     model = BehaviorNet(mc, data.backbone())
     reading = ("cached features" if data.store is not None else "fine-tuning from crops") if mc.appearance \
@@ -652,10 +696,11 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     mc = model.cfg
     bags = table.bags(rows[split])
     background = background_index(mc, table.classes)
-    clips, people = video_probs(probs, rows[split], bags, mc.mil_pooling, background)
+    rule = mil.label_rule(mc.mil_pooling, mc.actor_classes)
+    clips, people = video_probs(probs, rows[split], bags, rule, background)
     video = metrics.evaluate([b.label for b in bags], clips.argmax(1), table.classes)
     video["predictions"] = {b.video: table.classes[int(p.argmax())] for b, p in zip(bags, clips, strict=True)}
-    video["pooling"] = mil.label_rule(mc.mil_pooling)
+    video["pooling"] = rule
     people_of, offset = {}, 0
     for bag in bags:
         people_of[bag.video] = {name: [round(float(v), 6) for v in people[offset + k]]

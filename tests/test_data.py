@@ -7,13 +7,16 @@ import torch
 
 from behavior.data import (
     CachedSequenceDataset,
+    SequenceTable,
     augment_clip,
     check_crops_exist,
     load_vectors,
+    person_stats,
     read_sequences,
     vectors_tensor,
 )
 from behavior.errors import InputError
+from behavior.mil import PersonStats
 from behavior.streams import flip_vectors
 from behavior.training import class_weights
 
@@ -120,3 +123,42 @@ def test_tracks_csv_needed_for_motion(tmp_path):
                                  [0, 0.0, 7, 1, 0, 0, 10, 20, 0.9], [2, 0.2, 7, 1, 2, 0, 12, 40, 0.9]])
     motion = load_vectors(tmp_path, ["c/v/person_1"], MOTION)
     assert motion["c/v/person_1/frame_000002.jpg"][2] == pytest.approx(math.log(2) / 0.2)
+
+
+def test_person_stats_sum_presence_and_reach_over_the_frames(tmp_path):
+    """Two people 60 px apart for two frames; person 1's right wrist reaches 40 px (0.5 body height) out towards
+    person 2 in the second frame. Presence is the box heights summed; person 3 is not asked for."""
+    video = tmp_path / "kick" / "v"
+    video.mkdir(parents=True)
+    header = ["frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "conf"]
+    rows = [[f, f / 10, p, p, x - 20, 60, x + 20, 140, 0.9] for f in (0, 2) for p, x in ((1, 100), (2, 160), (3, 400))]
+    with open(video / "tracks.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    pose = np.full((17, 3), np.nan, np.float32)
+    pose[[5, 6, 11, 12]] = (100, 100, 0.9)  # shoulders and hips on the body's axis
+    pose[10] = (100, 110, 0.9)  # the right wrist hangs at the side
+    reaching = pose.copy()
+    reaching[10] = (140, 100, 0.9)
+    keypoints = {"kick/v/person_1/frame_000000.jpg": pose, "kick/v/person_1/frame_000002.jpg": reaching}
+    stats = person_stats(tmp_path, ["kick/v/person_1", "kick/v/person_2"], keypoints)
+    assert set(stats) == {"kick/v/person_1", "kick/v/person_2"}
+    assert stats["kick/v/person_1"] == PersonStats(presence=160.0, reach=pytest.approx(0.5))
+    assert stats["kick/v/person_2"] == PersonStats(presence=160.0, reach=0.0)  # no keypoints: reaches nobody
+
+
+def test_person_labels_relabel_receivers_and_bystanders_of_the_given_rows_only():
+    classes = ["hug", "kick", "none"]
+    frames = ["kick/a/person_1", "kick/a/person_2", "kick/a/person_3", "hug/b/person_1", "hug/b/person_2",
+              "hug/b/person_4", "kick/c/person_1", "kick/c/person_2"]
+    table = SequenceTable(ids=[f"s{i}" for i in range(8)], splits=["train"] * 6 + ["test"] * 2,
+                          labels=[1, 1, 1, 0, 0, 0, 1, 1],
+                          videos=[f.rsplit("/", 1)[0] for f in frames],
+                          frames=[[f"{f}/frame_000000.jpg"] for f in frames], classes=classes)
+    people = {"kick/a/person_1": PersonStats(900, 1.0), "kick/a/person_2": PersonStats(1000, 6.0),
+              "kick/a/person_3": PersonStats(100, 9.0), "hug/b/person_1": PersonStats(800, 2.0),
+              "hug/b/person_2": PersonStats(700, 1.0), "hug/b/person_4": PersonStats(50, 0.0),
+              "kick/c/person_1": PersonStats(900, 1.0), "kick/c/person_2": PersonStats(900, 5.0)}
+    out = table.with_person_labels(table.select("train"), people, ("kick",), background=2)
+    assert out.labels == [2, 1, 2, 0, 0, 2, 1, 1]  # receiver and bystanders are none; test rows keep their clip's
+    assert table.labels == [1, 1, 1, 0, 0, 0, 1, 1] and out.classes == classes  # a new table; same classes
+    assert table.with_person_labels([0, 1, 2], people, (), background=2).labels[:3] == [1, 1, 2]

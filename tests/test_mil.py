@@ -137,3 +137,23 @@ def test_bag_dataset_and_collate_keep_whole_bags():
     assert x.shape == (5, 4, 2) and v.shape == (5, 4, 3)
     assert x[:, 0, 0].tolist() == [2.0, 4.0, 5.0, 0.0, 1.0]  # v1's rows 3, 1, 0 then v3's rows 5, 4, as items
     assert y.tolist() == [0, 1] and [b.video for b in chosen] == ["fight/v1", "noFight/v3"]
+
+
+def test_doers_are_the_main_people_and_in_one_actor_clips_the_one_who_reaches_out():
+    people = {"person_1": mil.PersonStats(1000.0, 3.0), "person_2": mil.PersonStats(900.0, 9.0),
+              "person_3": mil.PersonStats(120.0, 20.0)}  # a passer-by reaching far, seen little
+    assert mil.doers(people, one_actor=False) == ["person_1", "person_2"]
+    assert mil.doers(people, one_actor=True) == ["person_2"]  # the bystander is never the actor
+    share = mil.MAIN_PERSON_SHARE
+    edge = {"person_1": mil.PersonStats(100.0, 0.0), "person_2": mil.PersonStats(100.0 * share, 0.0)}
+    assert mil.doers(edge, one_actor=False) == ["person_1", "person_2"]  # exactly the share still counts
+    assert mil.doers({"person_0": mil.PersonStats(0.0, 0.0)}, one_actor=True) == ["person_0"]  # the whole frame
+    assert mil.doers({}, one_actor=True) == []
+
+
+def test_a_model_that_learned_who_acts_labels_the_video_by_its_actor():
+    people = torch.tensor([[0.8, 0.0, 0.2], [0.0, 0.1, 0.9]])  # kick, hug, none: the kicker and the one kicked
+    assert mil.label_rule("none", ("kick",)) == "max"
+    clip = mil.bag_probs(people, mil.label_rule("none", ("kick",)), background=2)
+    assert int(clip.argmax()) == 0
+    assert int(mil.bag_probs(people, mil.label_rule("none"), background=2).argmax()) == 2  # the mean would say none

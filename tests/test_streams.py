@@ -21,6 +21,7 @@ from behavior.streams import (
     StreamState,
     change_speed,
     flip_vectors,
+    limb_extension,
     rate_mask,
     speed_frames,
     vector_dim,
@@ -152,6 +153,22 @@ def test_a_fist_closing_on_the_other_head_tells_the_puncher_from_the_punched():
     before = min(math.hypot(*(puncher[10, :2] - punched[k, :2])) for k in TARGETS) / 80  # at the first frame
     assert me[6] == pytest.approx((0.1 - before) / 0.25, abs=1e-3) and me[6] < 0  # closing in, per second
     assert not other[5:].any()  # the one punched: no limb moved
+
+
+def test_limb_extension_points_at_the_one_who_acts():
+    """The kicker's ankle reaches out towards the other (on either side); the one kicked, standing, reaches no
+    further than their own shoulders; alone or without keypoints nobody reaches anyone."""
+    kicker, kicked = skeleton(100, 100, 80), skeleton(160, 100, 80)
+    kicker[16, :2] = (100 + 0.5 * 80, 120)  # the right ankle half a body height out towards the other person
+    a, b = Person(1, box_at(100, 100, 80), kicker), Person(2, box_at(160, 100, 80), kicked)
+    assert limb_extension(a, [b]) == pytest.approx(0.5, abs=1e-3)
+    assert limb_extension(b, [a]) == pytest.approx(0.16, abs=1e-3)  # a wrist hanging by the side, towards a
+    mirrored = kicker.copy()
+    mirrored[:, 0] = 200 - kicker[:, 0]  # the same kick with the other person on the left
+    assert limb_extension(Person(1, box_at(100, 100, 80), mirrored), [Person(2, box_at(40, 100, 80))]) == \
+        pytest.approx(0.5, abs=1e-3)
+    assert limb_extension(a, [Person(2, box_at(40, 100, 80))]) == pytest.approx(0.16, abs=1e-3)  # reaching away
+    assert limb_extension(a, []) == 0.0 and limb_extension(Person(1, a.box), [b]) == 0.0
 
 
 def test_reach_without_a_partner_or_limbs_reads_far_and_still():

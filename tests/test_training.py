@@ -78,6 +78,31 @@ def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
         training.train(train_cfg(BACKGROUND_CLASS="sitting", MODEL_DIR=cfg["MODEL_DIR"] + "2"), progress=False)
 
 
+def test_actor_classes_label_each_person_and_add_the_background_class(train_cfg, capsys):
+    """ACTOR_CLASSES with a BACKGROUND_CLASS that has no folder: it becomes a class of the model, training is per
+    person, and the video label (report and predict.py) is the max over people; settings that cannot work are
+    one-line errors before any training."""
+    from behavior.prediction import Predictor, PredictSettings
+
+    cfg = train_cfg(ACTOR_CLASSES=("fight",), BACKGROUND_CLASS="none", INPUTS=("motion",), NUM_EPOCHS=2)
+    report = training.train(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "Keypoint cache:" in out  # who acts is read from the keypoints
+    assert "Who acts (fight): 0 of " in out  # one person a clip: everyone carries their clip's label
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    assert ckpt["classes"] == ["fight", "walk", "none"]
+    mc = ModelConfig.from_dict(ckpt["model_config"])
+    assert (mc.actor_classes, mc.mil_pooling, mc.background_class, mc.num_classes) == (("fight",), "none", "none", 3)
+    assert report["video_level"]["pooling"] == "max" and report["video_level"]["n"] == 2
+    predictor = Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings())
+    assert (predictor.video_rule, predictor.background) == ("max", 2)
+    for overrides, message in [({"BACKGROUND_CLASS": ""}, "ACTOR_CLASSES .*needs a BACKGROUND_CLASS"),
+                               ({"ACTOR_CLASSES": ("kick",)}, "ACTOR_CLASSES .*kick: not among the clip classes"),
+                               ({"MIL_POOLING": "max"}, "MIL_POOLING must be auto or none, not 'max'")]:
+        with pytest.raises(InputError, match=message):
+            training.train({**cfg, **overrides, "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
+
+
 def test_a_class_missing_from_a_split_is_said_plainly():
     from behavior.metrics import data_warnings
 
