@@ -64,16 +64,16 @@ class SequenceTable:
 
         ``people`` holds ``person_stats`` by person folder; rows outside ``rows`` keep their clip's label.
         """
-        folders: dict[str, dict[str, PersonStats]] = defaultdict(dict)
-        for i in rows:
-            folder = self.frames[i][0].rsplit("/", 1)[0]
-            folders[self.videos[i]][folder] = people.get(folder, PersonStats(0.0, 0.0))
+        folder_of = {i: self.frames[i][0].rsplit("/", 1)[0] for i in rows}
+        clips: dict[str, dict[str, PersonStats]] = defaultdict(dict)
+        for i, folder in folder_of.items():
+            clips[self.videos[i]][folder] = people.get(folder, PersonStats(0.0, 0.0))
         label_of = {self.videos[i]: self.labels[i] for i in rows}
         carry = {video: set(doers(stats, self.classes[label_of[video]] in actor_classes))
-                 for video, stats in folders.items()}
+                 for video, stats in clips.items()}
         labels = list(self.labels)
-        for i in rows:
-            if self.frames[i][0].rsplit("/", 1)[0] not in carry[self.videos[i]]:
+        for i, folder in folder_of.items():
+            if folder not in carry[self.videos[i]]:
                 labels[i] = background
         return replace(self, labels=labels)
 
