@@ -88,8 +88,9 @@ ACTOR_CLASSES: tuple[str, ...] = ()  # classes one person does to another ("kick
                                      # BACKGROUND_CLASS, which may then have no folder): training labels each
                                      # person from the clip's geometry: the clip's main people carry its label,
                                      # people seen far less are background, and in these classes only the one whose
-                                     # wrists and ankles reach out towards another acts (the one receiving is
-                                     # background). Per-person training; the video label is the max over people
+                                     # wrists and ankles reach out towards another acts, and the one it is done
+                                     # to gets "<class>_received" (a class of the model). Per-person training;
+                                     # the video label counts a received kick as a kick (VIDEO_LABEL_RULE)
 POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
 CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same
@@ -121,8 +122,9 @@ PREDICT_STRIDE = 4  # classify every N kept frames (all ready tracks in one batc
 SMOOTHING = 0.5  # EMA weight of the newest probabilities per track (1 = no smoothing)
 DRAW_POSE = True  # draw each person's skeleton in annotated.mp4 (when the model reads keypoints)
 VIDEO_LABEL_RULE = "auto"  # how the tracks make the video's label: "auto" = as the model was trained (its
-                           # MIL_POOLING; "mean" for "none"); "mean" (everyone, by labeled frames), "max" (the most
-                           # telling track), "lse" or "topk" (see MIL_POOLING)
+                           # MIL_POOLING; "mean" for "none", "mean_min" with ACTOR_CLASSES); "mean" (everyone, by
+                           # labeled frames), "max" (the most telling track), "lse" or "topk" (see MIL_POOLING),
+                           # "mean_min" (the mean; background only when every track is)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = "INFO"  # "DEBUG", "INFO", "WARNING" or "ERROR"

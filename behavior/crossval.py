@@ -33,7 +33,7 @@ from behavior.training import (
     fit,
     load_training_data,
     model_config_from,
-    with_background,
+    with_person_classes,
 )
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool = False, pro
     env = Distributed(tc.device)
     if env.world > 1:
         raise InputError("--cv runs in one process: start it without torchrun")
-    full = with_background(read_sequences(Path(tc.sequences_file)), cfg)
+    full = with_person_classes(read_sequences(Path(tc.sequences_file)), cfg)
     table = full.subset([i for i, s in enumerate(full.splits) if s in ("train", "val")])  # test is never read
     if not table.ids:
         raise InputError(f"{tc.sequences_file} has no train or val sequences to cross-validate")

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from behavior import files
 from behavior.errors import InputError
 from behavior.features import FeatureStore, crops_to_tensor, read_crop
-from behavior.mil import Bag, PersonStats, doers, make_bags
+from behavior.mil import Bag, PersonStats, make_bags, roles
 from behavior.sequences import SEQUENCES_HEADER
 from behavior.streams import Person, StreamState, change_speed, flip_vectors, limb_extension, speed_frames, vector_dim
 
@@ -59,8 +59,8 @@ class SequenceTable:
 
     def with_person_labels(self, rows: list[int], people: dict[str, PersonStats], actor_classes: Sequence[str],
                            background: int) -> SequenceTable:
-        """The table with the sequences of ``rows`` labeled per person (ACTOR_CLASSES): a person who does not
-        carry their clip's label (``mil.doers``: a bystander, or the one receiving a kick) becomes ``background``.
+        """The table with the sequences of ``rows`` labeled per person (ACTOR_CLASSES, ``mil.roles``): a bystander
+        becomes ``background``, the one receiving a kick "kick_received" (a class of the table).
 
         ``people`` holds ``person_stats`` by person folder; rows outside ``rows`` keep their clip's label.
         """
@@ -69,12 +69,11 @@ class SequenceTable:
         for i, folder in folder_of.items():
             clips[self.videos[i]][folder] = people.get(folder, PersonStats(0.0, 0.0))
         label_of = {self.videos[i]: self.labels[i] for i in rows}
-        carry = {video: set(doers(stats, self.classes[label_of[video]] in actor_classes))
-                 for video, stats in clips.items()}
+        role = {video: roles(stats, self.classes[label_of[video]], actor_classes, self.classes[background])
+                for video, stats in clips.items()}
         labels = list(self.labels)
         for i, folder in folder_of.items():
-            if folder not in carry[self.videos[i]]:
-                labels[i] = background
+            labels[i] = self.classes.index(role[self.videos[i]][folder])
         return replace(self, labels=labels)
 
     def person_dirs(self, rows: list[int] | None = None) -> list[str]:
@@ -175,7 +174,7 @@ def load_vectors(frames_dir: Path, person_dirs: list[str], inputs: Sequence[str]
 
 def person_stats(frames_dir: Path, person_dirs: list[str], keypoints: dict[str, np.ndarray] | None
                  ) -> dict[str, PersonStats]:
-    """How much each person folder is seen and how far its limbs reach towards others (``mil.doers``' input)."""
+    """How much each person folder is seen and how far its limbs reach towards others (``mil.roles``' input)."""
     presence: dict[str, float] = defaultdict(float)
     reach: dict[str, float] = defaultdict(float)
     for video, persons in _videos_of(person_dirs).items():

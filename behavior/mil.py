@@ -7,7 +7,8 @@ their sequences), and a *pooling* turns the people's probabilities into the clip
 - ``max``: the most telling person carries the clip's label;
 - ``lse``: log-sum-exp, a smooth maximum (``LSE_SHARPNESS``: 0 is the mean, large is the max);
 - ``topk``: the mean of the ``TOP_K`` most telling people;
-- ``mean``: everyone counts alike (weighted by their sequences), what per-sequence training assumes.
+- ``mean``: everyone counts alike (weighted by their sequences), what per-sequence training assumes;
+- ``mean_min`` (a video label rule, not a training pooling): the mean, with the background's dual the minimum.
 
 With a background class (``BACKGROUND_CLASS``: "noFight", "normal", ...) a clip is background only
 when everyone in it is, so its background score pools the people's background probabilities with
@@ -17,10 +18,12 @@ Training minimizes the cross-entropy of these clip probabilities (``MIL_POOLING`
 video label pools its tracks the same way, so both give a clip the same label.
 
 Where the user names the classes that one person does to another (``ACTOR_CLASSES``: kick, punch, push),
-the people's own labels can be read from the clip's geometry instead (``doers``): the clip's main people carry
-its label and those seen little are bystanders; in a one-actor clip only the person whose wrists and ankles
-reach out towards another carries it, and the one who receives it is background. Training is then per person,
-and the video label is the max pooling with the background's dual: the clip's most telling actor.
+the people's own labels can be read from the clip's geometry instead (``roles``): the clip's main people carry
+its label and those seen little are bystanders (background); in a one-actor clip only the person whose wrists
+and ankles reach out towards another carries it, and the one it is done to gets the action's *received* class
+("kick_received"). Training is then per person. The video label folds each received class into its action
+(the one kicked also says "kick") and pools the people by ``mean``, the background by its minimum: a clip is
+background only when everyone is (rule ``"roles"``).
 
 Example:
     >>> import torch
@@ -45,9 +48,10 @@ LSE_SHARPNESS = 5.0  # log-sum-exp pooling of probabilities: 0 = mean, large = m
 TOP_K = 2  # "topk" pooling: the mean of this many people's probabilities (all of them when fewer)
 EPS = 1e-6  # keeps the log of a clip probability finite
 MAIN_PERSON_SHARE = 0.5  # ACTOR_CLASSES: people seen less than this share of the clip's most seen one are bystanders
-__all__ = ["LSE_SHARPNESS", "MAIN_PERSON_SHARE", "MIL_POOLINGS", "TOP_K", "Bag", "PersonStats", "bag_loss",
-           "bag_probs", "clip_probs", "doers", "label_rule", "make_bags", "people_probs", "person_index", "pool",
-           "pool_people"]
+RECEIVED_SUFFIX = "_received"  # ACTOR_CLASSES: "kick" + this is the class of the one kicked
+__all__ = ["LSE_SHARPNESS", "MAIN_PERSON_SHARE", "MIL_POOLINGS", "RECEIVED_SUFFIX", "TOP_K", "Bag", "PersonStats",
+           "bag_loss", "bag_probs", "clip_probs", "fold_received", "label_rule", "make_bags", "people_probs",
+           "person_index", "pool", "pool_people", "received", "roles"]
 
 
 @dataclass(frozen=True)
@@ -74,22 +78,57 @@ class PersonStats:
     # (streams.limb_extension, body heights)
 
 
-def doers(people: dict[str, PersonStats], one_actor: bool) -> list[str]:
-    """The people of one clip who carry its label: its main people (seen at least MAIN_PERSON_SHARE as much as the
-    most seen one; the others are bystanders) and, in a clip of a one-actor class, only the main person whose
-    limbs reach out towards another the most (the one they reach is receiving, not doing it).
+def received(action: str) -> str:
+    """The class of the person an action of ACTOR_CLASSES is done to: in the clip, but not doing it.
+
+    Example:
+        >>> received("kick")
+        'kick_received'
+    """
+    return action + RECEIVED_SUFFIX
+
+
+def roles(people: dict[str, PersonStats], action: str, actor_classes: Sequence[str], background: str,
+          ) -> dict[str, str]:
+    """Each person's own label in a clip labeled ``action``, from its geometry: the main people (seen at least
+    MAIN_PERSON_SHARE as much as the most seen one) carry the action, the others pass by (``background``). In a
+    clip of ``actor_classes`` only the main person whose limbs reach out towards another the most does it; the
+    other main people receive it.
 
     Example:
         >>> people = {"person_1": PersonStats(900, 2.0), "person_2": PersonStats(800, 7.5),
-        ...           "person_3": PersonStats(90, 9.0)}  # a kicker, the one kicked, a passer-by
-        >>> doers(people, one_actor=False), doers(people, one_actor=True)
-        (['person_1', 'person_2'], ['person_2'])
+        ...           "person_3": PersonStats(90, 9.0)}  # the one kicked, a kicker, a passer-by
+        >>> roles(people, "kick", ["kick"], "none")
+        {'person_1': 'kick_received', 'person_2': 'kick', 'person_3': 'none'}
+        >>> roles(people, "hug", ["kick"], "none")
+        {'person_1': 'hug', 'person_2': 'hug', 'person_3': 'none'}
     """
     if not people:
-        return []
+        return {}
     top = max(p.presence for p in people.values())
     main = sorted(k for k, p in people.items() if p.presence >= MAIN_PERSON_SHARE * top)
-    return [max(main, key=lambda k: people[k].reach)] if one_actor else main
+    actor = max(main, key=lambda k: people[k].reach) if action in actor_classes else None
+    return {k: background if k not in main else action if actor in (None, k) else received(action)
+            for k in sorted(people)}
+
+
+def fold_received(people: torch.Tensor, classes: Sequence[str], actor_classes: Sequence[str]) -> torch.Tensor:
+    """People's probabilities (P, C) with each received class's share moved to its action: the one kicked says
+    as much as the kicker that the clip is a kick. Without received classes, ``people`` unchanged.
+
+    Example:
+        >>> people = torch.tensor([[0.7, 0.1, 0.2], [0.1, 0.8, 0.1]])  # kicker, kicked
+        >>> folded = fold_received(people, ["kick", "kick_received", "none"], ["kick"])
+        >>> [[round(v, 2) for v in person] for person in folded.tolist()]
+        [[0.8, 0.0, 0.2], [0.9, 0.0, 0.1]]
+    """
+    folded = people.clone()
+    for action in actor_classes:
+        if received(action) in classes:
+            r, a = classes.index(received(action)), classes.index(action)
+            folded[:, a] += folded[:, r]
+            folded[:, r] = 0
+    return folded
 
 
 def person_of(frame_path: str) -> str:
@@ -139,9 +178,11 @@ def pool(x: torch.Tensor, pooling: str, dual: bool = False, weights: torch.Tenso
         >>> x = torch.tensor([0.9, 0.2, 0.1])
         >>> [round(float(pool(x, p)), 3) for p in ("max", "topk", "mean")]
         [0.9, 0.55, 0.4]
-        >>> round(float(pool(x, "max", dual=True)), 3)
-        0.1
+        >>> round(float(pool(x, "max", dual=True)), 3), round(float(pool(x, "mean_min", dual=True)), 3)
+        (0.1, 0.1)
     """
+    if pooling == "mean_min":  # the mean, and towards the minimum: the mean's own dual would be itself
+        pooling, dual = ("max", True) if dual else ("mean", False)
     if dual:
         return -pool(-x, pooling, weights=weights)
     if pooling == "max":
@@ -158,15 +199,17 @@ def pool(x: torch.Tensor, pooling: str, dual: bool = False, weights: torch.Tenso
 
 def label_rule(mil_pooling: str, actor_classes: Sequence[str] = ()) -> str:
     """How a model trained with ``mil_pooling`` pools a video's people into its label: per-sequence training
-    ("none") averages them, unless it learned who acts (``actor_classes``): then the clip's most telling actor
-    decides, as with bag training.
+    ("none") averages them; where it learned who acts (``actor_classes``), the background pools by its minimum
+    ("mean_min"): only a clip where everyone is background is background, as the model learned it.
+
+    Measured on UT-Interaction by grouped CV (docs/RESULTS.md): with who acts learned, "mean_min" beat the max.
 
     Example:
         >>> label_rule("none"), label_rule("max"), label_rule("none", ("kick",))
-        ('mean', 'max', 'max')
+        ('mean', 'max', 'mean_min')
     """
     if mil_pooling == "none":
-        return "max" if actor_classes else "mean"
+        return "mean_min" if actor_classes else "mean"
     return mil_pooling
 
 

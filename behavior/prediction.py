@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +37,7 @@ from behavior.crops import clip_box, crop_person, letterbox, motion_image
 from behavior.drawing import draw_box, draw_skeleton, palette
 from behavior.errors import InputError, first_line
 from behavior.features import embed_crops
-from behavior.mil import bag_probs, label_rule
+from behavior.mil import bag_probs, fold_received, label_rule, received
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
 from behavior.sequences import pad_positions
@@ -408,7 +408,8 @@ class Predictor:
         return {
             "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,
             "fps": fps, "interrupted": interrupted, "tracks": per_track,
-            "video_label": video_label(per_track, self.classes, self.video_rule, self.background),
+            "video_label": video_label(per_track, self.classes, self.video_rule, self.background,
+                                       self.mc.actor_classes),
             "timing_ms_per_frame": timing, "checkpoint": self.checkpoint, "inference_backends": self.backends(),
             "settings": {"stride": self.settings.stride, "smoothing": self.settings.smoothing,
                          "model_config": self.mc.to_dict()},
@@ -536,12 +537,13 @@ def track_summary(track: int, st: TrackState, classes: list[str], person: int = 
 
 
 def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str, background: int | None = None,
-                ) -> dict[str, Any]:
+                actor_classes: Sequence[str] = ()) -> dict[str, Any]:
     """The video's label from its tracks' mean probabilities, pooled by ``rule`` as training pools a clip's people.
 
     ``mean``: each class's probability averaged over tracks, weighted by their labeled frames. ``max``,
     ``lse``, ``topk``: the most telling track(s) decide (``behavior.mil``); with a ``background``
-    class, the video is background only when every track is. Scores are normalized to sum to one.
+    class, the video is background only when every track is (also under ``mean_min``). Scores are normalized
+    to sum to one. With ``actor_classes``, a track receiving an action counts for it ("kick_received": kick).
 
     Example:
         >>> tracks = [{"mean_probs": {"fight": 0.9, "walk": 0.1}, "labeled_frames": 2},
@@ -554,8 +556,9 @@ def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str, bac
         return {"label": None, "rule": rule, "scores": dict.fromkeys(classes, 0.0)}
     people = torch.tensor([[t["mean_probs"][c] for c in classes] for t in labeled], dtype=torch.float64)
     weights = torch.tensor([t["labeled_frames"] for t in labeled], dtype=torch.float64)
-    pooled = bag_probs(people, rule, background, weights).tolist()
-    scores = {c: round(float(p), 6) for c, p in zip(classes, pooled, strict=True)}
+    pooled = bag_probs(fold_received(people, classes, actor_classes), rule, background, weights).tolist()
+    folded = {received(c) for c in actor_classes}  # counted for their actions: no video is "kick_received"
+    scores = {c: round(float(p), 6) for c, p in zip(classes, pooled, strict=True) if c not in folded}
     return {"label": classes[int(np.argmax(pooled))], "rule": rule, "scores": scores}
 
 

@@ -172,13 +172,14 @@ def resolve_pooling(pooling: str, background_class: str, actor_classes: Sequence
     return "max" if background_class and not actor_classes else "none"
 
 
-def with_background(table: SequenceTable, cfg: dict[str, Any]) -> SequenceTable:
-    """``table`` with BACKGROUND_CLASS among its classes where ACTOR_CLASSES gives people that label but no clip
-    folder bears its name (UT-Interaction: the one receiving a kick is "none")."""
-    background = str(cfg["BACKGROUND_CLASS"])
-    if not cfg["ACTOR_CLASSES"] or not background or background in table.classes:
+def with_person_classes(table: SequenceTable, cfg: dict[str, Any]) -> SequenceTable:
+    """``table`` with the classes that ACTOR_CLASSES gives people but no clip folder bears: each actor class's
+    received class ("kick_received", the one kicked) and BACKGROUND_CLASS where no folder is named so (UT-Interaction:
+    the passers-by are "none")."""
+    if not cfg["ACTOR_CLASSES"] or not cfg["BACKGROUND_CLASS"]:
         return table
-    return dataclasses.replace(table, classes=[*table.classes, background])
+    wanted = [str(cfg["BACKGROUND_CLASS"]), *(mil.received(c) for c in cfg["ACTOR_CLASSES"] if c in table.classes)]
+    return dataclasses.replace(table, classes=[*table.classes, *(c for c in wanted if c not in table.classes)])
 
 
 def check_actor_classes(mc: ModelConfig, classes: list[str]) -> None:
@@ -189,10 +190,11 @@ def check_actor_classes(mc: ModelConfig, classes: list[str]) -> None:
     if not mc.background_class:
         raise InputError("ACTOR_CLASSES (--actor-classes) needs a BACKGROUND_CLASS (--background-class): the label "
                          "of the people who receive the action or pass by")
-    unknown = [c for c in mc.actor_classes if c not in classes or c == mc.background_class]
+    clip_classes = [c for c in classes if c != mc.background_class and not c.endswith(mil.RECEIVED_SUFFIX)]
+    unknown = [c for c in mc.actor_classes if c not in clip_classes]
     if unknown:
         raise InputError(f"ACTOR_CLASSES (--actor-classes) {', '.join(unknown)}: not among the clip classes "
-                         f"{', '.join(c for c in classes if c != mc.background_class)}")
+                         f"{', '.join(clip_classes)}")
     if mc.mil_pooling != "none":
         raise InputError(f"ACTOR_CLASSES (--actor-classes) trains each person with their own label: MIL_POOLING "
                          f"must be auto or none, not {mc.mil_pooling!r}")
@@ -389,18 +391,21 @@ def background_index(mc: ModelConfig, classes: list[str]) -> int | None:
 
 
 def video_probs(probs: np.ndarray, rows: list[int], bags: list[mil.Bag], pooling: str,
-                background: int | None) -> tuple[np.ndarray, np.ndarray]:
+                background: int | None, classes: Sequence[str] = (), actor_classes: Sequence[str] = (),
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Each bag's pooled probabilities (B, C) and each person's (P, C), from the sequences' ``probs`` of ``rows``.
 
     The video label of training's reports: "none" pools with the mean over the sequences, as
-    ``predict.py`` does with VIDEO_LABEL_RULE "auto" for such a model.
+    ``predict.py`` does with VIDEO_LABEL_RULE "auto" for such a model. With ``actor_classes`` (and the
+    ``classes``), each received class counts for its action (``mil.fold_received``).
     """
     position = {r: n for n, r in enumerate(rows)}
     if not bags:
         return np.zeros((0, probs.shape[1])), np.zeros((0, probs.shape[1]))
     ordered = torch.from_numpy(probs[[position[r] for bag in bags for r in bag.rows]]).double()
     people, counts, bag_of = mil.people_probs(ordered, bags)
-    return mil.pool_people(people, counts, bag_of, pooling, background).numpy(), people.numpy()
+    clips = mil.pool_people(mil.fold_received(people, classes, actor_classes), counts, bag_of, pooling, background)
+    return clips.numpy(), people.numpy()
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
@@ -537,7 +542,7 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
 def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool, overwrite: bool,
            progress: bool) -> dict[str, Any]:
     frames_dir, model_dir = Path(tc.frames_dir), Path(tc.model_dir)
-    table = with_background(read_sequences(Path(tc.sequences_file)), cfg)
+    table = with_person_classes(read_sequences(Path(tc.sequences_file)), cfg)
     rows = {split: table.select(split) for split in ("train", "val", "test")}
     if not rows["train"]:
         raise InputError(f"the train split of {tc.sequences_file} is empty: check SPLIT_FRACTIONS in stage 2")
@@ -574,9 +579,12 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
         table = data.table
         for split in ("train", "val"):
             table = table.with_person_labels(rows[split], data.people, data.mc.actor_classes, background)
-        changed = sum(table.labels[i] != data.table.labels[i] for split in ("train", "val") for i in rows[split])
-        say(f"Who acts ({', '.join(data.mc.actor_classes)}): {changed} of {len(rows['train']) + len(rows['val'])} "
-            f"train and val sequences are of people who receive or pass by, labeled {data.mc.background_class}")
+        ours = [i for split in ("train", "val") for i in rows[split]]
+        passing = sum(table.labels[i] == background != data.table.labels[i] for i in ours)
+        receiving = sum(table.classes[table.labels[i]].endswith(mil.RECEIVED_SUFFIX) for i in ours)
+        say(f"Who acts ({', '.join(data.mc.actor_classes)}): of {len(ours)} train and val sequences, {receiving} "
+            f"are of people receiving the action (<action>{mil.RECEIVED_SUFFIX}) and {passing} of people passing "
+            f"by ({data.mc.background_class})")
         data = dataclasses.replace(data, table=table)
     table, mc = data.table, data.mc
     model = BehaviorNet(mc, data.backbone())
@@ -697,7 +705,7 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     bags = table.bags(rows[split])
     background = background_index(mc, table.classes)
     rule = mil.label_rule(mc.mil_pooling, mc.actor_classes)
-    clips, people = video_probs(probs, rows[split], bags, rule, background)
+    clips, people = video_probs(probs, rows[split], bags, rule, background, table.classes, mc.actor_classes)
     video = metrics.evaluate([b.label for b in bags], clips.argmax(1), table.classes)
     video["predictions"] = {b.video: table.classes[int(p.argmax())] for b, p in zip(bags, clips, strict=True)}
     video["pooling"] = rule

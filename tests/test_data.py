@@ -147,7 +147,7 @@ def test_person_stats_sum_presence_and_reach_over_the_frames(tmp_path):
 
 
 def test_person_labels_relabel_receivers_and_bystanders_of_the_given_rows_only():
-    classes = ["hug", "kick", "none"]
+    classes = ["hug", "kick", "none", "kick_received"]
     frames = ["kick/a/person_1", "kick/a/person_2", "kick/a/person_3", "hug/b/person_1", "hug/b/person_2",
               "hug/b/person_4", "kick/c/person_1", "kick/c/person_2"]
     table = SequenceTable(ids=[f"s{i}" for i in range(8)], splits=["train"] * 6 + ["test"] * 2,
@@ -159,6 +159,6 @@ def test_person_labels_relabel_receivers_and_bystanders_of_the_given_rows_only()
               "hug/b/person_2": PersonStats(700, 1.0), "hug/b/person_4": PersonStats(50, 0.0),
               "kick/c/person_1": PersonStats(900, 1.0), "kick/c/person_2": PersonStats(900, 5.0)}
     out = table.with_person_labels(table.select("train"), people, ("kick",), background=2)
-    assert out.labels == [2, 1, 2, 0, 0, 2, 1, 1]  # receiver and bystanders are none; test rows keep their clip's
-    assert table.labels == [1, 1, 1, 0, 0, 0, 1, 1] and out.classes == classes  # a new table; same classes
+    assert out.labels == [3, 1, 2, 0, 0, 2, 1, 1]  # the one kicked receives, bystanders are none; test rows keep
+    assert table.labels == [1, 1, 1, 0, 0, 0, 1, 1] and out.classes == classes  # their clip's; a new table
     assert table.with_person_labels([0, 1, 2], people, (), background=2).labels[:3] == [1, 1, 2]

@@ -139,21 +139,39 @@ def test_bag_dataset_and_collate_keep_whole_bags():
     assert y.tolist() == [0, 1] and [b.video for b in chosen] == ["fight/v1", "noFight/v3"]
 
 
-def test_doers_are_the_main_people_and_in_one_actor_clips_the_one_who_reaches_out():
+def test_roles_main_people_act_and_in_one_actor_clips_the_one_who_reaches_out():
     people = {"person_1": mil.PersonStats(1000.0, 3.0), "person_2": mil.PersonStats(900.0, 9.0),
               "person_3": mil.PersonStats(120.0, 20.0)}  # a passer-by reaching far, seen little
-    assert mil.doers(people, one_actor=False) == ["person_1", "person_2"]
-    assert mil.doers(people, one_actor=True) == ["person_2"]  # the bystander is never the actor
+    assert mil.roles(people, "hug", ["kick"], "none") == {"person_1": "hug", "person_2": "hug", "person_3": "none"}
+    assert mil.roles(people, "kick", ["kick"], "none") == {  # the bystander is never the actor
+        "person_1": "kick_received", "person_2": "kick", "person_3": "none"}
+    assert set(mil.roles(people, "none", ["kick"], "none").values()) == {"none"}  # a background clip
     share = mil.MAIN_PERSON_SHARE
     edge = {"person_1": mil.PersonStats(100.0, 0.0), "person_2": mil.PersonStats(100.0 * share, 0.0)}
-    assert mil.doers(edge, one_actor=False) == ["person_1", "person_2"]  # exactly the share still counts
-    assert mil.doers({"person_0": mil.PersonStats(0.0, 0.0)}, one_actor=True) == ["person_0"]  # the whole frame
-    assert mil.doers({}, one_actor=True) == []
+    assert mil.roles(edge, "hug", [], "none") == {"person_1": "hug", "person_2": "hug"}  # the share still counts
+    whole_frame = {"person_0": mil.PersonStats(0.0, 0.0)}
+    assert mil.roles(whole_frame, "kick", ["kick"], "none") == {"person_0": "kick"}
+    assert mil.roles({}, "kick", ["kick"], "none") == {}
 
 
-def test_a_model_that_learned_who_acts_labels_the_video_by_its_actor():
-    people = torch.tensor([[0.8, 0.0, 0.2], [0.0, 0.1, 0.9]])  # kick, hug, none: the kicker and the one kicked
-    assert mil.label_rule("none", ("kick",)) == "max"
-    clip = mil.bag_probs(people, mil.label_rule("none", ("kick",)), background=2)
-    assert int(clip.argmax()) == 0
-    assert int(mil.bag_probs(people, mil.label_rule("none"), background=2).argmax()) == 2  # the mean would say none
+def test_received_classes_fold_into_their_action():
+    classes = ["hug", "kick", "none", "kick_received"]
+    people = torch.tensor([[0.1, 0.6, 0.1, 0.2], [0.0, 0.2, 0.1, 0.7]], dtype=torch.float64)
+    folded = mil.fold_received(people, classes, ["kick"])
+    assert folded[:, 1].tolist() == pytest.approx([0.8, 0.9]) and folded[:, 3].tolist() == [0.0, 0.0]
+    assert torch.equal(folded[:, [0, 2]], people[:, [0, 2]])  # the other classes keep their share
+    assert people[:, 3].tolist() == [0.2, 0.7]  # the input is not changed
+    assert torch.equal(mil.fold_received(people, classes, []), people)  # no actor classes: nothing moves
+
+
+def test_a_model_that_learned_who_acts_labels_the_video_with_the_received_action_and_its_actor():
+    classes = ["kick", "hug", "none", "kick_received"]
+    people = torch.tensor([[0.5, 0.0, 0.3, 0.2], [0.0, 0.1, 0.2, 0.7],  # the kicker and the one kicked,
+                           [0.0, 0.3, 0.7, 0.0], [0.1, 0.0, 0.9, 0.0]])  # two passers-by
+    weights = torch.tensor([4.0, 4.0, 6.0, 6.0])  # the passers-by are seen longest
+    rule = mil.label_rule("none", ("kick",))
+    assert rule == "mean_min"
+    folded = mil.fold_received(people, classes, ["kick"])
+    assert int(mil.bag_probs(folded, rule, background=2, weights=weights).argmax()) == 0
+    assert int(mil.bag_probs(folded, "mean", background=2, weights=weights).argmax()) == 2  # the mean says none
+    assert int(mil.bag_probs(people, rule, background=2, weights=weights).argmax()) == 2  # unfolded, too

@@ -155,32 +155,34 @@ def test_video_label_rules():
     assert video_label([], ["a", "b"], "max")["label"] is None
 
 
-@pytest.mark.parametrize("pooling", ["none", "max", "lse", "topk"])
+@pytest.mark.parametrize(("pooling", "actors"), [("none", ()), ("max", ()), ("lse", ()), ("topk", ()),
+                                                  ("none", ("kick",))])  # the last: who acts learned (mean_min)
 @pytest.mark.parametrize("background", [None, 2])
-def test_prediction_and_training_give_a_video_the_same_label(pooling, background):
+def test_prediction_and_training_give_a_video_the_same_label(pooling, actors, background):
     from behavior.mil import label_rule, make_bags
     from behavior.training import video_probs
 
-    classes = ["kick", "punch", "normal"]
-    rng = np.random.default_rng(len(pooling) + (background or 0))
+    classes = ["kick", "punch", "normal", "kick_received"]
+    rng = np.random.default_rng(len(pooling) + (background or 0) + len(actors))
     videos = ["kick/a"] * 5 + ["normal/b"] * 3
     persons = [1, 1, 2, 3, 3, 1, 2, 2]
     frames = [f"{v}/person_{p}/frame_{n:06d}.jpg" for n, (v, p) in enumerate(zip(videos, persons, strict=True))]
     labels = [0] * 5 + [2] * 3
-    probs = rng.dirichlet(np.ones(3), size=8)
+    probs = rng.dirichlet(np.ones(4), size=8)
     rows = list(range(8))
     bags = make_bags(videos, labels, frames, rows)
-    clips, people = video_probs(probs, rows, bags, pooling, background)
+    rule = label_rule(pooling, actors)  # what VIDEO_LABEL_RULE "auto" resolves to
+    clips, people = video_probs(probs, rows, bags, rule, background, classes, actors)
     offset = 0
     for bag, clip in zip(bags, clips, strict=True):
         counts = bag.sequences_of()  # prediction: each track's mean probabilities over its labeled frames
         tracks = [{"mean_probs": dict(zip(classes, people[offset + k], strict=True)), "labeled_frames": n}
                   for k, n in enumerate(counts)]
         offset += len(counts)
-        rule = label_rule(pooling)  # what VIDEO_LABEL_RULE "auto" resolves to
-        predicted = video_label(tracks, classes, rule, background)
+        predicted = video_label(tracks, classes, rule, background, actors)
         assert predicted["label"] == classes[int(clip.argmax())]
-        assert list(predicted["scores"].values()) == pytest.approx(clip.tolist(), abs=1e-6)
+        assert set(predicted["scores"]) == set(classes[:3 if actors else 4])  # no video is "kick_received"
+        assert [predicted["scores"][c] for c in classes[:3]] == pytest.approx(clip[:3].tolist(), abs=1e-6)
 
 
 def run_predict(*args):

@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,23 +80,24 @@ def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
 
 
 def test_actor_classes_label_each_person_and_add_the_background_class(train_cfg, capsys):
-    """ACTOR_CLASSES with a BACKGROUND_CLASS that has no folder: it becomes a class of the model, training is per
-    person, and the video label (report and predict.py) is the max over people; settings that cannot work are
-    one-line errors before any training."""
+    """ACTOR_CLASSES with a BACKGROUND_CLASS that has no folder: it and the received classes become classes of the
+    model, training is per person, and the video label (report and predict.py) is the mean with the background's
+    minimum; settings that cannot work are one-line errors before any training."""
     from behavior.prediction import Predictor, PredictSettings
 
     cfg = train_cfg(ACTOR_CLASSES=("fight",), BACKGROUND_CLASS="none", INPUTS=("motion",), NUM_EPOCHS=2)
     report = training.train(cfg, progress=False)
     out = capsys.readouterr().out
     assert "Keypoint cache:" in out  # who acts is read from the keypoints
-    assert "Who acts (fight): 0 of " in out  # one person a clip: everyone carries their clip's label
+    assert re.search(r"Who acts \(fight\): of \d+ train and val sequences, 0 are of people receiving the action "
+                     r"\(<action>_received\) and 0 of people passing by \(none\)", out)  # one person a clip
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
-    assert ckpt["classes"] == ["fight", "walk", "none"]
+    assert ckpt["classes"] == ["fight", "walk", "none", "fight_received"]
     mc = ModelConfig.from_dict(ckpt["model_config"])
-    assert (mc.actor_classes, mc.mil_pooling, mc.background_class, mc.num_classes) == (("fight",), "none", "none", 3)
-    assert report["video_level"]["pooling"] == "max" and report["video_level"]["n"] == 2
+    assert (mc.actor_classes, mc.mil_pooling, mc.background_class, mc.num_classes) == (("fight",), "none", "none", 4)
+    assert report["video_level"]["pooling"] == "mean_min" and report["video_level"]["n"] == 2
     predictor = Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings())
-    assert (predictor.video_rule, predictor.background) == ("max", 2)
+    assert (predictor.video_rule, predictor.background) == ("mean_min", 2)
     for overrides, message in [({"BACKGROUND_CLASS": ""}, "ACTOR_CLASSES .*needs a BACKGROUND_CLASS"),
                                ({"ACTOR_CLASSES": ("kick",)}, "ACTOR_CLASSES .*kick: not among the clip classes"),
                                ({"MIL_POOLING": "max"}, "MIL_POOLING must be auto or none, not 'max'")]:
