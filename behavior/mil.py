@@ -23,7 +23,7 @@ its label and those seen little are bystanders (background); in a one-actor clip
 and ankles reach out towards another carries it, and the one it is done to gets the action's *received* class
 ("kick_received"). Training is then per person. The video label folds each received class into its action
 (the one kicked also says "kick") and pools the people by ``mean``, the background by its minimum: a clip is
-background only when everyone is (rule ``"roles"``).
+background only when everyone is (video label rule ``mean_min``).
 
 Example:
     >>> import torch
@@ -202,7 +202,8 @@ def label_rule(mil_pooling: str, actor_classes: Sequence[str] = ()) -> str:
     ("none") averages them; where it learned who acts (``actor_classes``), the background pools by its minimum
     ("mean_min"): only a clip where everyone is background is background, as the model learned it.
 
-    Measured on UT-Interaction by grouped CV (docs/RESULTS.md): with who acts learned, "mean_min" beat the max.
+    Measured on UT-Interaction by grouped CV (docs/RESULTS.md): with who acts learned, "mean_min" beat the max
+    and the mean (where passers-by outvote the two who act).
 
     Example:
         >>> label_rule("none"), label_rule("max"), label_rule("none", ("kick",))

@@ -551,13 +551,13 @@ def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str, bac
         >>> [video_label(tracks, ["fight", "walk"], rule)["label"] for rule in ("mean", "max")]
         ['walk', 'fight']
     """
+    folded = {received(c) for c in actor_classes}  # counted for their actions: no video is "kick_received"
     labeled = [t for t in tracks if t["mean_probs"]]
     if not labeled:
-        return {"label": None, "rule": rule, "scores": dict.fromkeys(classes, 0.0)}
+        return {"label": None, "rule": rule, "scores": {c: 0.0 for c in classes if c not in folded}}
     people = torch.tensor([[t["mean_probs"][c] for c in classes] for t in labeled], dtype=torch.float64)
     weights = torch.tensor([t["labeled_frames"] for t in labeled], dtype=torch.float64)
     pooled = bag_probs(fold_received(people, classes, actor_classes), rule, background, weights).tolist()
-    folded = {received(c) for c in actor_classes}  # counted for their actions: no video is "kick_received"
     scores = {c: round(float(p), 6) for c, p in zip(classes, pooled, strict=True) if c not in folded}
     return {"label": classes[int(np.argmax(pooled))], "rule": rule, "scores": scores}
 

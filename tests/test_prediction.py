@@ -153,6 +153,7 @@ def test_video_label_rules():
     assert video_label(tracks, ["a", "b"], "max", background=1)["scores"] == pytest.approx({"a": 0.9, "b": 0.1})
     assert video_label(tracks, ["a", "b"], "max", background=0)["label"] == "b"  # "a" needs everyone to be "a"
     assert video_label([], ["a", "b"], "max")["label"] is None
+    assert video_label([], ["a", "a_received"], "mean_min", actor_classes=["a"])["scores"] == {"a": 0.0}
 
 
 @pytest.mark.parametrize(("pooling", "actors"), [("none", ()), ("max", ()), ("lse", ()), ("topk", ()),
