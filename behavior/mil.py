@@ -51,7 +51,7 @@ MAIN_PERSON_SHARE = 0.5  # ACTOR_CLASSES: people seen less than this share of th
 RECEIVED_SUFFIX = "_received"  # ACTOR_CLASSES: "kick" + this is the class of the one kicked
 __all__ = ["LSE_SHARPNESS", "MAIN_PERSON_SHARE", "MIL_POOLINGS", "RECEIVED_SUFFIX", "TOP_K", "Bag", "PersonStats",
            "bag_loss", "bag_probs", "clip_probs", "fold_received", "label_rule", "make_bags", "people_probs",
-           "person_index", "pool", "pool_people", "received", "roles"]
+           "person_index", "pool", "pool_people", "received", "received_classes", "roles"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,16 @@ def received(action: str) -> str:
         'kick_received'
     """
     return action + RECEIVED_SUFFIX
+
+
+def received_classes(actor_classes: Sequence[str]) -> set[str]:
+    """The received classes of ``actor_classes``: classes of people only, never of a clip or a video.
+
+    Example:
+        >>> sorted(received_classes(["kick", "push"]))
+        ['kick_received', 'push_received']
+    """
+    return {received(c) for c in actor_classes}
 
 
 def roles(people: dict[str, PersonStats], action: str, actor_classes: Sequence[str], background: str,

@@ -37,7 +37,7 @@ from behavior.crops import clip_box, crop_person, letterbox, motion_image
 from behavior.drawing import draw_box, draw_skeleton, palette
 from behavior.errors import InputError, first_line
 from behavior.features import embed_crops
-from behavior.mil import bag_probs, fold_received, label_rule, received
+from behavior.mil import bag_probs, fold_received, label_rule, received_classes
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
 from behavior.sequences import pad_positions
@@ -551,7 +551,7 @@ def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str, bac
         >>> [video_label(tracks, ["fight", "walk"], rule)["label"] for rule in ("mean", "max")]
         ['walk', 'fight']
     """
-    folded = {received(c) for c in actor_classes}  # counted for their actions: no video is "kick_received"
+    folded = received_classes(actor_classes)  # counted for their actions: no video is "kick_received"
     labeled = [t for t in tracks if t["mean_probs"]]
     if not labeled:
         return {"label": None, "rule": rule, "scores": {c: 0.0 for c in classes if c not in folded}}

@@ -190,7 +190,8 @@ def check_actor_classes(mc: ModelConfig, classes: list[str]) -> None:
     if not mc.background_class:
         raise InputError("ACTOR_CLASSES (--actor-classes) needs a BACKGROUND_CLASS (--background-class): the label "
                          "of the people who receive the action or pass by")
-    clip_classes = [c for c in classes if c != mc.background_class and not c.endswith(mil.RECEIVED_SUFFIX)]
+    people_only = {mc.background_class, *mil.received_classes(mc.actor_classes)}
+    clip_classes = [c for c in classes if c not in people_only]
     unknown = [c for c in mc.actor_classes if c not in clip_classes]
     if unknown:
         raise InputError(f"ACTOR_CLASSES (--actor-classes) {', '.join(unknown)}: not among the clip classes "
@@ -581,7 +582,8 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
             table = table.with_person_labels(rows[split], data.people, data.mc.actor_classes, background)
         ours = [i for split in ("train", "val") for i in rows[split]]
         passing = sum(table.labels[i] == background != data.table.labels[i] for i in ours)
-        receiving = sum(table.classes[table.labels[i]].endswith(mil.RECEIVED_SUFFIX) for i in ours)
+        received = mil.received_classes(data.mc.actor_classes)
+        receiving = sum(table.classes[table.labels[i]] in received for i in ours)
         say(f"Who acts ({', '.join(data.mc.actor_classes)}): of {len(ours)} train and val sequences, {receiving} "
             f"are of people receiving the action (<action>{mil.RECEIVED_SUFFIX}) and {passing} of people passing "
             f"by ({data.mc.background_class})")
