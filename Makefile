@@ -43,7 +43,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q --durations=10
+	$(PY) -m pytest -q -n 2 --durations=10
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -80,17 +80,20 @@ INPUTS = ("motion", "pose", "interaction", "reach")  # what the network reads pe
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
                      # clip is trained with the clip's label; "max" / "lse" / "topk" / "mean" = the clip is a bag of
                      # its people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole
-                     # clips' sequences); "auto" = "max" with a BACKGROUND_CLASS, else "none" (measured: docs/
-                     # RESULTS.md); predict.py's video label pools its tracks the same way
+                     # clips' sequences); "roles" = each person labeled from the clip's geometry (its main people
+                     # carry the clip's label, people seen far less are BACKGROUND_CLASS; see ACTOR_CLASSES) and
+                     # trained per sequence; "auto" = "roles" with ACTOR_CLASSES, else "max" with a
+                     # BACKGROUND_CLASS, else "none" (measured: docs/RESULTS.md); predict.py's video label pools its
+                     # tracks the same way
 BACKGROUND_CLASS = ""  # the class that means "nothing of interest" ("noFight", "normal"): with MIL_POOLING, a clip
                        # is of that class only when everyone in it is, so bystanders may be labeled with it
 ACTOR_CLASSES: tuple[str, ...] = ()  # classes one person does to another ("kick", "punch", "push"; needs a
                                      # BACKGROUND_CLASS, which may then have no folder): training labels each
-                                     # person from the clip's geometry: the clip's main people carry its label,
-                                     # people seen far less are background, and in these classes only the one whose
-                                     # wrists and ankles reach out towards another acts, and the one it is done
-                                     # to gets "<class>_received" (a class of the model). Per-person training;
-                                     # the video label counts a received kick as a kick (VIDEO_LABEL_RULE)
+                                     # person from the clip's geometry (MIL_POOLING "roles"): the clip's main
+                                     # people carry its label, people seen far less are background, and in these
+                                     # classes only the one whose wrists and ankles reach out towards another
+                                     # acts, and the one it is done to gets "<class>_received" (a class of the
+                                     # model). The video label counts a received kick as a kick (VIDEO_LABEL_RULE)
 POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
 CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same
@@ -122,7 +125,7 @@ PREDICT_STRIDE = 4  # classify every N kept frames (all ready tracks in one batc
 SMOOTHING = 0.5  # EMA weight of the newest probabilities per track (1 = no smoothing)
 DRAW_POSE = True  # draw each person's skeleton in annotated.mp4 (when the model reads keypoints)
 VIDEO_LABEL_RULE = "auto"  # how the tracks make the video's label: "auto" = as the model was trained (its
-                           # MIL_POOLING; "mean" for "none", "mean_min" with ACTOR_CLASSES); "mean" (everyone, by
+                           # MIL_POOLING; "mean" for "none", "mean_min" for "roles"); "mean" (everyone, by
                            # labeled frames), "max" (the most telling track), "lse" or "topk" (see MIL_POOLING),
                            # "mean_min" (the mean; background only when every track is)
 

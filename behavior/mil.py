@@ -17,10 +17,10 @@ clip and the bystanders may stay background. The clip's scores are then normaliz
 Training minimizes the cross-entropy of these clip probabilities (``MIL_POOLING``), and prediction's
 video label pools its tracks the same way, so both give a clip the same label.
 
-Where the user names the classes that one person does to another (``ACTOR_CLASSES``: kick, punch, push),
-the people's own labels can be read from the clip's geometry instead (``roles``): the clip's main people carry
-its label and those seen little are bystanders (background); in a one-actor clip only the person whose wrists
-and ankles reach out towards another carries it, and the one it is done to gets the action's *received* class
+The people's own labels can also be read from the clip's geometry (``roles``, MIL_POOLING "roles"): the clip's
+main people carry its label and those seen little are bystanders (background). Where the user names the classes
+that one person does to another (``ACTOR_CLASSES``: kick, punch, push), only the main person whose wrists and
+ankles reach out towards another carries it, and the one it is done to gets the action's *received* class
 ("kick_received"). Training is then per person. The video label folds each received class into its action
 (the one kicked also says "kick") and pools the people by ``mean``, the background by its minimum: a clip is
 background only when everyone is (video label rule ``mean_min``).
@@ -47,11 +47,13 @@ from behavior.settings import MIL_POOLINGS
 LSE_SHARPNESS = 5.0  # log-sum-exp pooling of probabilities: 0 = mean, large = max
 TOP_K = 2  # "topk" pooling: the mean of this many people's probabilities (all of them when fewer)
 EPS = 1e-6  # keeps the log of a clip probability finite
-MAIN_PERSON_SHARE = 0.5  # ACTOR_CLASSES: people seen less than this share of the clip's most seen one are bystanders
+MAIN_PERSON_SHARE = 0.5  # "roles": people seen less than this share of the clip's most seen one are bystanders
+ROLES = "roles"  # the MIL_POOLING that labels each person from the clip's geometry (``roles``) and trains per person
 RECEIVED_SUFFIX = "_received"  # ACTOR_CLASSES: "kick" + this is the class of the one kicked
-__all__ = ["LSE_SHARPNESS", "MAIN_PERSON_SHARE", "MIL_POOLINGS", "RECEIVED_SUFFIX", "TOP_K", "Bag", "PersonStats",
-           "bag_loss", "bag_probs", "clip_probs", "fold_received", "label_rule", "make_bags", "people_probs",
-           "person_index", "pool", "pool_people", "received", "received_classes", "roles"]
+__all__ = ["LSE_SHARPNESS", "MAIN_PERSON_SHARE", "MIL_POOLINGS", "RECEIVED_SUFFIX", "ROLES", "TOP_K", "Bag",
+           "PersonStats", "bag_loss", "bag_probs", "clip_probs", "fold_received", "label_rule", "make_bags",
+           "people_probs", "person_index", "pool", "pool_people", "received", "received_classes", "roles",
+           "trains_bags"]
 
 
 @dataclass(frozen=True)
@@ -209,19 +211,31 @@ def pool(x: torch.Tensor, pooling: str, dual: bool = False, weights: torch.Tenso
 
 def label_rule(mil_pooling: str, actor_classes: Sequence[str] = ()) -> str:
     """How a model trained with ``mil_pooling`` pools a video's people into its label: per-sequence training
-    ("none") averages them; where it learned who acts (``actor_classes``), the background pools by its minimum
-    ("mean_min"): only a clip where everyone is background is background, as the model learned it.
+    ("none") averages them; where each person learned their own role ("roles", or "none" with ``actor_classes``
+    in checkpoints made before it), the background pools by its minimum ("mean_min"): only a clip where everyone
+    is background is background, as the model learned it.
 
     Measured on UT-Interaction by grouped CV (docs/RESULTS.md): with who acts learned, "mean_min" beat the max
     and the mean (where passers-by outvote the two who act).
 
     Example:
-        >>> label_rule("none"), label_rule("max"), label_rule("none", ("kick",))
+        >>> label_rule("none"), label_rule("max"), label_rule("roles")
         ('mean', 'max', 'mean_min')
     """
-    if mil_pooling == "none":
-        return "mean_min" if actor_classes else "mean"
-    return mil_pooling
+    if mil_pooling == ROLES or (mil_pooling == "none" and actor_classes):  # "none": checkpoints before "roles"
+        return "mean_min"
+    return "mean" if mil_pooling == "none" else mil_pooling
+
+
+def trains_bags(mil_pooling: str) -> bool:
+    """Whether training with ``mil_pooling`` batches whole clips and pools their people, or trains each sequence
+    with its own label (its clip's, or its person's role).
+
+    Example:
+        >>> trains_bags("max"), trains_bags("none"), trains_bags("roles")
+        (True, False, False)
+    """
+    return mil_pooling not in ("none", ROLES)
 
 
 def bag_probs(people: torch.Tensor, pooling: str, background: int | None = None,

@@ -33,7 +33,8 @@ CNN_PRECISIONS = ("auto", "float32", "bfloat16")
 INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.backends)
 INFERENCE_PRECISIONS = ("float32", "bfloat16")  # how OpenVINO computes the detector and the pose model
 OPTIMIZERS = ("adam", "adamw")
-MIL_POOLINGS = ("auto", "none", "max", "lse", "topk", "mean")  # how a clip's people make its label (behavior.mil)
+# how a clip's people make its label, or (roles) each person's (behavior.mil)
+MIL_POOLINGS = ("auto", "none", "max", "lse", "topk", "mean", "roles")
 VIDEO_LABEL_RULES = ("auto", "mean", "max", "lse", "topk", "mean_min")  # "auto": the pooling the model was trained with
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BACKBONE_BLOCKS = 19  # children of torchvision's mobilenet_v2().features: stem, 17 inverted residuals, last conv

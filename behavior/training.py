@@ -138,7 +138,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
     if mc.background_class and mc.background_class not in table.classes:
         raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "
                          f"of the sequences: {', '.join(table.classes)}")
-    check_actor_classes(mc, table.classes)
+    check_roles(mc, table.classes)
     if not mc.person_tracking and mc.needs_keypoints:
         log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads appearance and motion",
                     ", ".join(mc.inputs))
@@ -154,8 +154,8 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
 
 
 def resolve_pooling(pooling: str, background_class: str, actor_classes: Sequence[str] = ()) -> str:
-    """MIL_POOLING as training applies it: "auto" is "max" with a background class and "none" without, or when
-    ACTOR_CLASSES labels the people themselves.
+    """MIL_POOLING as training applies it: "auto" is "max" with a background class and "none" without, and
+    "roles" when ACTOR_CLASSES names who acts (each person labeled from the clip's geometry).
 
     Measured by grouped CV (docs/RESULTS.md): with a background class, max pooling beat per-sequence
     training on surv_fight; without one (UT-Interaction), bag training learned far slower than per-sequence
@@ -165,40 +165,46 @@ def resolve_pooling(pooling: str, background_class: str, actor_classes: Sequence
         >>> resolve_pooling("auto", "noFight"), resolve_pooling("auto", ""), resolve_pooling("lse", "")
         ('max', 'none', 'lse')
         >>> resolve_pooling("auto", "none", ("kick", "punch"))
-        'none'
+        'roles'
     """
     if pooling != "auto":
         return pooling
-    return "max" if background_class and not actor_classes else "none"
+    if actor_classes:
+        return mil.ROLES
+    return "max" if background_class else "none"
 
 
 def with_person_classes(table: SequenceTable, cfg: dict[str, Any]) -> SequenceTable:
-    """``table`` with the classes that ACTOR_CLASSES gives people but no clip folder bears: each actor class's
+    """``table`` with the classes that MIL_POOLING "roles" gives people but no clip folder bears: each actor class's
     received class ("kick_received", the one kicked) and BACKGROUND_CLASS where no folder is named so (UT-Interaction:
     the passers-by are "none")."""
-    if not cfg["ACTOR_CLASSES"] or not cfg["BACKGROUND_CLASS"]:
+    roles = cfg["ACTOR_CLASSES"] or cfg["MIL_POOLING"] == mil.ROLES
+    if not roles or not cfg["BACKGROUND_CLASS"]:
         return table
     wanted = [str(cfg["BACKGROUND_CLASS"]), *(mil.received(c) for c in cfg["ACTOR_CLASSES"] if c in table.classes)]
     return dataclasses.replace(table, classes=[*table.classes, *(c for c in wanted if c not in table.classes)])
 
 
-def check_actor_classes(mc: ModelConfig, classes: list[str]) -> None:
-    """Raise InputError when ACTOR_CLASSES cannot label the people: it needs a background class for those who do
-    not act, names of classes that exist, and per-person training."""
-    if not mc.actor_classes:
-        return
-    if not mc.background_class:
+def check_roles(mc: ModelConfig, classes: list[str]) -> None:
+    """Raise InputError when MIL_POOLING "roles" or ACTOR_CLASSES cannot label the people: they need a background
+    class for those who pass by, actor classes that exist, and per-person training."""
+    if mc.actor_classes and not mc.background_class:
         raise InputError("ACTOR_CLASSES (--actor-classes) needs a BACKGROUND_CLASS (--background-class): the label "
                          "of the people who receive the action or pass by")
+    if mc.mil_pooling == mil.ROLES and not mc.background_class:
+        raise InputError("MIL_POOLING (--mil-pooling) roles needs a BACKGROUND_CLASS (--background-class): the label "
+                         "of the people who pass by")
+    if not mc.actor_classes:
+        return
     people_only = {mc.background_class, *mil.received_classes(mc.actor_classes)}
     clip_classes = [c for c in classes if c not in people_only]
     unknown = [c for c in mc.actor_classes if c not in clip_classes]
     if unknown:
         raise InputError(f"ACTOR_CLASSES (--actor-classes) {', '.join(unknown)}: not among the clip classes "
                          f"{', '.join(clip_classes)}")
-    if mc.mil_pooling != "none":
+    if mc.mil_pooling != mil.ROLES:
         raise InputError(f"ACTOR_CLASSES (--actor-classes) trains each person with their own label: MIL_POOLING "
-                         f"must be auto or none, not {mc.mil_pooling!r}")
+                         f"must be auto or roles, not {mc.mil_pooling!r}")
 
 
 def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
@@ -476,7 +482,7 @@ class TrainingData:
     vectors: dict[str, np.ndarray] | None
     store: FeatureStore | None  # None when fine-tuning (the crops themselves are read) or without appearance
     num_workers: int = 0  # data-loading workers when the crops are read
-    people: dict[str, PersonStats] | None = None  # by person folder, with ACTOR_CLASSES (who acts in each clip)
+    people: dict[str, PersonStats] | None = None  # by person folder, with MIL_POOLING "roles" (who acts in each clip)
 
     @property
     def reads_crops(self) -> bool:
@@ -525,7 +531,7 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
     weights_path = resolve_weights(tc.backbone_weights) if mc.appearance else None
     needs_keypoints = mc.needs_keypoints or bool(mc.actor_classes)
     keypoints = load_keypoints(tc, env, table, mc, progress).keypoints if needs_keypoints else None
-    people = person_stats(frames_dir, table.person_dirs(), keypoints) if mc.actor_classes else None
+    people = person_stats(frames_dir, table.person_dirs(), keypoints) if mc.mil_pooling == mil.ROLES else None
     vectors = load_vectors(frames_dir, table.person_dirs(), mc.inputs, keypoints) if mc.vector_dim else None
     store = None
     if mc.appearance and mc.trainable_blocks == 0:
@@ -575,7 +581,7 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     say = print if env.main else (lambda *a, **k: None)
     threads = runtime.set_threads(tc.threads)
     seed_gen = seed_everything(tc.seed)
-    if data.people is not None:  # who acts in each clip: the others train (and validate) as background
+    if data.people is not None:  # each person's role in their clip: passers-by train (and validate) as background
         background = data.table.classes.index(data.mc.background_class)
         table = data.table
         for split in ("train", "val"):
@@ -584,8 +590,11 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
         passing = sum(table.labels[i] == background != data.table.labels[i] for i in ours)
         received = mil.received_classes(data.mc.actor_classes)
         receiving = sum(table.classes[table.labels[i]] in received for i in ours)
-        say(f"Who acts ({', '.join(data.mc.actor_classes)}): of {len(ours)} train and val sequences, {receiving} "
-            f"are of people receiving the action (<action>{mil.RECEIVED_SUFFIX}) and {passing} of people passing "
+        actors, receivers = "", ""
+        if data.mc.actor_classes:
+            actors = f" ({', '.join(data.mc.actor_classes)})"
+            receivers = f"{receiving} are of people receiving the action (<action>{mil.RECEIVED_SUFFIX}) and "
+        say(f"Who acts{actors}: of {len(ours)} train and val sequences, {receivers}{passing} are of people passing "
             f"by ({data.mc.background_class})")
         data = dataclasses.replace(data, table=table)
     table, mc = data.table, data.mc
@@ -597,7 +606,8 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     def dataset(split: str, augment: bool):
         return data.dataset(rows[split], augment, tc.augment_speed if augment else 0.0)
 
-    pooling, background = mc.mil_pooling, background_index(mc, table.classes)
+    pooling = mc.mil_pooling if mil.trains_bags(mc.mil_pooling) else "none"  # "roles" trains per sequence
+    background = background_index(mc, table.classes)
     bags = {split: table.bags(r) for split, r in rows.items()}
     if pooling != "none":  # whole clips per batch: their people's pooled probabilities meet the clip labels
         train_loader = _bag_loader(dataset("train", tc.augment), rows["train"], bags["train"], tc.batch_size, seed_gen,

@@ -156,8 +156,8 @@ def test_video_label_rules():
     assert video_label([], ["a", "a_received"], "mean_min", actor_classes=["a"])["scores"] == {"a": 0.0}
 
 
-@pytest.mark.parametrize(("pooling", "actors"), [("none", ()), ("max", ()), ("lse", ()), ("topk", ()),
-                                                  ("none", ("kick",))])  # the last: who acts learned (mean_min)
+@pytest.mark.parametrize(("pooling", "actors"), [("none", ()), ("max", ()), ("lse", ()), ("topk", ()), ("roles", ()),
+                                                  ("roles", ("kick",))])  # the last: who acts learned (mean_min)
 @pytest.mark.parametrize("background", [None, 2])
 def test_prediction_and_training_give_a_video_the_same_label(pooling, actors, background):
     from behavior.mil import label_rule, make_bags

@@ -43,7 +43,7 @@ def test_every_constant_has_a_rule_and_the_defaults_pass():
     ("ENABLE_PERSON_TRACKING", "no", "true or false"),
     ("PAD_MODE", "mirror", "one of: reverse, loop, repeat_last, drop"),
     ("VIDEO_LABEL_RULE", "vote", "one of: auto, mean, max, lse, topk, mean_min"),
-        ("MIL_POOLING", "attention", "one of: auto, none, max, lse, topk, mean"),
+        ("MIL_POOLING", "attention", "one of: auto, none, max, lse, topk, mean, roles"),
     ("SPLIT_FRACTIONS", (0.7, 0.3), "3 numbers, each in [0, 1]"),
     ("FRAMES_DIR", "", "a non-empty text"),
 ])

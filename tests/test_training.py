@@ -90,19 +90,39 @@ def test_actor_classes_label_each_person_and_add_the_background_class(train_cfg,
     out = capsys.readouterr().out
     assert "Keypoint cache:" in out  # who acts is read from the keypoints
     assert re.search(r"Who acts \(fight\): of \d+ train and val sequences, 0 are of people receiving the action "
-                     r"\(<action>_received\) and 0 of people passing by \(none\)", out)  # one person a clip
+                     r"\(<action>_received\) and 0 are of people passing by \(none\)", out)  # one person a clip
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
     assert ckpt["classes"] == ["fight", "walk", "none", "fight_received"]
     mc = ModelConfig.from_dict(ckpt["model_config"])
-    assert (mc.actor_classes, mc.mil_pooling, mc.background_class, mc.num_classes) == (("fight",), "none", "none", 4)
+    assert (mc.actor_classes, mc.mil_pooling, mc.background_class, mc.num_classes) == (("fight",), "roles", "none", 4)
     assert report["video_level"]["pooling"] == "mean_min" and report["video_level"]["n"] == 2
     predictor = Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings())
     assert (predictor.video_rule, predictor.background) == ("mean_min", 2)
     for overrides, message in [({"BACKGROUND_CLASS": ""}, "ACTOR_CLASSES .*needs a BACKGROUND_CLASS"),
                                ({"ACTOR_CLASSES": ("kick",)}, "ACTOR_CLASSES .*kick: not among the clip classes"),
-                               ({"MIL_POOLING": "max"}, "MIL_POOLING must be auto or none, not 'max'")]:
+                               ({"MIL_POOLING": "max"}, "MIL_POOLING must be auto or roles, not 'max'")]:
         with pytest.raises(InputError, match=message):
             training.train({**cfg, **overrides, "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
+
+
+def test_roles_without_actor_classes_train_each_person_and_pool_by_mean_min(train_cfg, capsys):
+    """MIL_POOLING "roles" with a background folder and no ACTOR_CLASSES: no class is added, training is per person
+    (main people carry the clip label), and the video label of the report and predict.py is mean_min; without a
+    background class it is a one-line error before any training."""
+    from behavior.prediction import Predictor, PredictSettings
+
+    cfg = train_cfg(MIL_POOLING="roles", BACKGROUND_CLASS="walk", INPUTS=("motion",), NUM_EPOCHS=2)
+    report = training.train(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert re.search(r"Who acts: of \d+ train and val sequences, 0 are of people passing by \(walk\)", out)
+    assert "clips as bags" not in out  # per sequence
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    assert ckpt["classes"] == ["fight", "walk"] and ckpt["model_config"]["mil_pooling"] == "roles"
+    assert report["video_level"]["pooling"] == "mean_min"
+    predictor = Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings())
+    assert (predictor.video_rule, predictor.background) == ("mean_min", 1)
+    with pytest.raises(InputError, match="MIL_POOLING .*roles needs a BACKGROUND_CLASS"):
+        training.train({**cfg, "BACKGROUND_CLASS": "", "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
 
 
 def test_a_class_missing_from_a_split_is_said_plainly():
