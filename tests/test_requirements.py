@@ -28,7 +28,7 @@ def test_exact_pins():
         assert re.fullmatch(r"==\d+(\.\d+)+", p[runtime]), runtime
     assert "onnxruntime-gpu" not in p
     assert "opencv-python" in p and "opencv-python-headless" not in p
-    for name in ("scikit-learn", "pandas", "matplotlib", "tqdm", "pillow", "pyyaml", "pytest", "ruff"):
+    for name in ("scikit-learn", "pandas", "matplotlib", "tqdm", "pillow", "pyyaml", "pytest", "pytest-xdist", "ruff"):
         assert name in p, name
 
 
