@@ -16,6 +16,7 @@ import numpy as np
 from behavior import files
 
 PAD_VALUE = (0, 0, 0)  # where a crop leaves the frame
+SCENE_DIR = "scene"  # beside a video's person_<n> folders: every kept frame whole (INPUTS "scene")
 
 
 def crop_region(
@@ -103,6 +104,23 @@ def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.copyMakeBorder(
         resized, top, height - nh - top, left, width - nw - left, cv2.BORDER_CONSTANT, value=PAD_VALUE
     )
+
+
+def scene_crop(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The whole frame as the CNN sees it for INPUTS "scene" (letterboxed, as whole-frame mode cuts it)."""
+    return letterbox(frame, size)
+
+
+def scene_path(crop: str) -> str:
+    """The scene image of the frame a person crop comes from: ``<video>/person_<n>/frame_F.jpg`` ->
+    ``<video>/scene/frame_F.jpg``.
+
+    Example:
+        >>> scene_path("fight/fi001/person_2/frame_000007.jpg")
+        'fight/fi001/scene/frame_000007.jpg'
+    """
+    video, _, name = crop.rsplit("/", 2)
+    return f"{video}/{SCENE_DIR}/{name}"
 
 
 class JpegWriter:

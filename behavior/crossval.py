@@ -145,10 +145,10 @@ def cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool = False, pro
     if not table.ids:
         raise InputError(f"{tc.sequences_file} has no train or val sequences to cross-validate")
     frames_dir, out = Path(tc.frames_dir), Path(tc.model_dir) / CV_DIR
-    check_crops_exist(frames_dir, table)
+    mc = model_config_from(cfg, table, frames_dir)
+    check_crops_exist(frames_dir, table, scene=mc.scene)
     group_of, source = cv_groups(cfg, Path(tc.sequences_file), sorted(set(table.videos)))
     plan = plan_folds(table, folds, tc.seed, group_of)
-    mc = model_config_from(cfg, table, frames_dir)
     run = {"folds": folds, "seed": tc.seed, "model_config": mc.to_dict(),
            "train_config": {k: v for k, v in asdict(tc).items() if k not in RUN_KEYS_IGNORED},
            "folds_csv": plan.csv_text()}

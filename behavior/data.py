@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from behavior import files
+from behavior.crops import SCENE_DIR, scene_path
 from behavior.errors import InputError
 from behavior.features import FeatureStore, crops_to_tensor, read_crop
 from behavior.mil import Bag, PersonStats, make_bags, roles
@@ -81,6 +82,10 @@ class SequenceTable:
         rows = range(len(self.ids)) if rows is None else rows
         return sorted({p.rsplit("/", 1)[0] for i in rows for p in self.frames[i]})
 
+    def scene_dirs(self, rows: list[int] | None = None) -> list[str]:
+        """The scene folders (every kept frame whole, INPUTS "scene") of the videos the given rows come from."""
+        return sorted({f"{d.rsplit('/', 1)[0]}/{SCENE_DIR}" for d in self.person_dirs(rows)})
+
 
 def read_sequences(path: Path) -> SequenceTable:
     """Read SEQUENCES_FILE and classes.json beside it; raise InputError when unusable."""
@@ -113,19 +118,26 @@ def read_sequences(path: Path) -> SequenceTable:
     return SequenceTable(ids, splits, labels, videos, frames, list(classes))
 
 
-def check_crops_exist(frames_dir: Path, table: SequenceTable) -> None:
-    """Raise one clear error naming the first missing crop file, if any."""
+def check_crops_exist(frames_dir: Path, table: SequenceTable, scene: bool = False) -> None:
+    """Raise one clear error naming the first missing crop file (or, with ``scene``, scene image), if any."""
     frames_dir = Path(frames_dir)
     listings: dict[str, set[str]] = {}
+
+    def exists(path: str) -> bool:
+        folder, name = path.rsplit("/", 1)
+        if folder not in listings:
+            full = frames_dir / folder
+            listings[folder] = set(os.listdir(full)) if full.is_dir() else set()
+        return name in listings[folder]
+
     for i, paths in enumerate(table.frames):
         for p in paths:
-            folder, name = p.rsplit("/", 1)
-            if folder not in listings:
-                full = frames_dir / folder
-                listings[folder] = set(os.listdir(full)) if full.is_dir() else set()
-            if name not in listings[folder]:
+            if not exists(p):
                 raise InputError(f"crop file missing: {frames_dir / p} (sequence {table.ids[i]}); "
                                  "was FRAMES_DIR changed? rerun extract_frames.py and group_sequences.py")
+            if scene and not exists(scene_path(p)):
+                raise InputError(f"scene image missing: {frames_dir / scene_path(p)}; INPUTS has 'scene': rerun "
+                                 "extract_frames.py with it (it adds the scene images without tracking again)")
 
 
 def replay_tracks(frames_dir: Path, video: str, keypoints: dict[str, np.ndarray] | None = None
@@ -203,6 +215,7 @@ def vectors_tensor(table: SequenceTable, rows: list[int], vectors: dict[str, np.
 class CachedSequenceDataset(Dataset):
     """Sequences as gathered cached features and stream vectors: (features (T, 1280), vectors (T, D), label).
 
+    With "scene" in ``inputs`` each frame's features are the crop's, then its frame's scene image's (T, 2560).
     Without a feature store (no "appearance" input) the features are empty, (T, 0).
     """
 
@@ -213,6 +226,8 @@ class CachedSequenceDataset(Dataset):
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
         self.index = (torch.tensor([[store.index[p] for p in table.frames[i]] for i in rows], dtype=torch.long)
                       if store is not None else None)
+        self.scene_index = (torch.tensor([[store.index[scene_path(p)] for p in table.frames[i]] for i in rows],
+                                         dtype=torch.long) if store is not None and "scene" in inputs else None)
         self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
         self.empty = torch.zeros(table.sequence_length, 0)
         self.store = store
@@ -230,8 +245,12 @@ class CachedSequenceDataset(Dataset):
             vectors = change_speed(vectors, self.inputs, frames, factor)
         if self.store is None:
             return self.empty, vectors, self.labels[n]
+        table = self.store.flipped if flip else self.store.plain
         index = self.index[n] if frames is None else self.index[n][frames]
-        features = (self.store.flipped if flip else self.store.plain)[index]
+        features = table[index]
+        if self.scene_index is not None:  # the whole frame beside the crop, flipped with it
+            scene = self.scene_index[n] if frames is None else self.scene_index[n][frames]
+            features = torch.cat([features, table[scene]], dim=-1)
         return features, vectors, self.labels[n]
 
 

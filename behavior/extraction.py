@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from tqdm import tqdm
 
 from behavior import files, runtime
-from behavior.crops import JpegWriter, clip_box, crop_person, letterbox
+from behavior.crops import SCENE_DIR, JpegWriter, clip_box, crop_person, letterbox, scene_crop
 from behavior.errors import InputError, first_line
 from behavior.report import format_table
 from behavior.settings import build_settings, check_fields
@@ -62,6 +62,7 @@ class ExtractSettings:
     min_track_frames: int = 8
     jpeg_quality: int = 95
     detect_batch: int = 1  # frames detected in one call: speed only, the tracks are the same
+    scene: bool = False  # also save every kept frame whole (INPUTS "scene"); added to finished videos later
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
     CONSTANTS: ClassVar[dict[str, str]] = {
@@ -73,7 +74,8 @@ class ExtractSettings:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ExtractSettings:
         """Build from the effective ``config.py`` values (after command-line overrides)."""
-        return build_settings(cls, cfg, cls.CONSTANTS, detector=DetectorSettings.from_config(cfg))
+        return build_settings(cls, cfg, cls.CONSTANTS, detector=DetectorSettings.from_config(cfg),
+                              scene="scene" in cfg["INPUTS"] and bool(cfg["ENABLE_PERSON_TRACKING"]))
 
     def validate(self) -> None:
         """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""
@@ -83,10 +85,11 @@ class ExtractSettings:
     def identity(self) -> dict[str, Any]:
         """Everything that determines the output, as JSON-comparable plain values.
 
-        Device, threads, backend and batch are left out: they change speed, not results. Resolving the
-        detector here also fails early, before any video, when its weights are missing.
+        Device, threads, backend and batch are left out: they change speed, not results; so are the scene images,
+        which are added to a finished video without tracking it again. Resolving the detector here also fails
+        early, before any video, when its weights are missing.
         """
-        own = {k: v for k, v in asdict(self).items() if k not in ("detector", "detect_batch")}
+        own = {k: v for k, v in asdict(self).items() if k not in ("detector", "detect_batch", "scene")}
         ident: dict[str, Any] = {"settings": own, "detector": None, "tracker": None}
         if self.person_tracking:
             ident.update(describe_detector(self.detector))
@@ -294,6 +297,8 @@ def _extract_into(
     ) as bar:
         for frame, people in _people(reader, tracker):
             h, w = frame.image.shape[:2]
+            if settings.scene:
+                writer.submit(staging / SCENE_DIR / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
             for det in people:
                 box = clip_box(det.box, w, h)
                 if tracker is None:
@@ -355,6 +360,29 @@ def _whole_frame_into(staging: Path, job: VideoJob, fps: float, settings: Extrac
     return rows
 
 
+def _add_scene(final: Path, job: VideoJob, meta: dict[str, Any], settings: ExtractSettings) -> None:
+    """Save the scene images (every kept frame whole) of a video finished without them: the video is decoded
+    again, not tracked. A video that cannot be decoded now is left as it was, with a warning."""
+    staging = final / f".{SCENE_DIR}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    size = (settings.frame_width, settings.frame_height)
+    try:
+        with JpegWriter(settings.jpeg_quality) as writer:
+            for frame in FrameReader(job.path, settings.target_fps, fps=meta.get("fps")):
+                writer.submit(staging / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
+        if writer.written != meta.get("frames_kept"):
+            raise VideoError(f"{writer.written} frames decoded, {meta.get('frames_kept')} when it was extracted")
+    except files.OutputError:
+        raise
+    except Exception as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        log.warning("%s: cannot add its scene images: %s", job.key, first_line(exc))
+        return
+    shutil.rmtree(final / SCENE_DIR, ignore_errors=True)
+    staging.rename(final / SCENE_DIR)
+    files.write_json(final / "meta.json", {**meta, "scene": True})
+
+
 def extract_video(
     job: VideoJob,
     frames_dir: Path,
@@ -378,6 +406,8 @@ def extract_video(
     if not overwrite:
         meta = files.read_json(final / "meta.json")
         if _is_done(meta, identity, size_bytes):
+            if settings.scene and not meta.get("scene"):
+                _add_scene(final, job, meta, settings)
             return VideoResult(job, STATUS_SKIPPED, len(tracked_persons(meta)), int(meta.get("frames_kept", 0)),
                                whole_frame=bool(meta.get("whole_frame")))
 
@@ -398,7 +428,7 @@ def extract_video(
                 staging, job, info.fps, total, settings, tracker, progress
             )
             meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
-                        status=STATUS_DONE, error="")
+                        status=STATUS_DONE, error="", **({"scene": True} if settings.scene else {}))
             if any(p.get("whole_frame") for p in persons):
                 meta["whole_frame"] = True
                 log.warning("%s: no person tracked for at least %d frames: the whole frame stands in (person_%d)",

@@ -113,6 +113,16 @@ class ModelConfig:
         return "appearance" in self.inputs
 
     @property
+    def scene(self) -> bool:
+        """True when each frame also gives the whole frame's MobileNetV2 features (the scene around the person)."""
+        return "scene" in self.inputs
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of the per-frame CNN features: the crop's, then the scene's."""
+        return FEATURE_DIM * (int(self.appearance) + int(self.scene))
+
+    @property
     def needs_keypoints(self) -> bool:
         """True when a stream reads the pose model's keypoints."""
         return bool(KEYPOINT_STREAMS & set(self.inputs))
@@ -177,6 +187,8 @@ class ModelConfig:
             raise InputError("fine-tuning MobileNetV2 needs 'appearance' in INPUTS")
         if self.needs_keypoints and not self.person_tracking:
             raise InputError("INPUTS 'pose', 'interaction' and 'reach' need ENABLE_PERSON_TRACKING")
+        if self.scene and (not self.appearance or self.trainable_blocks > 0 or not self.person_tracking):
+            raise InputError("INPUTS 'scene' needs 'appearance', a frozen backbone and ENABLE_PERSON_TRACKING")
         settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
 
 
@@ -218,6 +230,9 @@ class SequenceClassifier(nn.Module):
             self.feature_norm = nn.LayerNorm(FEATURE_DIM)
             self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
             in_dim += FEATURE_DIM
+        if cfg.scene:  # the whole frame: what the people around do, which a person's crop only partly shows
+            self.scene_norm = nn.LayerNorm(FEATURE_DIM)
+            in_dim += FEATURE_DIM
         self.streams = vector_streams(cfg.inputs)
         for stream in self.streams:  # named attributes: checkpoints keep their "members.0.motion.0.weight" keys
             setattr(self, stream, nn.Sequential(nn.Linear(DIMS[stream], EMBED_DIMS[stream]), nn.ReLU()))
@@ -234,10 +249,14 @@ class SequenceClassifier(nn.Module):
                                   nn.Linear(cfg.head_hidden_dim, cfg.num_classes))
 
     def forward(self, features: torch.Tensor | None, vectors: torch.Tensor | None) -> torch.Tensor:
-        """Features (B, T, 1280) (None without "appearance") and stream vectors (B, T, D) -> logits (B, C)."""
+        """Features (B, T, 1280; 2560 with "scene": the crop's, then the scene's) (None without "appearance") and
+        stream vectors (B, T, D) -> logits (B, C)."""
         parts = []
         if self.cfg.appearance:
-            parts.append(self.feature_dropout(self.feature_norm(features.float())))
+            features = features.float()
+            parts.append(self.feature_dropout(self.feature_norm(features[..., :FEATURE_DIM])))
+        if self.cfg.scene:
+            parts.append(self.feature_dropout(self.scene_norm(features[..., FEATURE_DIM:])))
         if self.streams:
             lead = parts[0].shape[:2] if parts else vectors.shape[:2]
             device = parts[0].device if parts else vectors.device

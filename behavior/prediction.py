@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from behavior import backends, files, runtime
-from behavior.crops import clip_box, crop_person, letterbox, motion_image
+from behavior.crops import clip_box, crop_person, letterbox, motion_image, scene_crop
 from behavior.drawing import draw_box, draw_skeleton, palette
 from behavior.errors import InputError, first_line
 from behavior.features import embed_crops
@@ -103,12 +103,17 @@ def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
     return net.eval().to(device), list(ckpt["classes"])
 
 
+def as_saved(image: np.ndarray, mc: ModelConfig) -> np.ndarray:
+    """A BGR image exactly as training read it from stage 1's JPEGs: encoded at JPEG_QUALITY, decoded as RGB."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, mc.jpeg_quality])
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def training_crop(frame: np.ndarray, det: Detection, mc: ModelConfig) -> np.ndarray:
-    """The crop exactly as training saw it: stage 1's crop, JPEG-encoded at its quality, decoded as RGB."""
+    """The crop exactly as training saw it: stage 1's crop, as saved (``as_saved``)."""
     size = (mc.frame_width, mc.frame_height)
     crop = crop_person(frame, det.box, size, mc.crop_margin) if mc.person_tracking else letterbox(frame, size)
-    ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, mc.jpeg_quality])
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return as_saved(crop, mc)
 
 
 # --- Output folders: never touch what the tool did not write ----------------------------------------------------
@@ -427,6 +432,7 @@ class _Session:
         self.streams = StreamState(predictor.mc.inputs)
         self.no_features = torch.zeros(0)  # what a track's feature buffer holds when the model reads no appearance
         self.keypoints: dict[int, np.ndarray | None] = {}  # this frame's, by track, for drawing
+        self.last_scene: np.ndarray | None = None  # the previous kept frame's scene image (INPUTS "scene")
         self.finished: list[tuple[int, TrackState]] = []
         self.rows = files.CsvStream(out / "tracks.csv",
                                     [*TRACKS_CSV_HEADER, *(f"p_{c}" for c in predictor.classes)])
@@ -439,6 +445,7 @@ class _Session:
         """Update the tracks with one frame's persons, classify when due, draw and write; False to stop."""
         p, mc, s = self.p, self.p.mc, self.p.settings
         image, kept = frame.image, self.kept
+        scene = self._scene(image) if mc.scene else None
         if dets:
             tracks = [self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
                       for d in dets]
@@ -451,7 +458,9 @@ class _Session:
                     seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
                     for st, crop in zip(tracks, crops, strict=True):
                         st.last_crop = crop
-                features = embed_crops(p.net, np.stack(seen), p.device)
+                features = embed_crops(p.net, np.stack(seen + ([scene] if scene is not None else [])), p.device)
+                if scene is not None:  # every person's features, then the scene's (one CNN pass for the frame)
+                    features = torch.cat([features[:-1], features[-1:].expand(len(dets), -1)], dim=1)
             self.timer.mark("crop_cnn")
             recorded = [as_recorded(d.box, frame.time_s) for d in dets]  # what training reads from tracks.csv
             boxes, t = [b for b, _ in recorded], recorded[0][1]
@@ -510,6 +519,15 @@ class _Session:
         self.timer.mark("draw_write")
         self.kept += 1
         return keep_going
+
+    def _scene(self, image: np.ndarray) -> np.ndarray:
+        """This frame's scene image as the CNN sees it, on every kept frame as stage 1 saves it (for "difference",
+        against the previous kept frame's, with or without people in it)."""
+        mc = self.p.mc
+        current = as_saved(scene_crop(image, (mc.frame_width, mc.frame_height)), mc)
+        seen = motion_image(current, self.last_scene) if mc.cnn_input == "difference" else current
+        self.last_scene = current
+        return seen
 
     def close(self) -> None:
         if self.writer is not None:

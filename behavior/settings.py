@@ -28,7 +28,7 @@ SAMPLING_MODES = ("dense", "uniform")
 PAD_MODES = ("reverse", "loop", "repeat_last", "drop")
 TEMPORAL_POOLINGS = ("last", "attention")
 CNN_INPUTS = ("rgb", "difference")
-STREAMS = ("appearance", "motion", "pose", "interaction", "reach")  # what the network can read per frame (INPUTS)
+STREAMS = ("appearance", "scene", "motion", "pose", "interaction", "reach")  # what the network reads per frame (INPUTS)
 CNN_PRECISIONS = ("auto", "float32", "bfloat16")
 INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.backends)
 INFERENCE_PRECISIONS = ("float32", "bfloat16")  # how OpenVINO computes the detector and the pose model
@@ -230,6 +230,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     inputs = tuple(cfg.get("INPUTS") or ())
     if "appearance" not in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
         raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS, FREEZE_BACKBONE off) needs 'appearance' in INPUTS")
+    if "scene" in inputs and "appearance" not in inputs:
+        raise InputError("INPUTS 'scene' (the whole frame around each person) needs 'appearance' too")
+    if "scene" in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
+        raise InputError("INPUTS 'scene' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):
         raise InputError("give GROUPS_FILE (--groups-file) or GROUP_PATTERN (--group-pattern), not both")
     if cfg.get("GROUP_PATTERN"):

@@ -139,7 +139,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "
                          f"of the sequences: {', '.join(table.classes)}")
     check_roles(mc, table.classes)
-    if not mc.person_tracking and mc.needs_keypoints:
+    if not mc.person_tracking and (mc.needs_keypoints or mc.scene):
         log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads appearance and motion",
                     ", ".join(mc.inputs))
         mc = dataclasses.replace(mc, inputs=WHOLE_FRAME_INPUTS)
@@ -537,12 +537,13 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
     if mc.appearance and mc.trainable_blocks == 0:
         model = BehaviorNet(mc, load_backbone(weights_path))
         cache = FeatureCache(Path(tc.features_dir), backbone_key(weights_path, mc))
+        folders = table.person_dirs() + (table.scene_dirs() if mc.scene else [])
         if env.main:  # one process fills the cache, the others read it
-            store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, progress)
-            say(f"Feature cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops)")
+            store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, progress)
+            say(f"Feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} crops)")
         env.barrier()
         if not env.main:
-            store = cache.load(frames_dir, table.person_dirs(), model, env.device, tc.feature_batch_size, False)
+            store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, False)
     return TrainingData(table, mc, weights_path, frames_dir, vectors, store, tc.num_workers, people)
 
 
@@ -555,8 +556,8 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool,
         raise InputError(f"the train split of {tc.sequences_file} is empty: check SPLIT_FRACTIONS in stage 2")
     if not rows["val"]:
         raise InputError(f"the val split of {tc.sequences_file} is empty: early stopping needs validation videos")
-    check_crops_exist(frames_dir, table)
     mc = model_config_from(cfg, table, frames_dir)
+    check_crops_exist(frames_dir, table, scene=mc.scene)
     ckpt = _resume_checkpoint(model_dir, table, mc) if resume else None
     if ckpt is None and (model_dir / BEST).exists() and not overwrite:
         raise InputError(f"{model_dir} already holds a trained model: pass --resume to continue it, "

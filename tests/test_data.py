@@ -45,6 +45,37 @@ def test_missing_crop_is_named(small_sequences, tmp_path):
         check_crops_exist(tmp_path, table)
 
 
+def test_scene_features_follow_each_crop_and_a_missing_scene_is_named(small_sequences):
+    """INPUTS "scene": each frame's features are the crop's, then the scene image's of the same frame, flipped
+    together; a sequence whose scene images were never saved stops with a line saying how to add them."""
+    from types import SimpleNamespace
+
+    frames, sequences = small_sequences
+    table = read_sequences(sequences)
+    rows = table.select("train")
+    with pytest.raises(InputError, match=r"scene image missing: .*/scene/frame_.*rerun extract_frames.py"):
+        check_crops_exist(frames, table, scene=True)
+    check_crops_exist(frames, table)  # the crops themselves are there
+    assert table.scene_dirs(rows) == sorted({d.rsplit("/", 1)[0] + "/scene" for d in table.person_dirs(rows)})
+    crops = sorted({p for i in rows for p in table.frames[i]})
+    scenes = sorted({p.rsplit("/", 2)[0] + "/scene/" + p.rsplit("/", 1)[1] for p in crops})
+    paths = crops + scenes
+    number = {p: float(n) for n, p in enumerate(paths)}
+    store = SimpleNamespace(index={p: n for n, p in enumerate(paths)},
+                            plain=torch.tensor([[number[p]] for p in paths]))
+    store.flipped = -store.plain
+    data = CachedSequenceDataset(table, rows, store, None, ("appearance", "scene"), augment=False)
+    features, _, _ = data[0]
+    assert features.shape == (table.sequence_length, 2)
+    for t, p in enumerate(table.frames[rows[0]]):
+        scene = p.rsplit("/", 2)[0] + "/scene/" + p.rsplit("/", 1)[1]
+        assert features[t].tolist() == [number[p], number[scene]]
+    torch.manual_seed(0)
+    flipped = CachedSequenceDataset(table, rows, store, None, ("appearance", "scene"), augment=True)
+    seen = {bool((flipped[0][0] <= 0).all()) for _ in range(20)}
+    assert seen == {True, False}  # crop and scene flip together, never one without the other
+
+
 def test_sequence_file_errors(tmp_path, small_sequences):
     with pytest.raises(InputError, match="not found"):
         read_sequences(tmp_path / "none.csv")

@@ -178,6 +178,33 @@ def test_whole_frame_mode(sample_clips, tmp_path):
     assert meta["detector"] is None and meta["settings"]["person_tracking"] is False
 
 
+def test_scene_images_are_saved_or_added_without_tracking_again(sample_clips, weights_dir, tmp_path, monkeypatch):
+    """INPUTS "scene": every kept frame whole beside the people. A video finished without them gets them on the
+    next run, decoded again but not tracked again, and they are the images a fresh extraction saves."""
+    with_scene = ExtractSettings(**{**FAST.__dict__, "scene": True})
+    assert with_scene.identity() == FAST.identity()  # not a change of settings: nothing to --overwrite
+    job = find_videos(sample_clips)[0]
+    extract_all([job], tmp_path / "fresh", with_scene, progress=False)
+    fresh = job.out_dir(tmp_path / "fresh")
+    extract_all([job], tmp_path / "old", FAST, progress=False)
+    old = job.out_dir(tmp_path / "old")
+    assert not (old / "scene").exists() and "scene" not in json.loads((old / "meta.json").read_text())
+    tracks = (old / "tracks.csv").read_bytes()
+
+    def no_tracking(*args, **kwargs):
+        raise AssertionError("adding scene images must not track again")
+
+    monkeypatch.setattr(extraction, "PersonTracker", no_tracking)
+    assert extract_all([job], tmp_path / "old", with_scene, progress=False)[0].status == "skipped"
+    meta = json.loads((old / "meta.json").read_text())
+    assert meta["scene"] is True and (old / "tracks.csv").read_bytes() == tracks
+    names = sorted(p.name for p in (old / "scene").iterdir())
+    assert len(names) == meta["frames_kept"] == 12 and names == sorted(p.name for p in (fresh / "scene").iterdir())
+    a, b = cv2.imread(str(old / "scene" / names[5])), cv2.imread(str(fresh / "scene" / names[5]))
+    assert a.shape == (96, 96, 3) and (a == b).all()
+    assert not any(p.name.startswith(".") for p in old.iterdir())  # no staging left behind
+
+
 @pytest.fixture(scope="module")
 def empty_scene(tmp_path_factory):
     """A class folder with one clip in which nobody appears."""

@@ -114,6 +114,23 @@ def test_streams_are_embedded_and_fused(inputs):
     assert not torch.allclose(net(features, vectors), net(features, changed))
 
 
+def test_scene_features_follow_the_crop_features():
+    """INPUTS "scene": 2560 features a frame (the crop's, then the scene's), each normalized on its own."""
+    cfg = small(inputs=("appearance", "scene", "motion"))
+    assert cfg.feature_dim == 2 * FEATURE_DIM and small().feature_dim == FEATURE_DIM
+    net = BehaviorNet(cfg, None).eval()
+    features, vectors = torch.randn(2, 4, 2 * FEATURE_DIM), torch.randn(2, 4, MOTION_DIM)
+    assert net(features, vectors).shape == (2, 3)
+    assert hasattr(net.members[0], "scene_norm") and not hasattr(BehaviorNet(small(), None).members[0], "scene_norm")
+    changed = features.clone()
+    changed[..., FEATURE_DIM:] += torch.randn(2, 4, FEATURE_DIM)  # the scene half reaches the output
+    assert not torch.allclose(net(features, vectors), net(changed, vectors))
+    for bad in (small(inputs=("scene", "motion")), small(inputs=("appearance", "scene"), fine_tune_blocks=2),
+                small(inputs=("appearance", "scene"), person_tracking=False)):
+        with pytest.raises(InputError, match="INPUTS 'scene' needs 'appearance', a frozen backbone"):
+            bad.validate()
+
+
 def test_checkpoints_made_before_the_streams_still_load():
     """A model_config written by an earlier version (use_motion, inputs "crops") loads as appearance + motion,
     and its state_dict keys are those of today's network."""
@@ -164,7 +181,7 @@ def test_stream_norm_puts_every_stream_on_one_scale():
 
 
 def test_stream_settings_are_checked():
-    with pytest.raises(InputError, match="one or more of: appearance, motion, pose, interaction"):
+    with pytest.raises(InputError, match="one or more of: appearance, scene, motion, pose, interaction"):
         ModelConfig.from_dict({**small().to_dict(), "inputs": ["appearance", "gait"]})
     with pytest.raises(InputError, match="ENABLE_PERSON_TRACKING"):
         small(inputs=("pose",), person_tracking=False).validate()

@@ -30,29 +30,38 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(params=["rgb", "difference"])
+@pytest.fixture(params=[("rgb", ()), ("difference", ()), ("difference", ("scene",))],
+                ids=["rgb", "difference", "difference+scene"])
 def predictor_input(request, predictor):
-    """The predictor with CNN_INPUT set both where prediction and where the feature cache read it."""
+    """The predictor with CNN_INPUT (and the scene stream) set both where prediction and where the feature cache
+    read it."""
     import dataclasses
 
     original = predictor.mc
-    predictor.mc = predictor.net.cfg = dataclasses.replace(original, cnn_input=request.param)
+    cnn_input, more = request.param
+    predictor.mc = predictor.net.cfg = dataclasses.replace(original, cnn_input=cnn_input,
+                                                           inputs=(*original.inputs, *more))
     yield predictor
     predictor.mc = predictor.net.cfg = original
 
 
 def test_streaming_features_equal_batch_features(predictor_input, sample_clips, tmp_path):
-    """The crops and features of a live prediction are those that training computed from the same frames."""
+    """The crops and features of a live prediction are those that training computed from the same frames (with
+    INPUTS "scene": each person's, then their frame's scene image's, saved by stage 1)."""
     predictor = predictor_input
     mc = predictor.mc
     job = find_videos(sample_clips)[1]  # a two-person clip
     settings = ExtractSettings(target_fps=mc.target_fps, frame_width=mc.frame_width, frame_height=mc.frame_height,
-                               crop_margin=mc.crop_margin, jpeg_quality=mc.jpeg_quality, min_track_frames=1)
+                               crop_margin=mc.crop_margin, jpeg_quality=mc.jpeg_quality, min_track_frames=1,
+                               scene=mc.scene)
     extract_all([job], tmp_path / "frames", settings, progress=False)
     video_dir = job.out_dir(tmp_path / "frames")
     person_of = {int(r["track_id"]): int(r["person"]) for r in read_rows(video_dir / "tracks.csv")}
     dirs = [p.relative_to(tmp_path / "frames").as_posix() for p in video_dir.glob("person_*")]
-    store = FeatureCache(tmp_path / "cache", "k").load(tmp_path / "frames", dirs, predictor.net, progress=False)
+    assert (video_dir / "scene").is_dir() == mc.scene
+    scene_dirs = [(video_dir / "scene").relative_to(tmp_path / "frames").as_posix()] if mc.scene else []
+    store = FeatureCache(tmp_path / "cache", "k").load(tmp_path / "frames", dirs + scene_dirs, predictor.net,
+                                                       progress=False)
 
     predictor.feature_log = []
     try:
@@ -60,10 +69,14 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
         log = predictor.feature_log
     finally:
         predictor.feature_log = None
-    assert len(log) == len(store.index) >= 20
+    scene_frames = len(list((video_dir / "scene").iterdir())) if mc.scene else 0
+    assert len(log) + scene_frames == len(store.index) and len(log) >= 20
     rel = video_dir.relative_to(tmp_path / "frames").as_posix()
     for frame, track, streamed, _, _ in log:
         batch = store.plain[store.index[f"{rel}/person_{person_of[track]}/frame_{frame:06d}.jpg"]].float()
+        if mc.scene:
+            batch = torch.cat([batch, store.plain[store.index[f"{rel}/scene/frame_{frame:06d}.jpg"]].float()])
+        assert streamed.shape == (mc.feature_dim,)
         assert torch.allclose(streamed, batch, atol=2e-2, rtol=1e-2)  # the cache stores float16
 
 

@@ -56,6 +56,26 @@ def test_streams_without_a_cnn(train_cfg, capsys):
     assert "Keypoint cache: 12 person folders reused, 0 computed" in capsys.readouterr().out
 
 
+def test_the_scene_stream_reads_every_frame_whole(train_cfg, tmp_path, capsys):
+    """INPUTS "scene": each person's frames come with their frame's scene image (stage 1's ``scene`` folders),
+    cached like the crops; without those images training stops with one line before any work."""
+    import shutil
+
+    frames = tmp_path / "frames"
+    shutil.copytree(train_cfg()["FRAMES_DIR"], frames)
+    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("appearance", "scene", "motion"))
+    with pytest.raises(InputError, match="scene image missing: .*rerun extract_frames.py"):
+        training.train(cfg, progress=False)
+    videos = sorted(p.parent for p in frames.glob("*/*/person_1"))
+    for video in videos:  # these synthetic videos have one person: their crops stand in for the scene images
+        shutil.copytree(video / "person_1", video / "scene")
+    report = training.train(cfg, progress=False)
+    assert f"Feature cache: 0 folders reused, {2 * len(videos)} computed" in capsys.readouterr().out
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    assert ModelConfig.from_dict(ckpt["model_config"]).feature_dim == 2560
+    assert any("scene_norm" in k for k in ckpt["model"]) and report["video_level"]["n"] == 2
+
+
 def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
     """MIL_POOLING trains on whole clips; the report's video level pools people the same way and says who is
     labeled what; predict.py's "auto" video rule takes the checkpoint's pooling."""
