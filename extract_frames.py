@@ -24,7 +24,7 @@ log = logging.getLogger("extract_frames")
 
 STAGE = ("CLIPS_DIR", "FRAMES_DIR", "YOLO_WEIGHTS", "TARGET_FPS", "FRAME_WIDTH", "FRAME_HEIGHT", "CROP_MARGIN",
          "ENABLE_PERSON_TRACKING", "MAX_PERSONS_PER_VIDEO", "MIN_TRACK_FRAMES", "YOLO_CONF_THRESHOLD",
-         "YOLO_IOU_THRESHOLD", "YOLO_IMGSZ", "TRACKER_CONFIG", "JPEG_QUALITY", "DEVICE", "TORCH_THREADS")
+         "YOLO_IOU_THRESHOLD", "YOLO_IMGSZ", "TRACKER_CONFIG", "JPEG_QUALITY", "INPUTS", "DEVICE", "TORCH_THREADS")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,8 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(extraction.summary_table(results))
     skipped = sum(r.status == extraction.STATUS_SKIPPED for r in results)
     failed = [r for r in results if r.status == extraction.STATUS_FAILED]
+    scene = sum(r.scene_added for r in results)
     print(f"\nframes: {frames_dir}  (manifest: {frames_dir / 'manifest.csv'}; "
-          f"{len(results) - skipped - len(failed)} extracted, {skipped} already done, {len(failed)} failed)")
+          f"{len(results) - skipped - len(failed)} extracted, {skipped} already done, {len(failed)} failed"
+          + (f"; scene images added to {scene} done before" if scene else "") + ")")
     for r in failed:
         print(f"failed: {r.job.path}: {r.error}")
     return cli.EXIT_FAILED if results and len(failed) == len(results) else cli.EXIT_OK

@@ -2,7 +2,8 @@
 
 For every video under ``CLIPS_DIR/<class>/`` or ``CLIPS_DIR/<group>/<class>/`` this writes
 ``FRAMES_DIR/[<group>/]<class>/<video_stem>/`` with ``person_<k>/frame_<source index>.jpg``,
-``tracks.csv`` and ``meta.json``, then rebuilds ``FRAMES_DIR/manifest.csv`` from every
+``tracks.csv`` and ``meta.json`` (and, with INPUTS "scene", ``scene/frame_<source index>.jpg``: every kept
+frame whole, added later to videos finished without it), then rebuilds ``FRAMES_DIR/manifest.csv`` from every
 ``meta.json`` (so the outputs of several shards merge by folder).
 
 A video is written into a hidden staging folder and renamed into place only when complete;
@@ -129,6 +130,7 @@ class VideoResult:
     seconds: float = 0.0
     error: str = ""
     whole_frame: bool = False  # nobody was tracked: the whole frame stands in as person_0
+    scene_added: bool = False  # done before; its scene images (INPUTS "scene") were added now
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
@@ -360,9 +362,9 @@ def _whole_frame_into(staging: Path, job: VideoJob, fps: float, settings: Extrac
     return rows
 
 
-def _add_scene(final: Path, job: VideoJob, meta: dict[str, Any], settings: ExtractSettings) -> None:
+def _add_scene(final: Path, job: VideoJob, meta: dict[str, Any], settings: ExtractSettings) -> bool:
     """Save the scene images (every kept frame whole) of a video finished without them: the video is decoded
-    again, not tracked. A video that cannot be decoded now is left as it was, with a warning."""
+    again, not tracked. A video that cannot be decoded now is left as it was, with a warning (False)."""
     staging = final / f".{SCENE_DIR}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     size = (settings.frame_width, settings.frame_height)
@@ -377,10 +379,11 @@ def _add_scene(final: Path, job: VideoJob, meta: dict[str, Any], settings: Extra
     except Exception as exc:
         shutil.rmtree(staging, ignore_errors=True)
         log.warning("%s: cannot add its scene images: %s", job.key, first_line(exc))
-        return
+        return False
     shutil.rmtree(final / SCENE_DIR, ignore_errors=True)
     staging.rename(final / SCENE_DIR)
     files.write_json(final / "meta.json", {**meta, "scene": True})
+    return True
 
 
 def extract_video(
@@ -406,10 +409,9 @@ def extract_video(
     if not overwrite:
         meta = files.read_json(final / "meta.json")
         if _is_done(meta, identity, size_bytes):
-            if settings.scene and not meta.get("scene"):
-                _add_scene(final, job, meta, settings)
+            added = settings.scene and not meta.get("scene") and _add_scene(final, job, meta, settings)
             return VideoResult(job, STATUS_SKIPPED, len(tracked_persons(meta)), int(meta.get("frames_kept", 0)),
-                               whole_frame=bool(meta.get("whole_frame")))
+                               whole_frame=bool(meta.get("whole_frame")), scene_added=bool(added))
 
     tracker = get_tracker()  # outside the per-video try: a broken detector must stop the batch
     staging = final.with_name(f".{final.name}.tmp")

@@ -195,7 +195,9 @@ def test_scene_images_are_saved_or_added_without_tracking_again(sample_clips, we
         raise AssertionError("adding scene images must not track again")
 
     monkeypatch.setattr(extraction, "PersonTracker", no_tracking)
-    assert extract_all([job], tmp_path / "old", with_scene, progress=False)[0].status == "skipped"
+    result = extract_all([job], tmp_path / "old", with_scene, progress=False)[0]
+    assert result.status == "skipped" and result.scene_added
+    assert not extract_all([job], tmp_path / "old", with_scene, progress=False)[0].scene_added  # once
     meta = json.loads((old / "meta.json").read_text())
     assert meta["scene"] is True and (old / "tracks.csv").read_bytes() == tracks
     names = sorted(p.name for p in (old / "scene").iterdir())
