@@ -72,9 +72,10 @@ ENSEMBLE_SIZE = 5  # sequence classifiers trained side by side from different in
 HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
 HEAD_DROPOUT = 0.3  # dropout in the classifier head
 INPUTS = ("motion", "pose", "interaction", "reach")  # what the network reads per frame, any of: "appearance"
-                                                     # (MobileNetV2 features of the crop), "scene" (with
-                                                     # appearance: the whole frame's too, saved by stage 1, which
-                                                     # adds it to finished videos), "motion" (box velocity),
+                                                     # (MobileNetV2 features of the crop), "scene" (the
+                                                     # whole frame's, once a frame for everyone in it; stage 1
+                                                     # saves it, and adds it to finished videos), "motion" (box
+                                                     # velocity),
                                                      # "pose" (keypoints and their velocities), "interaction" (the
                                                      # nearest other person), "reach" (limbs closing on the nearest
                                                      # person's body); no "appearance" = no CNN at all. Whole-frame

@@ -215,8 +215,8 @@ def vectors_tensor(table: SequenceTable, rows: list[int], vectors: dict[str, np.
 class CachedSequenceDataset(Dataset):
     """Sequences as gathered cached features and stream vectors: (features (T, 1280), vectors (T, D), label).
 
-    With "scene" in ``inputs`` each frame's features are the crop's, then its frame's scene image's (T, 2560).
-    Without a feature store (no "appearance" input) the features are empty, (T, 0).
+    With "scene" in ``inputs`` each frame's features are the crop's (with "appearance"), then its frame's scene
+    image's (T, 2560). Without a feature store (no CNN stream) the features are empty, (T, 0).
     """
 
     def __init__(self, table: SequenceTable, rows: list[int], store: FeatureStore | None,
@@ -225,7 +225,7 @@ class CachedSequenceDataset(Dataset):
         self.rows, self.inputs, self.speed = rows, tuple(inputs), speed
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
         self.index = (torch.tensor([[store.index[p] for p in table.frames[i]] for i in rows], dtype=torch.long)
-                      if store is not None else None)
+                      if store is not None and "appearance" in inputs else None)
         self.scene_index = (torch.tensor([[store.index[scene_path(p)] for p in table.frames[i]] for i in rows],
                                          dtype=torch.long) if store is not None and "scene" in inputs else None)
         self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
@@ -246,12 +246,9 @@ class CachedSequenceDataset(Dataset):
         if self.store is None:
             return self.empty, vectors, self.labels[n]
         table = self.store.flipped if flip else self.store.plain
-        index = self.index[n] if frames is None else self.index[n][frames]
-        features = table[index]
-        if self.scene_index is not None:  # the whole frame beside the crop, flipped with it
-            scene = self.scene_index[n] if frames is None else self.scene_index[n][frames]
-            features = torch.cat([features, table[scene]], dim=-1)
-        return features, vectors, self.labels[n]
+        parts = [table[index[n] if frames is None else index[n][frames]]  # the crop's, then the scene's
+                 for index in (self.index, self.scene_index) if index is not None]  # flipped together
+        return torch.cat(parts, dim=-1), vectors, self.labels[n]
 
 
 class ImageSequenceDataset(Dataset):

@@ -118,6 +118,11 @@ class ModelConfig:
         return "scene" in self.inputs
 
     @property
+    def cnn(self) -> bool:
+        """True when the network reads MobileNetV2 features (of the crop, or of the scene) and so needs the CNN."""
+        return self.appearance or self.scene
+
+    @property
     def feature_dim(self) -> int:
         """Length of the per-frame CNN features: the crop's, then the scene's."""
         return FEATURE_DIM * (int(self.appearance) + int(self.scene))
@@ -187,8 +192,8 @@ class ModelConfig:
             raise InputError("fine-tuning MobileNetV2 needs 'appearance' in INPUTS")
         if self.needs_keypoints and not self.person_tracking:
             raise InputError("INPUTS 'pose', 'interaction' and 'reach' need ENABLE_PERSON_TRACKING")
-        if self.scene and (not self.appearance or self.trainable_blocks > 0 or not self.person_tracking):
-            raise InputError("INPUTS 'scene' needs 'appearance', a frozen backbone and ENABLE_PERSON_TRACKING")
+        if self.scene and (self.trainable_blocks > 0 or not self.person_tracking):
+            raise InputError("INPUTS 'scene' needs a frozen backbone and ENABLE_PERSON_TRACKING")
         settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
 
 
@@ -226,9 +231,10 @@ class SequenceClassifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         in_dim = 0
+        if cfg.cnn:
+            self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
         if cfg.appearance:
             self.feature_norm = nn.LayerNorm(FEATURE_DIM)
-            self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
             in_dim += FEATURE_DIM
         if cfg.scene:  # the whole frame: what the people around do, which a person's crop only partly shows
             self.scene_norm = nn.LayerNorm(FEATURE_DIM)
@@ -249,14 +255,15 @@ class SequenceClassifier(nn.Module):
                                   nn.Linear(cfg.head_hidden_dim, cfg.num_classes))
 
     def forward(self, features: torch.Tensor | None, vectors: torch.Tensor | None) -> torch.Tensor:
-        """Features (B, T, 1280; 2560 with "scene": the crop's, then the scene's) (None without "appearance") and
+        """Features (B, T, ``cfg.feature_dim``: the crop's 1280, then the scene's; None without a CNN stream) and
         stream vectors (B, T, D) -> logits (B, C)."""
         parts = []
-        if self.cfg.appearance:
+        if self.cfg.cnn:
             features = features.float()
+        if self.cfg.appearance:
             parts.append(self.feature_dropout(self.feature_norm(features[..., :FEATURE_DIM])))
         if self.cfg.scene:
-            parts.append(self.feature_dropout(self.scene_norm(features[..., FEATURE_DIM:])))
+            parts.append(self.feature_dropout(self.scene_norm(features[..., -FEATURE_DIM:])))
         if self.streams:
             lead = parts[0].shape[:2] if parts else vectors.shape[:2]
             device = parts[0].device if parts else vectors.device

@@ -91,7 +91,7 @@ def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
         mc = ModelConfig.from_dict(ckpt["model_config"])
     except (InputError, TypeError, ValueError) as exc:
         raise InputError(f"checkpoint {path}: {exc}") from None
-    net = BehaviorNet(mc, load_backbone(None) if mc.appearance else None)
+    net = BehaviorNet(mc, load_backbone(None) if mc.cnn else None)
     try:
         net.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
@@ -249,7 +249,7 @@ class Predictor:
         self.video_rule = label_rule(self.mc.mil_pooling, self.mc.actor_classes) if rule == "auto" else rule
         self.tracker = (PersonTracker(settings.detector, batch=settings.detect_batch)
                         if self.mc.person_tracking else None)
-        if self.mc.appearance and self.device == "cpu":
+        if self.mc.cnn and self.device == "cpu":
             backends.compiled_backbone(self.net)  # export or load MobileNetV2 for its runtime now, not mid-video
         runtime.set_threads(settings.detector.threads)
         self.colors = palette(len(self.classes))
@@ -400,7 +400,7 @@ class Predictor:
         out = {"detector": self.tracker.backend} if self.tracker is not None else {}
         if self.pose is not None:
             out["pose"] = self.pose.backend
-        if self.mc.appearance:
+        if self.mc.cnn:
             on_runtime = self.device == "cpu" and backends.compiled_backbone(self.net) is not None
             out["cnn"] = self.mc.cnn_backend if on_runtime else "torch"
         return out
@@ -452,15 +452,18 @@ class _Session:
             # crops only for what reads them: the CNN and the pose model (a motion-only model needs none)
             crops = [training_crop(image, d, mc) for d in dets] if mc.appearance or p.pose is not None else []
             features = [self.no_features] * len(dets)
-            if mc.appearance:
-                seen = crops
-                if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
-                    seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
-                    for st, crop in zip(tracks, crops, strict=True):
-                        st.last_crop = crop
+            if mc.cnn:
+                seen = []
+                if mc.appearance:
+                    seen = crops
+                    if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
+                        seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
+                        for st, crop in zip(tracks, crops, strict=True):
+                            st.last_crop = crop
                 features = embed_crops(p.net, np.stack(seen + ([scene] if scene is not None else [])), p.device)
                 if scene is not None:  # every person's features, then the scene's (one CNN pass for the frame)
-                    features = torch.cat([features[:-1], features[-1:].expand(len(dets), -1)], dim=1)
+                    shared = features[-1:].expand(len(dets), -1)
+                    features = torch.cat([features[:len(seen)], shared], dim=1) if seen else shared
             self.timer.mark("crop_cnn")
             recorded = [as_recorded(d.box, frame.time_s) for d in dets]  # what training reads from tracks.csv
             boxes, t = [b for b, _ in recorded], recorded[0][1]

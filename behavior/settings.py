@@ -230,8 +230,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
     inputs = tuple(cfg.get("INPUTS") or ())
     if "appearance" not in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
         raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS, FREEZE_BACKBONE off) needs 'appearance' in INPUTS")
-    if "scene" in inputs and "appearance" not in inputs:
-        raise InputError("INPUTS 'scene' (the whole frame around each person) needs 'appearance' too")
     if "scene" in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
         raise InputError("INPUTS 'scene' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):

@@ -145,7 +145,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         mc = dataclasses.replace(mc, inputs=WHOLE_FRAME_INPUTS)
     if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")
-    elif mc.appearance:  # cached features are computed (and predicted) on the chosen runtime
+    elif mc.cnn:  # cached features are computed (and predicted) on the chosen runtime
         mc = dataclasses.replace(mc, cnn_backend=backends.resolve_backend(
             str(cfg["INFERENCE_BACKEND"]), runtime.resolve_device(str(cfg["DEVICE"]))))
     if mc.needs_keypoints:  # prediction checks that it runs the pose model the keypoints came from
@@ -504,7 +504,7 @@ class TrainingData:
 
     def backbone(self) -> torch.nn.Sequential | None:
         """A fresh MobileNetV2 trunk with the ImageNet weights, or None when the network reads no appearance."""
-        return load_backbone(self.weights_path) if self.mc.appearance else None
+        return load_backbone(self.weights_path) if self.mc.cnn else None
 
 
 def load_keypoints(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
@@ -528,16 +528,16 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
     """Stream vectors, keypoints and (frozen backbone) the feature cache of every crop ``table`` reads."""
     say = print if env.main else (lambda *a, **k: None)
     frames_dir = Path(tc.frames_dir)
-    weights_path = resolve_weights(tc.backbone_weights) if mc.appearance else None
+    weights_path = resolve_weights(tc.backbone_weights) if mc.cnn else None
     needs_keypoints = mc.needs_keypoints or bool(mc.actor_classes)
     keypoints = load_keypoints(tc, env, table, mc, progress).keypoints if needs_keypoints else None
     people = person_stats(frames_dir, table.person_dirs(), keypoints) if mc.mil_pooling == mil.ROLES else None
     vectors = load_vectors(frames_dir, table.person_dirs(), mc.inputs, keypoints) if mc.vector_dim else None
     store = None
-    if mc.appearance and mc.trainable_blocks == 0:
+    if mc.cnn and mc.trainable_blocks == 0:
         model = BehaviorNet(mc, load_backbone(weights_path))
         cache = FeatureCache(Path(tc.features_dir), backbone_key(weights_path, mc))
-        folders = table.person_dirs() + (table.scene_dirs() if mc.scene else [])
+        folders = (table.person_dirs() if mc.appearance else []) + (table.scene_dirs() if mc.scene else [])
         if env.main:  # one process fills the cache, the others read it
             store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, progress)
             say(f"Feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} crops)")
@@ -564,7 +564,7 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool,
                          "--overwrite to start over, or choose another --model-dir")
     if env.main:  # a read-only or full disk is found now, not after the feature pass and an epoch
         files.ensure_writable(model_dir)
-        if (mc.appearance and mc.trainable_blocks == 0) or mc.needs_keypoints:
+        if (mc.cnn and mc.trainable_blocks == 0) or mc.needs_keypoints:
             files.ensure_writable(Path(tc.features_dir))
     runtime.set_threads(tc.threads)
     data = load_training_data(tc, env, table, mc, progress)
@@ -600,7 +600,7 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
         data = dataclasses.replace(data, table=table)
     table, mc = data.table, data.mc
     model = BehaviorNet(mc, data.backbone())
-    reading = ("cached features" if data.store is not None else "fine-tuning from crops") if mc.appearance \
+    reading = ("cached features" if data.store is not None else "fine-tuning from crops") if mc.cnn \
         else f"{', '.join(mc.inputs)} only (no CNN)"
     workers = data.workers
 

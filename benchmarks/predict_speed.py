@@ -57,7 +57,7 @@ def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...]
                      ensemble_size=ensemble_size)
     if mc.needs_keypoints:
         mc = dataclasses.replace(mc, pose_sha256=PoseSettings(config.POSE_WEIGHTS).sha256())
-    net = BehaviorNet(mc, mobilenet_v2().features if mc.appearance else None)
+    net = BehaviorNet(mc, mobilenet_v2().features if mc.cnn else None)
     save_checkpoint(path, {"model": net.state_dict(), "classes": ["a", "b"], "model_config": mc.to_dict(),
                            "train_config": {}, "metrics": {}, "epoch": 0, "versions": runtime.versions()})
     return path

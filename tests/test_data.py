@@ -70,6 +70,8 @@ def test_scene_features_follow_each_crop_and_a_missing_scene_is_named(small_sequ
     for t, p in enumerate(table.frames[rows[0]]):
         scene = p.rsplit("/", 2)[0] + "/scene/" + p.rsplit("/", 1)[1]
         assert features[t].tolist() == [number[p], number[scene]]
+    alone = CachedSequenceDataset(table, rows, store, None, ("scene", "motion"), augment=False)[0][0]
+    assert alone[:, 0].tolist() == features[:, 1].tolist()  # without "appearance": the scene's only
     torch.manual_seed(0)
     flipped = CachedSequenceDataset(table, rows, store, None, ("appearance", "scene"), augment=True)
     seen = {bool((flipped[0][0] <= 0).all()) for _ in range(20)}

@@ -115,7 +115,8 @@ def test_streams_are_embedded_and_fused(inputs):
 
 
 def test_scene_features_follow_the_crop_features():
-    """INPUTS "scene": 2560 features a frame (the crop's, then the scene's), each normalized on its own."""
+    """INPUTS "scene": 2560 features a frame (the crop's, then the scene's), each normalized on its own; 1280
+    without "appearance"."""
     cfg = small(inputs=("appearance", "scene", "motion"))
     assert cfg.feature_dim == 2 * FEATURE_DIM and small().feature_dim == FEATURE_DIM
     net = BehaviorNet(cfg, None).eval()
@@ -125,9 +126,12 @@ def test_scene_features_follow_the_crop_features():
     changed = features.clone()
     changed[..., FEATURE_DIM:] += torch.randn(2, 4, FEATURE_DIM)  # the scene half reaches the output
     assert not torch.allclose(net(features, vectors), net(changed, vectors))
-    for bad in (small(inputs=("scene", "motion")), small(inputs=("appearance", "scene"), fine_tune_blocks=2),
+    scene_only = small(inputs=("scene", "motion"))  # one CNN pass a frame, however many people
+    assert scene_only.cnn and scene_only.feature_dim == FEATURE_DIM
+    assert BehaviorNet(scene_only, None)(torch.randn(2, 4, FEATURE_DIM), vectors).shape == (2, 3)
+    for bad in (small(inputs=("appearance", "scene"), fine_tune_blocks=2),
                 small(inputs=("appearance", "scene"), person_tracking=False)):
-        with pytest.raises(InputError, match="INPUTS 'scene' needs 'appearance', a frozen backbone"):
+        with pytest.raises(InputError, match="INPUTS 'scene' needs a frozen backbone and ENABLE_PERSON_TRACKING"):
             bad.validate()
 
 

@@ -30,17 +30,17 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(params=[("rgb", ()), ("difference", ()), ("difference", ("scene",))],
-                ids=["rgb", "difference", "difference+scene"])
+@pytest.fixture(params=[("rgb", ("appearance", "motion")), ("difference", ("appearance", "motion")),
+                        ("difference", ("appearance", "scene", "motion")), ("rgb", ("scene", "motion"))],
+                ids=["rgb", "difference", "difference+scene", "scene-only"])
 def predictor_input(request, predictor):
-    """The predictor with CNN_INPUT (and the scene stream) set both where prediction and where the feature cache
-    read it."""
+    """The predictor with CNN_INPUT and INPUTS (the scene stream) set both where prediction and where the feature
+    cache read them."""
     import dataclasses
 
     original = predictor.mc
-    cnn_input, more = request.param
-    predictor.mc = predictor.net.cfg = dataclasses.replace(original, cnn_input=cnn_input,
-                                                           inputs=(*original.inputs, *more))
+    cnn_input, inputs = request.param
+    predictor.mc = predictor.net.cfg = dataclasses.replace(original, cnn_input=cnn_input, inputs=inputs)
     yield predictor
     predictor.mc = predictor.net.cfg = original
 
@@ -57,7 +57,8 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
     extract_all([job], tmp_path / "frames", settings, progress=False)
     video_dir = job.out_dir(tmp_path / "frames")
     person_of = {int(r["track_id"]): int(r["person"]) for r in read_rows(video_dir / "tracks.csv")}
-    dirs = [p.relative_to(tmp_path / "frames").as_posix() for p in video_dir.glob("person_*")]
+    dirs = [p.relative_to(tmp_path / "frames").as_posix() for p in video_dir.glob("person_*")] if mc.appearance \
+        else []
     assert (video_dir / "scene").is_dir() == mc.scene
     scene_dirs = [(video_dir / "scene").relative_to(tmp_path / "frames").as_posix()] if mc.scene else []
     store = FeatureCache(tmp_path / "cache", "k").load(tmp_path / "frames", dirs + scene_dirs, predictor.net,
@@ -70,12 +71,12 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
     finally:
         predictor.feature_log = None
     scene_frames = len(list((video_dir / "scene").iterdir())) if mc.scene else 0
-    assert len(log) + scene_frames == len(store.index) and len(log) >= 20
+    assert len(log) * mc.appearance + scene_frames == len(store.index) and len(log) >= 20
     rel = video_dir.relative_to(tmp_path / "frames").as_posix()
     for frame, track, streamed, _, _ in log:
-        batch = store.plain[store.index[f"{rel}/person_{person_of[track]}/frame_{frame:06d}.jpg"]].float()
-        if mc.scene:
-            batch = torch.cat([batch, store.plain[store.index[f"{rel}/scene/frame_{frame:06d}.jpg"]].float()])
+        parts = [f"{rel}/person_{person_of[track]}/frame_{frame:06d}.jpg"] if mc.appearance else []
+        parts += [f"{rel}/scene/frame_{frame:06d}.jpg"] if mc.scene else []
+        batch = torch.cat([store.plain[store.index[p]].float() for p in parts])
         assert streamed.shape == (mc.feature_dim,)
         assert torch.allclose(streamed, batch, atol=2e-2, rtol=1e-2)  # the cache stores float16
 

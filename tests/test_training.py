@@ -74,6 +74,11 @@ def test_the_scene_stream_reads_every_frame_whole(train_cfg, tmp_path, capsys):
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
     assert ModelConfig.from_dict(ckpt["model_config"]).feature_dim == 2560
     assert any("scene_norm" in k for k in ckpt["model"]) and report["video_level"]["n"] == 2
+    alone = {**cfg, "INPUTS": ("scene", "motion"), "MODEL_DIR": cfg["MODEL_DIR"] + "2"}  # the scene without crops
+    training.train(alone, progress=False)
+    assert f"Feature cache: {len(videos)} folders reused, 0 computed" in capsys.readouterr().out
+    ckpt = torch.load(Path(alone["MODEL_DIR"]) / training.BEST, weights_only=True)
+    assert ModelConfig.from_dict(ckpt["model_config"]).feature_dim == 1280
 
 
 def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
