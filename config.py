@@ -72,14 +72,13 @@ ENSEMBLE_SIZE = 5  # sequence classifiers trained side by side from different in
 HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
 HEAD_DROPOUT = 0.3  # dropout in the classifier head
 INPUTS = ("motion", "pose", "interaction", "reach")  # what the network reads per frame, any of: "appearance"
-                                                     # (MobileNetV2 features of the crop), "scene" (the
-                                                     # whole frame's, once a frame for everyone in it; stage 1
-                                                     # saves it, and adds it to finished videos), "motion" (box
-                                                     # velocity),
+                                                     # (MobileNetV2 features of the crop), "scene" (the whole
+                                                     # frame's, once a frame for everyone in it; stage 1 saves it,
+                                                     # and adds it to finished videos), "motion" (box velocity),
                                                      # "pose" (keypoints and their velocities), "interaction" (the
                                                      # nearest other person), "reach" (limbs closing on the nearest
-                                                     # person's body); no "appearance" = no CNN at all. Whole-frame
-                                                     # mode reads ("appearance", "motion")
+                                                     # person's body); no "appearance" or "scene" = no CNN at all.
+                                                     # Whole-frame mode reads ("appearance", "motion")
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
                      # clip is trained with the clip's label; "max" / "lse" / "topk" / "mean" = the clip is a bag of
                      # its people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole
