@@ -106,8 +106,8 @@ class FeatureStore:
     index: dict[str, int]
     plain: torch.Tensor  # (N, 1280) float16
     flipped: torch.Tensor
-    hits: int = 0  # person folders found in the cache
-    misses: int = 0  # person folders computed now
+    hits: int = 0  # folders (person or scene) found in the cache
+    misses: int = 0  # folders (person or scene) computed now
     computed: int = field(default=0)  # crops run through the CNN now
 
 
@@ -243,7 +243,7 @@ class FeatureCache(FolderCache):
                     outputs[d].append((p, f))
                 save_finished()
                 bar.update(len(batch))
-        log.info("feature cache %s: computed %d crops in %d person folders", self.key, len(crops), len(todo))
+        log.info("feature cache %s: computed %d images in %d folders", self.key, len(crops), len(todo))
         return len(crops)
 
 

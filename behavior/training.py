@@ -540,7 +540,7 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
         folders = (table.person_dirs() if mc.appearance else []) + (table.scene_dirs() if mc.scene else [])
         if env.main:  # one process fills the cache, the others read it
             store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, progress)
-            say(f"Feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} crops)")
+            say(f"Feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} images)")
         env.barrier()
         if not env.main:
             store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, False)
