@@ -108,7 +108,7 @@ class FeatureStore:
     flipped: torch.Tensor
     hits: int = 0  # folders (person or scene) found in the cache
     misses: int = 0  # folders (person or scene) computed now
-    computed: int = field(default=0)  # crops run through the CNN now
+    computed: int = field(default=0)  # images (crops or scene) run through the CNN now
 
 
 def _listing(folder: Path) -> tuple[list[str], str]:
