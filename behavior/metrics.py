@@ -206,6 +206,23 @@ def data_warnings(videos_by_split: dict[str, dict[str, int]], classes: Sequence[
     return out
 
 
+def write_predictions(path: Path, ids: Sequence[str], labels: Sequence[int], probs: np.ndarray,
+                      classes: Sequence[str]) -> Path:
+    """Each scored sequence's label, prediction and class probabilities as CSV (``predictions.csv``): what the
+    video-level figures summarize, for finding which moments of which person a model gets wrong.
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "predictions.csv"
+        >>> _ = write_predictions(out, ["fight/a/person_1/000000"], [0], np.array([[0.75, 0.25]]), ["fight", "walk"])
+        >>> out.read_text().splitlines()[1]
+        'fight/a/person_1/000000,fight,fight,0.750000,0.250000'
+    """
+    rows = [[sid, classes[int(y)], classes[int(np.argmax(p))], *(f"{float(v):.6f}" for v in p)]
+            for sid, y, p in zip(ids, labels, probs, strict=True)]
+    return files.write_csv(path, ["sequence_id", "label", "predicted", *(f"p_{c}" for c in classes)], rows)
+
+
 def write_report(out_dir: Path, sequence: dict[str, Any], video: dict[str, Any], extra: dict[str, Any]) -> None:
     """report.json, classification_report.txt and the confusion matrix (video level) as CSV and PNG."""
     out_dir = Path(out_dir)

@@ -736,6 +736,8 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
              "whole_frame_videos": sum(b.persons == (f"person_{WHOLE_FRAME_TRACK}",) for b in bags),
              "people": people_of}
     metrics.write_report(model_dir, sequence, video, extra)
+    metrics.write_predictions(model_dir / "predictions.csv", [table.ids[i] for i in rows[split]], labels, probs,
+                              table.classes)
     print(f"Best epoch: {best['epoch']} (val macro-F1 {best['metrics']['val_macro_f1']:.4f})")
     print(f"Sequence level: accuracy {sequence['accuracy']:.4f} | macro-F1 {sequence['macro_f1']:.4f} "
           f"| mean class accuracy {sequence['mean_class_accuracy']:.4f} ({sequence['n']} sequences)")
@@ -747,5 +749,6 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
         print(f"{extra['whole_frame_videos']} of the {len(bags)} videos had nobody tracked: the whole frame stood in")
     for warning in warnings:
         print(f"WARNING: {warning}")
-    print(f"outputs: {model_dir} (best_mobilenet_lstm.pth, report.json, confusion_matrix.png, curves.png)")
+    print(f"outputs: {model_dir} (best_mobilenet_lstm.pth, report.json, predictions.csv, confusion_matrix.png, "
+          "curves.png)")
     return json.loads(json.dumps({**extra, "sequence_level": sequence, "video_level": video}))

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from behavior import metrics
@@ -41,3 +42,10 @@ def test_report_files(tmp_path):
     history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_acc": 0.5, "val_acc": 0.4,
                 "val_macro_f1": 0.3, "lr": 1e-3} for e in (1, 2, 3)]
     assert metrics.plot_curves(tmp_path / "curves.png", history).stat().st_size > 1000
+
+
+def test_predictions_csv_lists_each_sequence(tmp_path):
+    probs = np.array([[0.2, 0.8], [0.6, 0.4]])
+    out = metrics.write_predictions(tmp_path / "predictions.csv", ["a/p1/0", "a/p2/0"], [1, 1], probs, ["x", "y"])
+    assert out.read_text().splitlines() == ["sequence_id,label,predicted,p_x,p_y", "a/p1/0,y,y,0.200000,0.800000",
+                                            "a/p2/0,y,x,0.600000,0.400000"]

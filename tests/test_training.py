@@ -14,7 +14,7 @@ from behavior.model import BehaviorNet, ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ("best_mobilenet_lstm.pth", "last.pth", "history.csv", "report.json", "classification_report.txt",
-           "confusion_matrix.csv", "confusion_matrix.png", "curves.png")
+           "confusion_matrix.csv", "confusion_matrix.png", "curves.png", "predictions.csv")
 
 
 def test_trains_and_writes_every_output(train_cfg, capsys):
@@ -30,6 +30,14 @@ def test_trains_and_writes_every_output(train_cfg, capsys):
     assert report["split"] == "test" and report["video_level"]["n"] == 2
     assert report["video_level"]["accuracy"] == 1.0  # brightness and motion separate the classes
     assert len((model_dir / "history.csv").read_text().splitlines()) == 4
+    predictions = (model_dir / "predictions.csv").read_text().splitlines()  # every test sequence, its probabilities
+    assert predictions[0] == "sequence_id,label,predicted,p_fight,p_walk"
+    assert len(predictions) - 1 == report["sequence_level"]["n"]
+    for line in predictions[1:]:
+        sid, label, predicted, *probs = line.split(",")
+        p = [float(v) for v in probs]
+        assert sid.split("/")[0] == label and predicted == ("fight", "walk")[p.index(max(p))]
+        assert abs(sum(p) - 1) < 1e-4
     # one test video per class: a perfect score that means nothing, and the report says so
     assert report["warnings"] == ["the test split holds only 2 videos (1 fight, 1 walk): one video moves video-level "
                                   "accuracy by 50 points, so these figures mean little; use at least 5 videos per "
