@@ -17,7 +17,7 @@ SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its vi
 # --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
 BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"  # ImageNet MobileNetV2 state_dict: a file name or a path
-POSE_WEIGHTS = "yolov8n-pose.pt"  # keypoint model (YOLOv8-pose), used when INPUTS has pose, interaction or reach
+POSE_WEIGHTS = "yolov8n-pose.pt"  # keypoint model (YOLOv8-pose), used when INPUTS has pose, interaction, reach(ed)
 
 # --- Stage 1: detection, tracking and crops ------------------------------------------------
 TARGET_FPS = 15.0  # frames kept per second of video (resampled by timestamp; never upsampled; 0 = all)
@@ -71,14 +71,15 @@ ENSEMBLE_SIZE = 5  # sequence classifiers trained side by side from different in
                    # not one more CNN pass; measured: docs/RESULTS.md)
 HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
 HEAD_DROPOUT = 0.3  # dropout in the classifier head
-INPUTS = ("motion", "pose", "interaction", "reach")  # what the network reads per frame, any of: "appearance"
-                                                     # (MobileNetV2 features of the crop), "scene" (the whole
-                                                     # frame's, once a frame for everyone in it; stage 1 saves it,
-                                                     # and adds it to finished videos), "motion" (box velocity),
-                                                     # "pose" (keypoints and their velocities), "interaction" (the
-                                                     # nearest other person), "reach" (limbs closing on the nearest
-                                                     # person's body); no "appearance" or "scene" = no CNN at all.
-                                                     # Whole-frame mode reads ("appearance", "motion")
+INPUTS = ("motion", "pose", "interaction", "reach", "reached")  # what the network reads per frame, any of: "appearance"
+                                                     # (MobileNetV2 features of the crop), "scene" (the whole frame's,
+                                                     # once a frame for everyone in it; stage 1 saves it, and adds it to
+                                                     # finished videos), "motion" (box velocity), "pose" (keypoints and
+                                                     # their velocities), "interaction" (the nearest other person),
+                                                     # "reach" (limbs closing on the nearest person's body), "reached"
+                                                     # (the closest each limb has come to someone's body so far in the
+                                                     # track, and the furthest out); no "appearance" or "scene" = no CNN
+                                                     # at all. Whole-frame mode reads ("appearance", "motion")
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
                      # clip is trained with the clip's label; "max" / "lse" / "topk" / "mean" = the clip is a bag of
                      # its people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole

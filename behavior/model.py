@@ -4,7 +4,7 @@
 (the expensive part, cached on disk when the backbone is frozen); ``forward(features, vectors)``
 classifies a sequence. Training on cached features and predicting from live crops therefore run
 the very same head. The network reads the streams of ``ModelConfig.inputs`` (``behavior.streams``):
-each is embedded on its own (appearance: layer norm and dropout; motion, pose, interaction, reach: a
+each is embedded on its own (appearance: layer norm and dropout; the vector streams: a
 batch norm (``STREAM_NORM``), a linear layer and ReLU), and the embeddings are concatenated per frame
 before the BiLSTM. Without "appearance" there is no CNN at all. The streams-to-logits part is a
 ``SequenceClassifier``; ``BehaviorNet`` holds ``ENSEMBLE_SIZE`` of them, fed the same features, and
@@ -35,7 +35,7 @@ from behavior.settings import BACKBONE_BLOCKS
 from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vector_dim, vector_streams
 
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
-EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32, "reach": 16}  # each vector stream's embedding
+EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32, "reach": 16, "reached": 16}  # per vector stream
 LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints made before the pose stream lack
                    "mil_pooling": "none", "background_class": "",  # and before multiple-instance training
                    "actor_classes": [],  # and before per-person labels from the clip's geometry

@@ -15,7 +15,10 @@ by the same code in training (from stage 1's tracks.csv and the keypoint cache) 
 - ``reach`` (9): how far each of this person's wrists and ankles is from the nearest other person's head and
   torso keypoints (their box when they have no pose), in body heights, and how fast that distance changes per
   second: a fist or foot closing on someone's body. Only the acting person's limbs close in, unlike the
-  symmetric interaction quantities (on UT-Interaction it helped the class more than who acts: docs/RESULTS.md).
+  symmetric interaction quantities (on UT-Interaction it helped the class more than who acts: docs/RESULTS.md);
+- ``reached`` (8): the closest each wrist and ankle has come to another person's head and torso so far in the
+  person's track, and the furthest it has reached out towards the nearest other person so far, in body heights:
+  the moment of a strike, remembered in the seconds after it (a fist that landed, or a foot).
 
 Every quantity is relative to the person's own box height and per second, so the same movement gives the
 same numbers at any resolution, position and frame rate.
@@ -45,9 +48,10 @@ KEYPOINTS = 17  # COCO order: nose, eyes, ears, shoulders, elbows, wrists, hips,
 POSE_DIM = 1 + KEYPOINTS * 5  # has-pose flag, confidences, x/y relative to the box, x/y velocity
 INTERACTION_DIM = 11  # alone, dx, dy, log scale, distance, closing speed, 4 limb distances, people within reach
 REACH_DIM = 9  # partner has a pose; 4 limb-to-partner distances; their rates of change
+REACHED_DIM = 8  # the 4 limbs' closest distance to another person's body so far; their furthest extension so far
 DIMS = {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM,
-        "reach": REACH_DIM}  # appearance: features.FEATURE_DIM
-KEYPOINT_STREAMS = frozenset({"pose", "interaction", "reach"})  # the streams that need the pose model
+        "reach": REACH_DIM, "reached": REACHED_DIM}  # appearance: features.FEATURE_DIM
+KEYPOINT_STREAMS = frozenset({"pose", "interaction", "reach", "reached"})  # the streams that need the pose model
 
 MOTION_CLIP = 5.0  # motion values are clipped to +-5 (body heights per second, log-scale per second)
 POSE_VELOCITY_CLIP = 10.0  # keypoint velocities, body heights per second
@@ -64,6 +68,7 @@ SKELETON = ((5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11, 12),
 
 MotionState = tuple[float, float, float, float]  # time, centre x, centre y, height of the previous box
 ReachState = tuple[float, int, np.ndarray]  # time, the partner's track, limb distances (NaN = limb not seen)
+ReachedState = np.ndarray  # the ``reached`` vector so far: closest limb distances, then furthest extensions
 
 
 @dataclass(frozen=True)
@@ -226,15 +231,52 @@ def limb_extension(me: Person, others: Sequence[Person]) -> float:
         (0.2, 0.0)
     """
     partner, _ = nearest_other(me, others)
+    return 0.0 if partner is None else float(max(0.0, limb_extensions(me, partner).max()))
+
+
+def limb_extensions(me: Person, partner: Person) -> np.ndarray:
+    """How far each of ``me``'s wrists and ankles (LIMBS) is out from their torso towards ``partner``, in body
+    heights (4,): negative when it points away, 0 when the limb or the torso is not seen.
+
+    Example:
+        >>> kp = np.full((KEYPOINTS, 3), np.nan)
+        >>> kp[list(TORSO)] = (5, 10, 1.0)
+        >>> kp[15] = (2, 19, 1.0)  # the left ankle, 3 px away from the other person
+        >>> limb_extensions(Person(1, (0, 0, 10, 20), kp), Person(2, (30, 0, 40, 20))).tolist()
+        [0.0, 0.0, -0.15, 0.0]
+    """
+    out = np.zeros(len(LIMBS))
     seen = _seen(me.keypoints)
     torso = [k for k in TORSO if seen[k]]
-    limbs = [k for k in LIMBS if seen[k]]
-    if partner is None or not torso or not limbs:
-        return 0.0
+    if not torso:
+        return out
     cx, _, h = _centre_height(me.box)
     toward = 1.0 if _centre_height(partner.box)[0] >= cx else -1.0
     centre = float(me.keypoints[torso, 0].mean())
-    return max(0.0, max(toward * (float(me.keypoints[k, 0]) - centre) for k in limbs) / h)
+    for n, k in enumerate(LIMBS):
+        if seen[k]:
+            out[n] = toward * (float(me.keypoints[k, 0]) - centre) / h
+    return out
+
+
+def limb_distances(me: Person, partner: Person) -> tuple[np.ndarray, bool]:
+    """Each of ``me``'s wrists and ankles' distance to ``partner``'s nearest head or torso keypoint (their box when
+    they have no pose), in ``me``'s body heights (4,), NaN for a limb not seen; and whether the partner has a pose.
+    """
+    _, _, h = _centre_height(me.box)
+    mine, theirs = _seen(me.keypoints), _seen(partner.keypoints)
+    targets = [k for k in TARGETS if theirs[k]]
+    distances = np.full(len(LIMBS), np.nan, np.float32)
+    for n, k in enumerate(LIMBS):
+        if not mine[k]:
+            continue
+        x, y = float(me.keypoints[k, 0]), float(me.keypoints[k, 1])
+        if targets:
+            d = min(math.hypot(x - partner.keypoints[j, 0], y - partner.keypoints[j, 1]) for j in targets)
+        else:
+            d = box_distance((x, y), partner.box)
+        distances[n] = min(d / h, LIMB_DISTANCE_CAP)
+    return distances, bool(targets)
 
 
 def reach_step(me: Person, others: Sequence[Person], t: float, prev: ReachState | None
@@ -248,26 +290,44 @@ def reach_step(me: Person, others: Sequence[Person], t: float, prev: ReachState 
     partner, _ = nearest_other(me, others)
     if partner is None:
         return vec, None
-    _, _, h = _centre_height(me.box)
-    mine, theirs = _seen(me.keypoints), _seen(partner.keypoints)
-    targets = [k for k in TARGETS if theirs[k]]
-    vec[0] = float(bool(targets))
-    distances = np.full(len(LIMBS), np.nan, np.float32)
-    for n, k in enumerate(LIMBS):
-        if not mine[k]:
-            continue
-        x, y = float(me.keypoints[k, 0]), float(me.keypoints[k, 1])
-        if targets:
-            d = min(math.hypot(x - partner.keypoints[j, 0], y - partner.keypoints[j, 1]) for j in targets)
-        else:
-            d = box_distance((x, y), partner.box)
-        distances[n] = min(d / h, LIMB_DISTANCE_CAP)
-        vec[1 + n] = distances[n]
+    distances, has_pose = limb_distances(me, partner)
+    vec[0] = float(has_pose)
+    seen = np.isfinite(distances)
+    vec[1:5][seen] = distances[seen]
     if prev is not None and prev[1] == partner.track and t > prev[0]:
         both = np.isfinite(distances) & np.isfinite(prev[2])
         vec[5:][both] = np.clip((distances[both] - prev[2][both]) / (t - prev[0]), -REACH_SPEED_CLIP,
                                 REACH_SPEED_CLIP)
     return vec, (t, partner.track, distances)
+
+
+def reached_step(me: Person, others: Sequence[Person], prev: ReachedState | None) -> ReachedState:
+    """The reached stream of one person in one frame (it is also the state for the next frame): each limb's
+    closest distance to the nearest other person's body and furthest extension towards them, over the track
+    so far. A limb never seen near anyone reads LIMB_DISTANCE_CAP and 0.
+
+    Example:
+        >>> kp = np.full((KEYPOINTS, 3), np.nan)
+        >>> kp[list(TORSO)] = (5, 10, 1.0)
+        >>> kp[10] = (9, 8, 1.0)  # the right wrist, 4 px out towards the other person
+        >>> a, b = Person(1, (0, 0, 10, 20), kp), Person(2, (30, 0, 40, 20))
+        >>> first = reached_step(a, [b], None)
+        >>> round(float(first[1]), 2), round(float(first[5]), 2)  # right wrist: 1.05 heights away, 0.2 out
+        (1.05, 0.2)
+        >>> later = reached_step(Person(1, (0, 0, 10, 20)), [b], first)  # no pose now: the past is kept
+        >>> bool((later == first).all()), reached_step(a, [], None)[:4].tolist()
+        (True, [3.0, 3.0, 3.0, 3.0])
+    """
+    vec = prev.copy() if prev is not None else np.concatenate(
+        [np.full(len(LIMBS), LIMB_DISTANCE_CAP, np.float32), np.zeros(len(LIMBS), np.float32)])
+    partner, _ = nearest_other(me, others)
+    if partner is None:
+        return vec
+    distances, _ = limb_distances(me, partner)
+    seen = np.isfinite(distances)
+    vec[:4][seen] = np.minimum(vec[:4][seen], distances[seen])
+    vec[4:] = np.maximum(vec[4:], limb_extensions(me, partner))
+    return vec
 
 
 def interaction_vector(me: Person, others: Sequence[Person], t: float,
@@ -317,6 +377,7 @@ class StreamState:
         self.pose: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
         self.distances: dict[int, dict[int, tuple[float, float]]] = {}
         self.reach: dict[int, ReachState | None] = {}
+        self.reached: dict[int, ReachedState] = {}
 
     def step(self, people: Sequence[Person], t: float) -> list[np.ndarray]:
         """The concatenated stream vectors of every person in this frame (in ``people``'s order)."""
@@ -333,6 +394,8 @@ class StreamState:
                     self.pose[person.track] = (t, rel, conf)
                 elif stream == "reach":
                     vec, self.reach[person.track] = reach_step(person, others, t, self.reach.get(person.track))
+                elif stream == "reached":
+                    vec = self.reached[person.track] = reached_step(person, others, self.reached.get(person.track))
                 else:
                     vec, self.distances[person.track] = interaction_vector(
                         person, others, t, self.distances.get(person.track, {}))
@@ -342,7 +405,7 @@ class StreamState:
 
     def forget(self, track: int) -> None:
         """Drop a track that will not come back (prediction frees lost tracks)."""
-        for memory in (self.motion, self.pose, self.distances, self.reach):
+        for memory in (self.motion, self.pose, self.distances, self.reach, self.reached):
             memory.pop(track, None)
 
 
@@ -370,6 +433,10 @@ def _flip_permutation(streams: tuple[str, ...]) -> tuple[torch.Tensor, torch.Ten
             limbs = {1: 2, 2: 1, 3: 4, 4: 3, 5: 6, 6: 5, 7: 8, 8: 7}
             index += [offset + limbs.get(i, i) for i in range(REACH_DIM)]
             sign += [1.0] * REACH_DIM
+        elif stream == "reached":  # left and right limbs swap; distances and extensions keep their sign
+            limbs = {0: 1, 1: 0, 2: 3, 3: 2, 4: 5, 5: 4, 6: 7, 7: 6}
+            index += [offset + limbs[i] for i in range(REACHED_DIM)]
+            sign += [1.0] * REACHED_DIM
         else:
             limbs = {6: 7, 7: 6, 8: 9, 9: 8}
             index += [offset + limbs.get(i, i) for i in range(INTERACTION_DIM)]
@@ -400,6 +467,8 @@ def _rate_mask(streams: tuple[str, ...]) -> torch.Tensor:
             mask += [False] * (1 + 3 * KEYPOINTS) + [True] * (2 * KEYPOINTS)
         elif stream == "reach":
             mask += [False] * 5 + [True] * len(LIMBS)
+        elif stream == "reached":
+            mask += [False] * REACHED_DIM
         else:
             mask += [i == 5 for i in range(INTERACTION_DIM)]
     return torch.tensor(mask, dtype=torch.bool)

@@ -3,7 +3,7 @@ import torch
 
 from behavior.errors import InputError
 from behavior.model import FEATURE_DIM, MOTION_DIM, POSE_DIM, BehaviorNet, ModelConfig, load_backbone
-from behavior.streams import INTERACTION_DIM
+from behavior.streams import INTERACTION_DIM, REACH_DIM, REACHED_DIM
 from behavior.weights import resolve_weights
 
 
@@ -98,12 +98,14 @@ def test_bad_backbone_weights(tmp_path):
 
 
 @pytest.mark.parametrize("inputs", [("pose",), ("motion", "pose", "interaction"),
-                                    ("appearance", "motion", "pose", "interaction")])
+                                    ("appearance", "motion", "pose", "interaction"),
+                                    ("motion", "pose", "interaction", "reach", "reached")])
 def test_streams_are_embedded_and_fused(inputs):
     cfg = small(inputs=inputs)
     net = BehaviorNet(cfg, None)
-    assert cfg.vector_dim == sum({"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM}.get(s, 0)
-                                 for s in inputs)
+    dims = {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM, "reach": REACH_DIM,
+            "reached": REACHED_DIM}
+    assert cfg.vector_dim == sum(dims.get(s, 0) for s in inputs)
     features = torch.randn(2, 4, FEATURE_DIM) if cfg.appearance else None
     vectors = torch.randn(2, 4, cfg.vector_dim)
     assert net(features, vectors).shape == (2, 3)

@@ -16,6 +16,7 @@ from behavior.streams import (
     MOTION_DIM,
     POSE_DIM,
     REACH_DIM,
+    REACHED_DIM,
     TARGETS,
     Person,
     StreamState,
@@ -54,11 +55,13 @@ def pose_parts(vec: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarr
 
 
 def test_dimensions_add_up():
-    assert DIMS == {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM, "reach": REACH_DIM}
+    assert DIMS == {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM, "reach": REACH_DIM,
+                    "reached": REACHED_DIM}
     assert vector_dim(("appearance",)) == 0
-    state = StreamState(("appearance", "motion", "pose", "interaction", "reach"))
+    state = StreamState(("appearance", "motion", "pose", "interaction", "reach", "reached"))
     vec = state.step([Person(1, box_at(50, 50, 40), skeleton(50, 50, 40))], 0.0)[0]
-    assert vec.shape == (MOTION_DIM + POSE_DIM + INTERACTION_DIM + REACH_DIM,) and vec.dtype == np.float32
+    assert vec.shape == (MOTION_DIM + POSE_DIM + INTERACTION_DIM + REACH_DIM + REACHED_DIM,)
+    assert vec.dtype == np.float32
 
 
 def test_a_person_moving_right_has_positive_x_velocity():
@@ -171,6 +174,26 @@ def test_limb_extension_points_at_the_one_who_acts():
     assert limb_extension(a, []) == 0.0 and limb_extension(Person(1, a.box), [b]) == 0.0
 
 
+def test_reached_remembers_the_strike_after_it():
+    """The kicker's ankle comes close to the other's torso for one frame: the closest distance and the furthest
+    extension stay in the vectors of the frames after, while the one kicked never reached out."""
+    kicker, kicked = skeleton(100, 100, 80), skeleton(160, 100, 80)
+    a_box, b_box = box_at(100, 100, 80), box_at(160, 100, 80)
+    kick = kicker.copy()
+    kick[16, :2] = kicked[12, :2] + (-4, 0)  # the right ankle 4 px (0.05 body height) from the other's right hip
+    state = StreamState(("reached",))
+    before = state.step([Person(1, a_box, kicker), Person(2, b_box, kicked)], 0.0)
+    during = state.step([Person(1, a_box, kick), Person(2, b_box, kicked)], 0.1)
+    after = state.step([Person(1, a_box, kicker), Person(2, b_box, kicked)], 0.2)
+    assert during[0][3] == pytest.approx(0.05, abs=1e-3) and during[0][3] < before[0][3]  # right ankle: closest
+    assert during[0][7] == pytest.approx((kick[16, 0] - 100) / 80, abs=1e-3)  # and furthest out (torso at x 100)
+    assert during[0][7] > before[0][7]
+    assert after[0] == pytest.approx(during[0])  # remembered
+    assert (after[1][4:] <= before[1][4:] + 1e-6).all()  # the one kicked reached out no further than standing
+    alone = StreamState(("reached",)).step([Person(1, a_box, kicker)], 0.0)[0]
+    assert (alone[:4] == LIMB_DISTANCE_CAP).all() and not alone[4:].any()
+
+
 def test_reach_without_a_partner_or_limbs_reads_far_and_still():
     alone = StreamState(REACH).step([Person(1, box_at(100, 100, 80), skeleton(100, 100, 80))], 0.0)[0]
     assert alone[0] == 0.0 and (alone[1:5] == LIMB_DISTANCE_CAP).all() and not alone[5:].any()
@@ -184,7 +207,7 @@ def test_reach_without_a_partner_or_limbs_reads_far_and_still():
 def test_flip_mirrors_every_stream():
     """The vectors of a mirrored scene are the flipped vectors of the scene."""
     width = 640.0
-    inputs = ("motion", "pose", "interaction", "reach")
+    inputs = ("motion", "pose", "interaction", "reach", "reached")
 
     def mirror(points: np.ndarray) -> np.ndarray:
         out = points.copy()
@@ -211,17 +234,18 @@ def test_flip_mirrors_every_stream():
 
 
 def test_forget_drops_a_track():
-    state = StreamState(("motion", "pose", "interaction", "reach"))
+    state = StreamState(("motion", "pose", "interaction", "reach", "reached"))
     state.step([Person(1, box_at(100, 100, 80), skeleton(100, 100, 80)), Person(2, box_at(200, 100, 80))], 0.0)
     state.forget(1)
     assert 1 not in state.motion and 1 not in state.pose and 1 not in state.distances and 1 not in state.reach
+    assert 1 not in state.reached
     assert math.isfinite(float(state.step([Person(1, box_at(50, 100, 80))], 1.0)[0].sum()))
 
 
 @pytest.mark.parametrize("factor", [0.8, 1.25])
 def test_a_faster_replay_scales_exactly_the_rates(factor):
     """A scene replayed ``factor`` times as fast gives the vectors ``change_speed`` makes: rates times factor."""
-    inputs = ("motion", "pose", "interaction", "reach")
+    inputs = ("motion", "pose", "interaction", "reach", "reached")
     rng = np.random.default_rng(1)
     plain, fast = StreamState(inputs), StreamState(inputs)
     for t in range(4):
