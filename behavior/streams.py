@@ -259,6 +259,29 @@ def limb_extensions(me: Person, partner: Person) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class LimbContact:
+    """Where one person's limbs are against the nearest other person in one frame: what ``reach`` and ``reached``
+    both read, computed once per person and frame (``limb_contact``)."""
+
+    partner: Person | None  # the nearest other person; None when alone
+    distances: np.ndarray  # (4,) each wrist and ankle to the partner's body, body heights; NaN = not seen or alone
+    partner_pose: bool  # the partner's head or torso keypoints were seen (else their box was the target)
+
+
+def limb_contact(me: Person, others: Sequence[Person]) -> LimbContact:
+    """``me``'s nearest other person and each of ``me``'s limbs' distance to their body (``limb_distances``).
+
+    Example:
+        >>> limb_contact(Person(1, (0, 0, 10, 20)), []).partner is None
+        True
+    """
+    partner, _ = nearest_other(me, others)
+    if partner is None:
+        return LimbContact(None, np.full(len(LIMBS), np.nan, np.float32), False)
+    return LimbContact(partner, *limb_distances(me, partner))
+
+
 def limb_distances(me: Person, partner: Person) -> tuple[np.ndarray, bool]:
     """Each of ``me``'s wrists and ankles' distance to ``partner``'s nearest head or torso keypoint (their box when
     they have no pose), in ``me``'s body heights (4,), NaN for a limb not seen; and whether the partner has a pose.
@@ -279,19 +302,18 @@ def limb_distances(me: Person, partner: Person) -> tuple[np.ndarray, bool]:
     return distances, bool(targets)
 
 
-def reach_step(me: Person, others: Sequence[Person], t: float, prev: ReachState | None
-               ) -> tuple[np.ndarray, ReachState | None]:
-    """The reach stream of one person in one frame, and what to remember for the next frame.
+def reach_step(contact: LimbContact, t: float, prev: ReachState | None) -> tuple[np.ndarray, ReachState | None]:
+    """The reach stream of one person in one frame from their ``limb_contact``, and what to remember for the next
+    frame.
 
     A limb's approach speed needs the same partner and the limb seen in both frames; otherwise it is 0.
     """
     vec = np.zeros(REACH_DIM, np.float32)
     vec[1:5] = LIMB_DISTANCE_CAP
-    partner, _ = nearest_other(me, others)
+    partner, distances = contact.partner, contact.distances
     if partner is None:
         return vec, None
-    distances, has_pose = limb_distances(me, partner)
-    vec[0] = float(has_pose)
+    vec[0] = float(contact.partner_pose)
     seen = np.isfinite(distances)
     vec[1:5][seen] = distances[seen]
     if prev is not None and prev[1] == partner.track and t > prev[0]:
@@ -301,7 +323,7 @@ def reach_step(me: Person, others: Sequence[Person], t: float, prev: ReachState 
     return vec, (t, partner.track, distances)
 
 
-def reached_step(me: Person, others: Sequence[Person], prev: ReachedState | None) -> ReachedState:
+def reached_step(me: Person, contact: LimbContact, prev: ReachedState | None) -> ReachedState:
     """The reached stream of one person in one frame (it is also the state for the next frame): each limb's
     closest distance to the nearest other person's body and furthest extension towards them, over the track
     so far. A limb never seen near anyone reads LIMB_DISTANCE_CAP and 0.
@@ -311,22 +333,21 @@ def reached_step(me: Person, others: Sequence[Person], prev: ReachedState | None
         >>> kp[list(TORSO)] = (5, 10, 1.0)
         >>> kp[10] = (9, 8, 1.0)  # the right wrist, 4 px out towards the other person
         >>> a, b = Person(1, (0, 0, 10, 20), kp), Person(2, (30, 0, 40, 20))
-        >>> first = reached_step(a, [b], None)
+        >>> first = reached_step(a, limb_contact(a, [b]), None)
         >>> round(float(first[1]), 2), round(float(first[5]), 2)  # right wrist: 1.05 heights away, 0.2 out
         (1.05, 0.2)
-        >>> later = reached_step(Person(1, (0, 0, 10, 20)), [b], first)  # no pose now: the past is kept
-        >>> bool((later == first).all()), reached_step(a, [], None)[:4].tolist()
+        >>> no_pose = Person(1, (0, 0, 10, 20))
+        >>> later = reached_step(no_pose, limb_contact(no_pose, [b]), first)  # no pose now: the past is kept
+        >>> bool((later == first).all()), reached_step(a, limb_contact(a, []), None)[:4].tolist()
         (True, [3.0, 3.0, 3.0, 3.0])
     """
     vec = prev.copy() if prev is not None else np.concatenate(
         [np.full(len(LIMBS), LIMB_DISTANCE_CAP, np.float32), np.zeros(len(LIMBS), np.float32)])
-    partner, _ = nearest_other(me, others)
-    if partner is None:
+    if contact.partner is None:
         return vec
-    distances, _ = limb_distances(me, partner)
-    seen = np.isfinite(distances)
-    vec[:4][seen] = np.minimum(vec[:4][seen], distances[seen])
-    vec[4:] = np.maximum(vec[4:], limb_extensions(me, partner))
+    seen = np.isfinite(contact.distances)
+    vec[:4][seen] = np.minimum(vec[:4][seen], contact.distances[seen])
+    vec[4:] = np.maximum(vec[4:], limb_extensions(me, contact.partner))
     return vec
 
 
@@ -373,6 +394,7 @@ class StreamState:
 
     def __init__(self, inputs: Sequence[str]) -> None:
         self.streams = vector_streams(inputs)
+        self.limbs = bool({"reach", "reached"} & set(self.streams))  # the streams that read limb_contact
         self.motion: dict[int, MotionState] = {}
         self.pose: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
         self.distances: dict[int, dict[int, tuple[float, float]]] = {}
@@ -385,6 +407,7 @@ class StreamState:
         for person in people:
             parts = []
             others = [p for p in people if p.track != person.track]
+            contact = limb_contact(person, others) if self.limbs else None  # once for reach and reached
             for stream in self.streams:
                 if stream == "motion":
                     vec, self.motion[person.track] = motion_step(person.box, t, self.motion.get(person.track))
@@ -393,9 +416,9 @@ class StreamState:
                     vec = pose_vector(rel, conf, t, self.pose.get(person.track))
                     self.pose[person.track] = (t, rel, conf)
                 elif stream == "reach":
-                    vec, self.reach[person.track] = reach_step(person, others, t, self.reach.get(person.track))
+                    vec, self.reach[person.track] = reach_step(contact, t, self.reach.get(person.track))
                 elif stream == "reached":
-                    vec = self.reached[person.track] = reached_step(person, others, self.reached.get(person.track))
+                    vec = self.reached[person.track] = reached_step(person, contact, self.reached.get(person.track))
                 else:
                     vec, self.distances[person.track] = interaction_vector(
                         person, others, t, self.distances.get(person.track, {}))
