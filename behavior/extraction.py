@@ -20,6 +20,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from behavior import files, runtime
 from behavior.crops import SCENE_DIR, JpegWriter, clip_box, crop_person, letterbox, scene_crop
 from behavior.errors import InputError, first_line
+from behavior.interrupts import StopRequest, stop_requests
 from behavior.report import format_table
 from behavior.settings import build_settings, check_fields
 from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker, describe_detector
@@ -294,10 +296,12 @@ def _extract_into(
     first_seen: dict[int, int] = {}
     last_seen: dict[int, int] = {}
     rows: list[tuple] = []
-    with JpegWriter(settings.jpeg_quality) as writer, tqdm(
+    found = _people(reader, tracker)
+    with stop_requests() as stop, JpegWriter(settings.jpeg_quality) as writer, closing(found), tqdm(
         total=total or None, desc=job.stem, unit="frame", leave=False, disable=not progress
     ) as bar:
-        for frame, people in _people(reader, tracker):
+        for frame, people in found:
+            stop.check()
             h, w = frame.image.shape[:2]
             if settings.scene:
                 writer.submit(staging / SCENE_DIR / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
@@ -315,7 +319,7 @@ def _extract_into(
             bar.update()
         person_of = _rank_tracks(counts, first_seen, settings)
         if reader.frames_kept and tracker is not None and not person_of:
-            whole = _whole_frame_into(staging, job, fps, settings, writer)  # a label for every video
+            whole = _whole_frame_into(staging, job, fps, settings, writer, stop)  # a label for every video
             if whole:
                 rows += whole
                 counts[WHOLE_FRAME_TRACK] = len(whole)
@@ -348,12 +352,13 @@ def _extract_into(
 
 
 def _whole_frame_into(staging: Path, job: VideoJob, fps: float, settings: ExtractSettings,
-                      writer: JpegWriter) -> list[tuple]:
+                      writer: JpegWriter, stop: StopRequest) -> list[tuple]:
     """Save every kept frame whole, cut like a person box covering the frame: the instance of a video where
     nobody was tracked (prediction makes the same crop with the same function)."""
     size = (settings.frame_width, settings.frame_height)
     rows = []
     for frame in FrameReader(job.path, settings.target_fps, fps=fps):
+        stop.check()
         h, w = frame.image.shape[:2]
         box = (0.0, 0.0, float(w), float(h))
         writer.submit(staging / f"track_{WHOLE_FRAME_TRACK}" / f"frame_{frame.index:06d}.jpg",
@@ -369,8 +374,9 @@ def _add_scene(final: Path, job: VideoJob, meta: dict[str, Any], settings: Extra
     shutil.rmtree(staging, ignore_errors=True)
     size = (settings.frame_width, settings.frame_height)
     try:
-        with JpegWriter(settings.jpeg_quality) as writer:
+        with stop_requests() as stop, JpegWriter(settings.jpeg_quality) as writer:
             for frame in FrameReader(job.path, settings.target_fps, fps=meta.get("fps")):
+                stop.check()
                 writer.submit(staging / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
         if writer.written != meta.get("frames_kept"):
             raise VideoError(f"{writer.written} frames decoded, {meta.get('frames_kept')} when it was extracted")

@@ -37,6 +37,7 @@ from behavior.crops import clip_box, crop_person, letterbox, motion_image, scene
 from behavior.drawing import draw_box, draw_skeleton, palette
 from behavior.errors import InputError, first_line
 from behavior.features import embed_crops
+from behavior.interrupts import stop_requests
 from behavior.mil import bag_probs, fold_received, label_rule, received_classes
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
@@ -340,14 +341,16 @@ class Predictor:
                 timer.mark("decode")
                 yield frame
 
+        frames = decoded()
         if tracker is not None:
-            tracked = tracker.track(decoded(), lambda f: f.image)
+            tracked = tracker.track(frames, lambda f: f.image)
         else:
             track = WHOLE_FRAME_TRACK if whole_frame else 1
             tracked = ((f, [Detection(track, (0.0, 0.0, float(f.image.shape[1]), float(f.image.shape[0])), 1.0)])
-                       for f in decoded())
+                       for f in frames)
         try:
-            with closing(tracked):  # stopping early ("q", Ctrl-C) leaves no detector thread behind
+            # stopping early ("q", Ctrl-C) leaves no decoder or detector thread behind
+            with stop_requests() as stop, closing(frames), closing(tracked):
                 for frame, found in tracked:
                     h, w = frame.image.shape[:2]
                     dets = [Detection(d.track_id, clip_box(d.box, w, h), d.conf) for d in found]
@@ -357,10 +360,14 @@ class Predictor:
                         break  # "q" in the window
                     timer.reset()
                     bar.update()
-        except KeyboardInterrupt:
+                    if stop.requested:
+                        interrupted = True
+                        break
+        except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop began
             interrupted = True
-            log.warning("interrupted after %d frames: writing their outputs, marked as interrupted", session.kept)
         finally:
+            if interrupted:
+                log.warning("interrupted after %d frames: writing their outputs, marked as interrupted", session.kept)
             bar.close()
             session.close()
         kept = session.kept

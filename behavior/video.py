@@ -232,7 +232,7 @@ class FrameReader:
                 yield item
         finally:
             self._stop.set()
-            while worker.is_alive():
+            while worker.is_alive() and worker is not threading.current_thread():  # (a collector may close us there)
                 try:
                     frames.get(timeout=0.05)
                 except queue.Empty:

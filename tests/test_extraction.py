@@ -9,6 +9,7 @@ import cv2
 import pytest
 
 from behavior import extraction
+from behavior.crops import crop_person
 from behavior.errors import InputError
 from behavior.extraction import ExtractSettings, VideoJob, extract_all, find_videos, select_shard
 from behavior.tracking import DetectorSettings
@@ -161,6 +162,33 @@ def test_interruption_mid_video_leaves_nothing_done(sample_clips, weights_dir, t
     monkeypatch.setattr(extraction, "_rank_tracks", interrupt)
     with pytest.raises(KeyboardInterrupt):
         extract_all([job], frames, FAST, progress=False)
+    assert not job.out_dir(frames).exists()
+    assert not any(p.name.endswith(".tmp") for p in job.out_dir(frames).parent.iterdir())
+
+
+def test_ctrl_c_mid_video_stops_at_the_next_frame(sample_clips, weights_dir, tmp_path, monkeypatch):
+    """A real SIGINT while a crop is cut: the frame loop stops cleanly, nothing is kept, Ctrl-C is Python's again."""
+    import signal
+
+    frames = tmp_path / "f"
+    job = find_videos(sample_clips)[0]
+    cuts = []
+
+    def crop_then_press(*args, **kwargs):
+        cuts.append(1)
+        if len(cuts) == 3:
+            signal.raise_signal(signal.SIGINT)
+            cuts.append("the crop in hand went on")
+        return crop_person(*args, **kwargs)
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        monkeypatch.setattr(extraction, "crop_person", crop_then_press)
+        with pytest.raises(KeyboardInterrupt):
+            extract_all([job], frames, FAST, progress=False)
+        assert "the crop in hand went on" in cuts and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert not job.out_dir(frames).exists()
     assert not any(p.name.endswith(".tmp") for p in job.out_dir(frames).parent.iterdir())
 

@@ -360,29 +360,37 @@ def test_output_dir_dot_is_one_line_not_a_traceback(tiny_checkpoint, sample_clip
 
 @pytest.fixture
 def interrupt_after(predictor, monkeypatch):
-    """Make the next prediction raise KeyboardInterrupt (as Ctrl-C does) after ``n`` frames of a video."""
+    """Press Ctrl-C (a real SIGINT, ``presses`` times) in the next prediction once ``n`` frames of a video are done."""
+    import signal
+
     from behavior import prediction
 
     original = prediction._Session.handle
-    plan = {"after": None, "seen": 0}
+    plan = {"after": None, "presses": 1}
 
     def handle(self, frame, dets):
         if plan["after"] is not None and self.kept >= plan["after"]:
             plan["after"] = None
-            raise KeyboardInterrupt
+            for _ in range(plan["presses"]):
+                signal.raise_signal(signal.SIGINT)
         return original(self, frame, dets)
 
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever the runner set
     monkeypatch.setattr(prediction._Session, "handle", handle)
-    return lambda n: plan.update(after=n)
+    yield lambda n, presses=1: plan.update(after=n, presses=presses)
+    signal.signal(signal.SIGINT, before)
 
 
-def test_an_interrupted_video_is_marked_and_redone(predictor, interrupt_after, sample_clips, tmp_path):
+@pytest.mark.parametrize("presses,kept", [(1, 6), (2, 5)])
+def test_an_interrupted_video_is_marked_and_redone(predictor, interrupt_after, sample_clips, tmp_path, presses,
+                                                    kept):
+    """One Ctrl-C finishes the frame in hand and stops; a second one stops at once. Either way the frames are kept."""
     from behavior.prediction import prediction_state
 
     clip = sample_clips / "walking" / "walking_0.mp4"
-    interrupt_after(5)
+    interrupt_after(5, presses)
     partial = predictor.run(clip, tmp_path / "out", progress=False)
-    assert partial["interrupted"] and partial["frames_kept"] == 5
+    assert partial["interrupted"] and partial["frames_kept"] == kept
     assert prediction_state(tmp_path / "out") == "interrupted"
     assert len(read_rows(tmp_path / "out" / "tracks.csv")) > 0  # the frames seen are kept
     full = predictor.run(clip, tmp_path / "out", progress=False)  # no --overwrite needed: it was never done
