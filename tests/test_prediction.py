@@ -360,7 +360,7 @@ def test_output_dir_dot_is_one_line_not_a_traceback(tiny_checkpoint, sample_clip
 
 @pytest.fixture
 def interrupt_after(predictor, monkeypatch):
-    """Press Ctrl-C (a real SIGINT, ``presses`` times) in the next prediction once ``n`` frames of a video are done."""
+    """Press Ctrl-C ``presses`` times in the next prediction once ``n`` frames of a video are done."""
     import signal
 
     from behavior import prediction
@@ -372,7 +372,7 @@ def interrupt_after(predictor, monkeypatch):
         if plan["after"] is not None and self.kept >= plan["after"]:
             plan["after"] = None
             for _ in range(plan["presses"]):
-                signal.raise_signal(signal.SIGINT)
+                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # as Python handles a SIGINT
         return original(self, frame, dets)
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever the runner set
@@ -447,7 +447,8 @@ def test_ctrl_c_exits_130(tiny_checkpoint, tmp_path, mode):
             else ["--videos-dir", str(clips)])
     proc = subprocess.Popen([sys.executable, str(ROOT / "predict.py"), *what, "--checkpoint", str(tiny_checkpoint),
                              "--output-dir", str(out), "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     first = out if mode == "video" else out / "standing" / "standing_0"
     _wait_for(first / ".partial" / "tracks.csv", proc)
     time.sleep(2.0)
