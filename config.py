@@ -45,7 +45,7 @@ DETECT_BATCH = 4  # frames the detector takes in one call, side by side on the c
 
 # --- Stage 2: sequences ---------------------------------------------------------------------
 SEQUENCE_LENGTH = 16  # frames per training sequence
-SEQUENCE_STRIDE = 8  # frames between the starts of consecutive windows
+SEQUENCE_STRIDE = 4  # frames between the starts of consecutive windows (as PREDICT_STRIDE; 4 beat 8 on UT: RESULTS.md)
 SAMPLING = "dense"  # "dense" or "uniform"
 SAMPLE_SPAN = 64  # with SAMPLING="uniform": frames spanned by one window
 MAX_GAP_FRAMES = 5  # a track missing for longer is cut into segments

@@ -47,7 +47,7 @@ class SequenceSettings:
     """How person tracks become windows (see config.py, stage 2)."""
 
     length: int = 16
-    stride: int = 8
+    stride: int = 4
     sampling: str = "dense"
     span: int = 64
     max_gap: int = 5
