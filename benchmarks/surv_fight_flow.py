@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import sys
 import time
 from collections import defaultdict
@@ -45,7 +44,9 @@ sys.path.insert(0, str(ROOT))
 import config  # noqa: E402
 from behavior import cli  # noqa: E402
 from behavior.errors import InputError  # noqa: E402
+from behavior.extraction import VideoJob, find_videos  # noqa: E402
 from behavior.report import format_table  # noqa: E402
+from behavior.splits import read_groups_file, read_split_file  # noqa: E402
 from behavior.video import FrameReader  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
@@ -53,7 +54,6 @@ SPLIT = Path(__file__).resolve().parent / "surv_fight_source_split.csv"
 WIDTH = 240  # pixels the flow is computed at: enough for limbs of 320 px clips, cheap for 1080p ones
 GRID = 4
 SPEED_CHANGE_BINS = [0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, np.inf]  # frame widths per second
-log = logging.getLogger("surv_fight_flow")
 
 
 def frame_stats(previous: np.ndarray, current: np.ndarray, previous_speed: np.ndarray | None,
@@ -95,16 +95,13 @@ def clip_features(path: Path) -> np.ndarray:
                            np.abs(np.diff(per_frame, axis=0)).mean(0)])
 
 
-def dataset_videos(clips_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The train + val videos of the source split (``<class>/<clip>``), their fight labels and source recordings."""
-    with open(SPLIT, newline="", encoding="utf-8") as f:
-        videos = [r["video"] for r in csv.DictReader(f) if r["split"] != "test"]
-    with open(clips_dir / "sources.csv", newline="", encoding="utf-8") as f:
-        source = {r["path"].removesuffix(".mp4"): r["source"] for r in csv.DictReader(f)}
-    missing = [v for v in videos if v not in source]
-    if missing:
-        raise InputError(f"{clips_dir / 'sources.csv'} has no source for {len(missing)} videos, e.g. {missing[0]}")
-    return videos, np.array([v.startswith("fight/") for v in videos], int), np.array([source[v] for v in videos])
+def dataset_videos(clips_dir: Path) -> tuple[list[VideoJob], np.ndarray, np.ndarray]:
+    """The train + val videos of the source split, their fight labels and their source recordings."""
+    jobs = find_videos(clips_dir)
+    split_of = read_split_file(SPLIT, [job.key for job in jobs])
+    jobs = [job for job in jobs if split_of.get(job.key, "test") != "test"]
+    group_of = read_groups_file(clips_dir / "sources.csv", [job.key for job in jobs])
+    return jobs, np.array([job.label == "fight" for job in jobs], int), np.array([group_of[job.key] for job in jobs])
 
 
 def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
@@ -155,10 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     for cv_dir in args.cv_dir:
         if not (cv_dir / "folds.csv").is_file():
             raise InputError(f"not a CV output folder (no folds.csv): {cv_dir}")
-    videos, labels, sources = dataset_videos(args.clips_dir)
+    jobs, labels, sources = dataset_videos(args.clips_dir)
+    videos = [job.key for job in jobs]
     started = time.perf_counter()
     with ProcessPoolExecutor(2) as pool:
-        paths = [args.clips_dir / f"{v}.mp4" for v in videos]
+        paths = [job.path for job in jobs]
         features = np.array(list(tqdm(pool.map(clip_features, paths), total=len(paths), desc="flow", unit="clip")))
     seconds = time.perf_counter() - started
     rows = []
@@ -169,13 +167,16 @@ def main(argv: list[str] | None = None) -> int:
             folds[held_out] = fold
         rows.append([f"seed {seed}", f"{accuracy(out_of_fold(features, labels, folds), labels):.3f}", "", ""])
     runs = [run_folds(cv_dir, videos) for cv_dir in args.cv_dir]
+    forests: dict[bytes, np.ndarray] = {}  # the forest's held-out probabilities, once for each set of folds
     for number, (folds, model) in enumerate(runs, 1):
-        forest = out_of_fold(features, labels, folds)
+        if folds.tobytes() not in forests:
+            forests[folds.tobytes()] = out_of_fold(features, labels, folds)
+        forest = forests[folds.tobytes()]
         rows.append([f"run {number}", f"{accuracy(forest, labels):.3f}", f"{accuracy(model, labels):.3f}",
                      f"{accuracy((forest + model) / 2, labels):.3f}"])
     if len(runs) > 1 and all(np.array_equal(folds, runs[0][0]) for folds, _ in runs):
         models = np.mean([model for _, model in runs], axis=0)
-        forest = out_of_fold(features, labels, runs[0][0])
+        forest = forests[runs[0][0].tobytes()]
         rows.append([f"runs 1-{len(runs)}", f"{accuracy(forest, labels):.3f}", f"{accuracy(models, labels):.3f}",
                      f"{accuracy((forest + len(runs) * models) / (len(runs) + 1), labels):.3f}"])
     print()
