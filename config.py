@@ -18,6 +18,8 @@ SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its vi
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
 BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"  # ImageNet MobileNetV2 state_dict: a file name or a path
 POSE_WEIGHTS = "yolov8n-pose.pt"  # keypoint model (YOLOv8-pose), used when INPUTS has pose, interaction, reach(ed)
+I3D_WEIGHTS = "i3d_kinetics400_rgb.npz"  # DeepMind's Kinetics-400 I3D, used when INPUTS has video or scene_video
+                                         # (`make i3d-weights` makes it on a connected machine)
 
 # --- Stage 1: detection, tracking and crops ------------------------------------------------
 TARGET_FPS = 15.0  # frames kept per second of video (resampled by timestamp; never upsampled; 0 = all)
@@ -78,8 +80,12 @@ INPUTS = ("motion", "pose", "interaction", "reach", "reached")  # what the netwo
                                                      # their velocities), "interaction" (the nearest other person),
                                                      # "reach" (limbs closing on the nearest person's body), "reached"
                                                      # (the closest each limb has come to someone's body so far in the
-                                                     # track, and the furthest out); no "appearance" or "scene" = no CNN
-                                                     # at all. Whole-frame mode reads ("appearance", "motion")
+                                                     # track, and the furthest out), "video" (I3D features of the
+                                                     # person's last VIDEO_CLIP_LENGTH crops: a Kinetics-400 video
+                                                     # network, it sees motion), "scene_video" (I3D of the whole
+                                                     # frame, once a clip for everyone; stage 1 saves the scene
+                                                     # images for it); no "appearance" or "scene" = no MobileNetV2.
+                                                     # Whole-frame mode reads ("appearance", "motion") (+ "video")
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
                      # clip is trained with the clip's label; "max" / "lse" / "topk" / "mean" = the clip is a bag of
                      # its people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole
@@ -97,6 +103,9 @@ ACTOR_CLASSES: tuple[str, ...] = ()  # classes one person does to another ("kick
                                      # classes only the one whose wrists and ankles reach out towards another
                                      # acts, and the one it is done to gets "<class>_received" (a class of the
                                      # model). The video label counts a received kick as a kick (VIDEO_LABEL_RULE)
+VIDEO_CLIP_LENGTH = 16  # images per I3D clip ("video", "scene_video"): every this many kept frames, the clip of
+                        # the last this many gives the next ones their features (each image through I3D once)
+VIDEO_SIZE = 224  # I3D's input size in pixels (crops and scene images are resized to it; smaller is faster)
 POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
 FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
 CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same

@@ -146,7 +146,7 @@ def cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool = False, pro
         raise InputError(f"{tc.sequences_file} has no train or val sequences to cross-validate")
     frames_dir, out = Path(tc.frames_dir), Path(tc.model_dir) / CV_DIR
     mc = model_config_from(cfg, table, frames_dir)
-    check_crops_exist(frames_dir, table, scene=mc.scene)
+    check_crops_exist(frames_dir, table, scene=mc.scene_images)
     group_of, source = cv_groups(cfg, Path(tc.sequences_file), sorted(set(table.videos)))
     plan = plan_folds(table, folds, tc.seed, group_of)
     run = {"folds": folds, "seed": tc.seed, "model_config": mc.to_dict(),

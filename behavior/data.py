@@ -213,24 +213,29 @@ def vectors_tensor(table: SequenceTable, rows: list[int], vectors: dict[str, np.
 
 
 class CachedSequenceDataset(Dataset):
-    """Sequences as gathered cached features and stream vectors: (features (T, 1280), vectors (T, D), label).
+    """Sequences as gathered cached features and stream vectors: (features (T, F), vectors (T, D), label).
 
-    With "scene" in ``inputs`` each frame's features are the crop's (with "appearance"), then its frame's scene
-    image's (T, 2560). Without a feature store (no CNN stream) the features are empty, (T, 0).
+    Each frame's features are, of those ``inputs`` names, the crop's MobileNetV2 features ("appearance"), its
+    frame's scene image's ("scene"), then I3D's of the crop's clip ("video", from ``video_store``) and of the
+    scene's ("scene_video"). Without any of them the features are empty, (T, 0).
     """
 
     def __init__(self, table: SequenceTable, rows: list[int], store: FeatureStore | None,
                  vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool,
-                 speed: float = 0.0) -> None:
+                 speed: float = 0.0, video_store: FeatureStore | None = None) -> None:
         self.rows, self.inputs, self.speed = rows, tuple(inputs), speed
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
-        self.index = (torch.tensor([[store.index[p] for p in table.frames[i]] for i in rows], dtype=torch.long)
-                      if store is not None and "appearance" in inputs else None)
-        self.scene_index = (torch.tensor([[store.index[scene_path(p)] for p in table.frames[i]] for i in rows],
-                                         dtype=torch.long) if store is not None and "scene" in inputs else None)
+        sources = {"appearance": (store, False), "scene": (store, True), "video": (video_store, False),
+                   "scene_video": (video_store, True)}
+        self.gathers: list[tuple[FeatureStore, torch.Tensor]] = []  # (store, rows (N, T)), in FEATURE_STREAMS order
+        for stream in ("appearance", "scene", "video", "scene_video"):
+            source, scene = sources[stream]
+            if source is not None and stream in inputs:
+                path_of = scene_path if scene else (lambda p: p)
+                index = [[source.index[path_of(p)] for p in table.frames[i]] for i in rows]
+                self.gathers.append((source, torch.tensor(index, dtype=torch.long)))
         self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
         self.empty = torch.zeros(table.sequence_length, 0)
-        self.store = store
         self.augment = augment
 
     def __len__(self) -> int:
@@ -243,11 +248,10 @@ class CachedSequenceDataset(Dataset):
         if self.augment and self.speed > 0:
             factor, frames = random_speed(len(vectors), self.speed)
             vectors = change_speed(vectors, self.inputs, frames, factor)
-        if self.store is None:
+        if not self.gathers:
             return self.empty, vectors, self.labels[n]
-        table = self.store.flipped if flip else self.store.plain
-        parts = [table[index[n] if frames is None else index[n][frames]]  # the crop's, then the scene's
-                 for index in (self.index, self.scene_index) if index is not None]  # flipped together
+        parts = [(store.flipped if flip else store.plain)[index[n] if frames is None else index[n][frames]]
+                 for store, index in self.gathers]  # every stream flipped together
         return torch.cat(parts, dim=-1), vectors, self.labels[n]
 
 

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from tqdm import tqdm
 
 from behavior import files, runtime
-from behavior.crops import SCENE_DIR, JpegWriter, clip_box, crop_person, letterbox, scene_crop
+from behavior.crops import SCENE_DIR, SCENE_STREAMS, JpegWriter, clip_box, crop_person, letterbox, scene_crop
 from behavior.errors import InputError, first_line
 from behavior.interrupts import StopRequest, stop_requests
 from behavior.report import format_table
@@ -78,7 +78,7 @@ class ExtractSettings:
     def from_config(cls, cfg: dict[str, Any]) -> ExtractSettings:
         """Build from the effective ``config.py`` values (after command-line overrides)."""
         return build_settings(cls, cfg, cls.CONSTANTS, detector=DetectorSettings.from_config(cfg),
-                              scene="scene" in cfg["INPUTS"] and bool(cfg["ENABLE_PERSON_TRACKING"]))
+                              scene=bool(SCENE_STREAMS & set(cfg["INPUTS"])) and bool(cfg["ENABLE_PERSON_TRACKING"]))
 
     def validate(self) -> None:
         """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""

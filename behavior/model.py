@@ -30,7 +30,9 @@ import torch
 from torch import nn
 
 from behavior import settings
+from behavior.crops import SCENE_STREAMS
 from behavior.errors import InputError, first_line
+from behavior.i3d import FEATURE_DIM as VIDEO_FEATURE_DIM
 from behavior.settings import BACKBONE_BLOCKS
 from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vector_dim, vector_streams
 
@@ -41,7 +43,8 @@ LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints m
                    "actor_classes": [],  # and before per-person labels from the clip's geometry
                    "cnn_backend": "torch",  # and before the inference backends
                    "stream_norm": False,  # and before the streams were normalized
-                   "ensemble_size": 1}  # and before the ensemble
+                   "ensemble_size": 1,  # and before the ensemble
+                   "video_clip_length": 16, "video_size": 224, "video_sha256": ""}  # and before I3D
 __all__ = ["FEATURE_DIM", "MOTION_DIM", "POSE_DIM", "BehaviorNet", "ModelConfig", "load_backbone"]
 BACKBONES = ("mobilenet_v2",)
 CNN_BACKENDS = ("torch", "openvino", "onnxruntime")  # INFERENCE_BACKEND resolved (behavior.backends)
@@ -58,8 +61,12 @@ CONSTANT_OF = {
     "inputs": "INPUTS", "pose_imgsz": "POSE_IMGSZ", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
     "freeze_backbone": "FREEZE_BACKBONE", "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
     "mil_pooling": "MIL_POOLING", "background_class": "BACKGROUND_CLASS", "stream_norm": "STREAM_NORM",
-    "ensemble_size": "ENSEMBLE_SIZE", "actor_classes": "ACTOR_CLASSES",
+    "ensemble_size": "ENSEMBLE_SIZE", "actor_classes": "ACTOR_CLASSES", "video_clip_length": "VIDEO_CLIP_LENGTH",
+    "video_size": "VIDEO_SIZE",
 }
+# The per-frame features, in the order they are concatenated: (INPUTS name, length). MobileNetV2's, then I3D's.
+FEATURE_STREAMS = (("appearance", FEATURE_DIM), ("scene", FEATURE_DIM), ("video", VIDEO_FEATURE_DIM),
+                   ("scene_video", VIDEO_FEATURE_DIM))
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,9 @@ class ModelConfig:
     mil_pooling: str = "none"  # how training pooled a clip's people into its label (behavior.mil)
     background_class: str = ""  # the class that means "nothing of interest" ("" = none)
     actor_classes: tuple[str, ...] = ()  # classes one person does to another: training labeled who acts
+    video_clip_length: int = 16  # images per I3D clip (INPUTS "video", "scene_video")
+    video_size: int = 224  # I3D's input size
+    video_sha256: str = ""  # the I3D weights the features came from ("" = no I3D stream)
 
     @property
     def trainable_blocks(self) -> int:
@@ -123,9 +133,24 @@ class ModelConfig:
         return self.appearance or self.scene
 
     @property
+    def scene_images(self) -> bool:
+        """True when a stream reads stage 1's scene images (the whole frame)."""
+        return bool(SCENE_STREAMS & set(self.inputs))
+
+    @property
+    def i3d(self) -> bool:
+        """True when the network reads I3D features (of the person's tube, or of the scene) and so needs I3D."""
+        return "video" in self.inputs or "scene_video" in self.inputs
+
+    @property
+    def feature_streams(self) -> list[str]:
+        """The per-frame feature streams read, in ``FEATURE_STREAMS`` order."""
+        return [name for name, _ in FEATURE_STREAMS if name in self.inputs]
+
+    @property
     def feature_dim(self) -> int:
-        """Length of the per-frame CNN features: the crop's, then the scene's."""
-        return FEATURE_DIM * (int(self.appearance) + int(self.scene))
+        """Length of the per-frame features: the crop's and the scene's MobileNetV2 features, then I3D's."""
+        return sum(dim for name, dim in FEATURE_STREAMS if name in self.inputs)
 
     @property
     def needs_keypoints(self) -> bool:
@@ -194,6 +219,12 @@ class ModelConfig:
             raise InputError("INPUTS 'pose', 'interaction' and 'reach' need ENABLE_PERSON_TRACKING")
         if self.scene and (self.trainable_blocks > 0 or not self.person_tracking):
             raise InputError("INPUTS 'scene' needs a frozen backbone and ENABLE_PERSON_TRACKING")
+        if self.i3d and self.trainable_blocks > 0:
+            raise InputError("INPUTS 'video' and 'scene_video' need a frozen MobileNetV2 (FINE_TUNE_BLOCKS 0, "
+                             "FREEZE_BACKBONE on): their features are cached")
+        if "scene_video" in self.inputs and not self.person_tracking:
+            raise InputError("INPUTS 'scene_video' needs ENABLE_PERSON_TRACKING (in whole-frame mode, 'video' reads "
+                             "the whole frame)")
         settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
 
 
@@ -231,14 +262,16 @@ class SequenceClassifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         in_dim = 0
-        if cfg.cnn:
+        if cfg.feature_streams:
             self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
-        if cfg.appearance:
-            self.feature_norm = nn.LayerNorm(FEATURE_DIM)
-            in_dim += FEATURE_DIM
-        if cfg.scene:  # the whole frame: what the people around do, which a person's crop only partly shows
-            self.scene_norm = nn.LayerNorm(FEATURE_DIM)
-            in_dim += FEATURE_DIM
+        # named attributes: checkpoints keep their "members.0.feature_norm.weight" keys
+        # (the scene: what the people around do, which a person's crop only partly shows)
+        self.norm_names = {"appearance": "feature_norm", "scene": "scene_norm", "video": "video_norm",
+                           "scene_video": "scene_video_norm"}
+        for name, dim in FEATURE_STREAMS:
+            if name in cfg.inputs:
+                setattr(self, self.norm_names[name], nn.LayerNorm(dim))
+                in_dim += dim
         self.streams = vector_streams(cfg.inputs)
         for stream in self.streams:  # named attributes: checkpoints keep their "members.0.motion.0.weight" keys
             setattr(self, stream, nn.Sequential(nn.Linear(DIMS[stream], EMBED_DIMS[stream]), nn.ReLU()))
@@ -255,15 +288,16 @@ class SequenceClassifier(nn.Module):
                                   nn.Linear(cfg.head_hidden_dim, cfg.num_classes))
 
     def forward(self, features: torch.Tensor | None, vectors: torch.Tensor | None) -> torch.Tensor:
-        """Features (B, T, ``cfg.feature_dim``: the crop's 1280, then the scene's; None without a CNN stream) and
-        stream vectors (B, T, D) -> logits (B, C)."""
+        """Features (B, T, ``cfg.feature_dim``: the crop's 1280, the scene's, then I3D's 1024 of the tube and of the
+        scene, those ``cfg.inputs`` name; None without a feature stream) and stream vectors (B, T, D) -> logits (B, C).
+        """
         parts = []
-        if self.cfg.cnn:
-            features = features.float()
-        if self.cfg.appearance:
-            parts.append(self.feature_dropout(self.feature_norm(features[..., :FEATURE_DIM])))
-        if self.cfg.scene:
-            parts.append(self.feature_dropout(self.scene_norm(features[..., -FEATURE_DIM:])))
+        offset = 0
+        for name, dim in FEATURE_STREAMS:
+            if name in self.cfg.inputs:
+                chunk = features[..., offset:offset + dim].float()
+                parts.append(self.feature_dropout(getattr(self, self.norm_names[name])(chunk)))
+                offset += dim
         if self.streams:
             lead = parts[0].shape[:2] if parts else vectors.shape[:2]
             device = parts[0].device if parts else vectors.device

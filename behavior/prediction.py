@@ -47,11 +47,12 @@ from behavior.streams import Person, StreamState, as_recorded
 from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker
 from behavior.training import background_index, load_checkpoint
 from behavior.video import Frame, FrameReader, VideoWriter, is_stream, require_display
+from behavior.video_features import ClipBuffer, VideoBackbone, fit_size
 from behavior.weights import file_sha256
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "detect_track", "crop_cnn", "pose", "lstm", "draw_write")
+STAGES = ("decode", "detect_track", "crop_cnn", "i3d", "pose", "lstm", "draw_write")
 OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "summary.json")  # the only files a prediction writes or replaces
 BATCH_FILES = ("batch.json", "evaluation.json", "confusion_matrix.csv", "confusion_matrix.png")
 STAGING = ".partial"
@@ -66,13 +67,15 @@ class PredictSettings:
     smoothing: float = 0.5
     video_label_rule: str = "auto"
     pose_weights: str = "yolov8n-pose.pt"
+    i3d_weights: str = "i3d_kinetics400_rgb.npz"
     draw_pose: bool = True
     detect_batch: int = 1  # frames detected in one call, one batch ahead: speed only, the tracks are the same
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
     CONSTANTS: ClassVar[dict[str, str]] = {
         "stride": "PREDICT_STRIDE", "smoothing": "SMOOTHING", "video_label_rule": "VIDEO_LABEL_RULE",
-        "pose_weights": "POSE_WEIGHTS", "draw_pose": "DRAW_POSE", "detect_batch": "DETECT_BATCH"}
+        "pose_weights": "POSE_WEIGHTS", "i3d_weights": "I3D_WEIGHTS", "draw_pose": "DRAW_POSE",
+        "detect_batch": "DETECT_BATCH"}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> PredictSettings:
@@ -177,6 +180,7 @@ class TrackState:
     features: deque = field(init=False)
     vectors: deque = field(init=False)
     last_crop: np.ndarray | None = None  # for CNN_INPUT "difference"
+    clip: ClipBuffer | None = None  # the track's last I3D clip and its feature (INPUTS "video")
     probs: np.ndarray | None = None
     first_frame: int = -1
     last_frame: int = -1
@@ -209,6 +213,7 @@ class TrackState:
         self.features.clear()
         self.vectors.clear()
         self.last_crop = None
+        self.clip = None
 
 
 class Timer:
@@ -255,6 +260,7 @@ class Predictor:
         runtime.set_threads(settings.detector.threads)
         self.colors = palette(len(self.classes))
         self.pose = self._pose_estimator(settings) if self.mc.needs_keypoints else None
+        self.video = self._video_backbone(settings) if self.mc.i3d else None
         # set to a list to record (frame, track, features, stream vector, keypoints) of every person
         self.feature_log: list[tuple[int, int, torch.Tensor, np.ndarray, np.ndarray | None]] | None = None
 
@@ -266,6 +272,14 @@ class Predictor:
             raise InputError(f"POSE_WEIGHTS {settings.pose_weights} (sha256 {pose.sha256()[:12]}) are not the pose "
                              f"weights this checkpoint was trained with (sha256 {self.mc.pose_sha256[:12]})")
         return PoseEstimator(pose)
+
+    def _video_backbone(self, settings: PredictSettings) -> VideoBackbone:
+        """The I3D the checkpoint's video features came from; InputError when I3D_WEIGHTS is another one."""
+        video = VideoBackbone.load(settings.i3d_weights, self.mc.video_clip_length, self.mc.video_size, self.device)
+        if self.mc.video_sha256 and video.sha256 != self.mc.video_sha256:
+            raise InputError(f"I3D_WEIGHTS {settings.i3d_weights} (sha256 {video.sha256[:12]}) are not the I3D "
+                             f"weights this checkpoint was trained with (sha256 {self.mc.video_sha256[:12]})")
+        return video
 
     @torch.inference_mode()
     def _classify(self, states: list[TrackState]) -> np.ndarray:
@@ -410,6 +424,8 @@ class Predictor:
         if self.mc.cnn:
             on_runtime = self.device == "cpu" and backends.compiled_backbone(self.net) is not None
             out["cnn"] = self.mc.cnn_backend if on_runtime else "torch"
+        if self.video is not None:
+            out["i3d"] = "torch"
         return out
 
     def _summary(self, source: Any, reader: FrameReader, kept: int, fps: float,
@@ -440,6 +456,7 @@ class _Session:
         self.no_features = torch.zeros(0)  # what a track's feature buffer holds when the model reads no appearance
         self.keypoints: dict[int, np.ndarray | None] = {}  # this frame's, by track, for drawing
         self.last_scene: np.ndarray | None = None  # the previous kept frame's scene image (INPUTS "scene")
+        self.scene_clip = ClipBuffer(predictor.mc.video_clip_length)  # the scene's I3D clip (INPUTS "scene_video")
         self.finished: list[tuple[int, TrackState]] = []
         self.rows = files.CsvStream(out / "tracks.csv",
                                     [*TRACKS_CSV_HEADER, *(f"p_{c}" for c in predictor.classes)])
@@ -452,13 +469,16 @@ class _Session:
         """Update the tracks with one frame's persons, classify when due, draw and write; False to stop."""
         p, mc, s = self.p, self.p.mc, self.p.settings
         image, kept = frame.image, self.kept
-        scene = self._scene(image) if mc.scene else None
+        scene_image = as_saved(scene_crop(image, (mc.frame_width, mc.frame_height)), mc) if mc.scene_images else None
+        scene = self._scene(scene_image) if mc.scene else None
+        scene_video = self._scene_video(scene_image) if "scene_video" in mc.inputs else None  # every kept frame
         if dets:
             tracks = [self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
                       for d in dets]
-            # crops only for what reads them: the CNN and the pose model (a motion-only model needs none)
-            crops = [training_crop(image, d, mc) for d in dets] if mc.appearance or p.pose is not None else []
-            features = [self.no_features] * len(dets)
+            # crops only for what reads them: the CNNs and the pose model (a motion-only model needs none)
+            reads_crops = mc.appearance or p.pose is not None or "video" in mc.inputs
+            crops = [training_crop(image, d, mc) for d in dets] if reads_crops else []
+            parts = []  # (people, dim) per feature stream, in FEATURE_STREAMS order
             if mc.cnn:
                 seen = []
                 if mc.appearance:
@@ -467,11 +487,18 @@ class _Session:
                         seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
                         for st, crop in zip(tracks, crops, strict=True):
                             st.last_crop = crop
-                features = embed_crops(p.net, np.stack(seen + ([scene] if scene is not None else [])), p.device)
-                if scene is not None:  # every person's features, then the scene's (one CNN pass for the frame)
-                    shared = features[-1:].expand(len(dets), -1)
-                    features = torch.cat([features[:len(seen)], shared], dim=1) if seen else shared
+                cnn = embed_crops(p.net, np.stack(seen + ([scene] if scene is not None else [])), p.device)
+                if mc.appearance:  # every person's features, then the scene's (one CNN pass)
+                    parts.append(cnn[:len(seen)])
+                if scene is not None:
+                    parts.append(cnn[-1:].expand(len(dets), -1))
             self.timer.mark("crop_cnn")
+            if "video" in mc.inputs:
+                parts.append(self._tube_video(tracks, crops))
+            if scene_video is not None:
+                parts.append(scene_video.expand(len(dets), -1))
+            features = torch.cat(parts, dim=1) if parts else [self.no_features] * len(dets)
+            self.timer.mark("i3d")
             recorded = [as_recorded(d.box, frame.time_s) for d in dets]  # what training reads from tracks.csv
             boxes, t = [b for b, _ in recorded], recorded[0][1]
             keypoints: list[np.ndarray | None] = [None] * len(dets)
@@ -530,14 +557,32 @@ class _Session:
         self.kept += 1
         return keep_going
 
-    def _scene(self, image: np.ndarray) -> np.ndarray:
-        """This frame's scene image as the CNN sees it, on every kept frame as stage 1 saves it (for "difference",
+    def _scene(self, current: np.ndarray) -> np.ndarray:
+        """This frame's scene image (as stage 1 saves it) as the CNN sees it, on every kept frame (for "difference",
         against the previous kept frame's, with or without people in it)."""
-        mc = self.p.mc
-        current = as_saved(scene_crop(image, (mc.frame_width, mc.frame_height)), mc)
-        seen = motion_image(current, self.last_scene) if mc.cnn_input == "difference" else current
+        seen = motion_image(current, self.last_scene) if self.p.mc.cnn_input == "difference" else current
         self.last_scene = current
         return seen
+
+    def _scene_video(self, current: np.ndarray) -> torch.Tensor:
+        """I3D's feature (1, 1024) of the scene's clip, computed when a clip ends, held in between (as the cache)."""
+        video = self.p.video
+        if self.scene_clip.push(fit_size(current, video.size)):
+            self.scene_clip.feature = torch.from_numpy(video.embed(self.scene_clip.clip()[None]))
+        return self.scene_clip.feature
+
+    def _tube_video(self, tracks: list[TrackState], crops: list[np.ndarray]) -> torch.Tensor:
+        """I3D's features (people, 1024) of each track's clip of crops: the tracks whose clip ends now in one batch."""
+        video = self.p.video
+        due = []
+        for st, crop in zip(tracks, crops, strict=True):
+            st.clip = st.clip or ClipBuffer(video.clip_length)
+            if st.clip.push(fit_size(crop, video.size)):
+                due.append(st)
+        if due:
+            for st, feature in zip(due, video.embed(np.stack([st.clip.clip() for st in due])), strict=True):
+                st.clip.feature = torch.from_numpy(feature)
+        return torch.stack([st.clip.feature for st in tracks])
 
     def close(self) -> None:
         if self.writer is not None:

@@ -28,7 +28,8 @@ SAMPLING_MODES = ("dense", "uniform")
 PAD_MODES = ("reverse", "loop", "repeat_last", "drop")
 TEMPORAL_POOLINGS = ("last", "attention")
 CNN_INPUTS = ("rgb", "difference")
-STREAMS = ("appearance", "scene", "motion", "pose", "interaction", "reach", "reached")  # what the net reads (INPUTS)
+STREAMS = ("appearance", "scene", "video", "scene_video", "motion", "pose", "interaction", "reach",
+           "reached")  # what the net reads (INPUTS)
 CNN_PRECISIONS = ("auto", "float32", "bfloat16")
 INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.backends)
 INFERENCE_PRECISIONS = ("float32", "bfloat16")  # how OpenVINO computes the detector and the pose model
@@ -128,7 +129,7 @@ RULES: dict[str, Rule] = {
     # paths and weights
     "CLIPS_DIR": TEXT, "FRAMES_DIR": TEXT, "SEQUENCES_FILE": TEXT, "FEATURES_DIR": TEXT, "MODEL_DIR": TEXT,
     "OUTPUT_DIR": Rule(str), "SAMPLE_CLIPS_DIR": TEXT, "YOLO_WEIGHTS": TEXT, "BACKBONE_WEIGHTS": TEXT,
-    "POSE_WEIGHTS": TEXT,
+    "POSE_WEIGHTS": TEXT, "I3D_WEIGHTS": TEXT,
     # stage 1
     "TARGET_FPS": Rule(float, low=0, high=1000),
     "FRAME_WIDTH": Rule(int, low=8, high=4096), "FRAME_HEIGHT": Rule(int, low=8, high=4096),
@@ -157,6 +158,7 @@ RULES: dict[str, Rule] = {
     "HEAD_HIDDEN_DIM": INT_POS, "HEAD_DROPOUT": FRACTION, "STREAM_NORM": FLAG,
     "ENSEMBLE_SIZE": Rule(int, low=1, high=32),
     "INPUTS": Rule(tuple, choices=STREAMS), "POSE_IMGSZ": Rule(int, low=32, high=4096), "FREEZE_BACKBONE": FLAG,
+    "VIDEO_CLIP_LENGTH": Rule(int, low=1, high=256), "VIDEO_SIZE": Rule(int, low=32, high=1024),
     "CNN_INPUT": Rule(str, choices=CNN_INPUTS),
     "MIL_POOLING": Rule(str, choices=MIL_POOLINGS), "BACKGROUND_CLASS": Rule(str), "ACTOR_CLASSES": Rule(tuple),
     "FINE_TUNE_BLOCKS": Rule(int, low=0, high=BACKBONE_BLOCKS),
@@ -230,8 +232,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
     inputs = tuple(cfg.get("INPUTS") or ())
     if "appearance" not in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
         raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS, FREEZE_BACKBONE off) needs 'appearance' in INPUTS")
-    if "scene" in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
-        raise InputError("INPUTS 'scene' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
+    for stream in ("scene", "video", "scene_video"):
+        if stream in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
+            raise InputError(f"INPUTS '{stream}' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):
         raise InputError("give GROUPS_FILE (--groups-file) or GROUP_PATTERN (--group-pattern), not both")
     if cfg.get("GROUP_PATTERN"):

@@ -53,7 +53,8 @@ from behavior.model import BehaviorNet, ModelConfig, combine_members, load_backb
 from behavior.pose import KeypointCache, KeypointStore, PoseSettings
 from behavior.settings import build_settings
 from behavior.tracking import WHOLE_FRAME_TRACK
-from behavior.weights import resolve_weights
+from behavior.video_features import VideoBackbone, VideoFeatureCache
+from behavior.weights import file_sha256, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class TrainConfig:
     model_dir: str = "models/lstm_mn"
     backbone_weights: str = "mobilenet_v2_imagenet.pth"
     pose_weights: str = "yolov8n-pose.pt"
+    i3d_weights: str = "i3d_kinetics400_rgb.npz"
     batch_size: int = 16
     learning_rate: float = 1e-3
     optimizer: str = "adamw"
@@ -96,7 +98,7 @@ class TrainConfig:
     CONSTANTS: ClassVar[dict[str, str]] = {
         "sequences_file": "SEQUENCES_FILE", "frames_dir": "FRAMES_DIR", "features_dir": "FEATURES_DIR",
         "model_dir": "MODEL_DIR", "backbone_weights": "BACKBONE_WEIGHTS", "pose_weights": "POSE_WEIGHTS",
-        "batch_size": "BATCH_SIZE",
+        "i3d_weights": "I3D_WEIGHTS", "batch_size": "BATCH_SIZE",
         "learning_rate": "LEARNING_RATE", "optimizer": "OPTIMIZER", "weight_decay": "WEIGHT_DECAY",
         "epochs": "NUM_EPOCHS", "patience": "EARLY_STOPPING_PATIENCE", "lr_patience": "LR_PATIENCE",
         "lr_factor": "LR_FACTOR", "grad_clip": "GRAD_CLIP_NORM", "focal_gamma": "FOCAL_GAMMA",
@@ -134,20 +136,24 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
         mil_pooling=resolve_pooling(str(cfg["MIL_POOLING"]), str(cfg["BACKGROUND_CLASS"]), cfg["ACTOR_CLASSES"]),
         background_class=str(cfg["BACKGROUND_CLASS"]), actor_classes=tuple(cfg["ACTOR_CLASSES"]),
+        video_clip_length=int(cfg["VIDEO_CLIP_LENGTH"]), video_size=int(cfg["VIDEO_SIZE"]),
     )
     if mc.background_class and mc.background_class not in table.classes:
         raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "
                          f"of the sequences: {', '.join(table.classes)}")
     check_roles(mc, table.classes)
-    if not mc.person_tracking and (mc.needs_keypoints or mc.scene):
-        log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads appearance and motion",
-                    ", ".join(mc.inputs))
-        mc = dataclasses.replace(mc, inputs=WHOLE_FRAME_INPUTS)
+    if not mc.person_tracking and (mc.needs_keypoints or mc.scene or "scene_video" in mc.inputs):
+        inputs = WHOLE_FRAME_INPUTS + (("video",) if mc.i3d else ())  # the person is the scene: I3D reads it
+        log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads %s", ", ".join(mc.inputs),
+                    ", ".join(inputs))
+        mc = dataclasses.replace(mc, inputs=inputs)
     if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")
     elif mc.cnn:  # cached features are computed (and predicted) on the chosen runtime
         mc = dataclasses.replace(mc, cnn_backend=backends.resolve_backend(
             str(cfg["INFERENCE_BACKEND"]), runtime.resolve_device(str(cfg["DEVICE"]))))
+    if mc.i3d:  # and the I3D the video features came from
+        mc = dataclasses.replace(mc, video_sha256=file_sha256(str(resolve_weights(str(cfg["I3D_WEIGHTS"])))))
     if mc.needs_keypoints:  # prediction checks that it runs the pose model the keypoints came from
         mc = dataclasses.replace(mc, pose_sha256=PoseSettings(str(cfg["POSE_WEIGHTS"])).sha256())
     return mc
@@ -482,6 +488,7 @@ class TrainingData:
     vectors: dict[str, np.ndarray] | None
     store: FeatureStore | None  # None when fine-tuning (the crops themselves are read) or without appearance
     num_workers: int = 0  # data-loading workers when the crops are read
+    video_store: FeatureStore | None = None  # I3D's features, with INPUTS "video" or "scene_video"
     people: dict[str, PersonStats] | None = None  # by person folder, with MIL_POOLING "roles" (who acts in each clip)
 
     @property
@@ -497,7 +504,8 @@ class TrainingData:
         """The sequences of ``rows`` as a dataset of (frames or features, stream vectors, label); ``speed``:
         AUGMENT_SPEED when augmenting."""
         if not self.reads_crops:
-            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.mc.inputs, augment, speed)
+            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.mc.inputs, augment, speed,
+                                         self.video_store)
         size = (self.mc.frame_width, self.mc.frame_height)
         return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.mc.inputs, augment,
                                     speed)
@@ -544,7 +552,25 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
         env.barrier()
         if not env.main:
             store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, False)
-    return TrainingData(table, mc, weights_path, frames_dir, vectors, store, tc.num_workers, people)
+    video_store = load_video_features(tc, env, table, mc, progress) if mc.i3d else None
+    return TrainingData(table, mc, weights_path, frames_dir, vectors, store, tc.num_workers, people=people,
+                        video_store=video_store)
+
+
+def load_video_features(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
+                        progress: bool) -> FeatureStore:
+    """I3D's features of every crop (``video``) and scene image (``scene_video``) ``table`` reads, from their cache."""
+    backbone = VideoBackbone.load(tc.i3d_weights, mc.video_clip_length, mc.video_size, env.device)
+    cache = VideoFeatureCache(Path(tc.features_dir), backbone.key)
+    folders = ((table.person_dirs() if "video" in mc.inputs else [])
+               + (table.scene_dirs() if "scene_video" in mc.inputs else []))
+    if env.main:  # one process fills the cache, the others read it
+        store = cache.load(Path(tc.frames_dir), folders, backbone, progress)
+        print(f"I3D feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} images)")
+    env.barrier()
+    if not env.main:
+        store = cache.load(Path(tc.frames_dir), folders, None, progress=False)
+    return store
 
 
 def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool, overwrite: bool,
@@ -557,14 +583,14 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool,
     if not rows["val"]:
         raise InputError(f"the val split of {tc.sequences_file} is empty: early stopping needs validation videos")
     mc = model_config_from(cfg, table, frames_dir)
-    check_crops_exist(frames_dir, table, scene=mc.scene)
+    check_crops_exist(frames_dir, table, scene=mc.scene_images)
     ckpt = _resume_checkpoint(model_dir, table, mc) if resume else None
     if ckpt is None and (model_dir / BEST).exists() and not overwrite:
         raise InputError(f"{model_dir} already holds a trained model: pass --resume to continue it, "
                          "--overwrite to start over, or choose another --model-dir")
     if env.main:  # a read-only or full disk is found now, not after the feature pass and an epoch
         files.ensure_writable(model_dir)
-        if (mc.cnn and mc.trainable_blocks == 0) or mc.needs_keypoints:
+        if (mc.cnn and mc.trainable_blocks == 0) or mc.needs_keypoints or mc.i3d:
             files.ensure_writable(Path(tc.features_dir))
     runtime.set_threads(tc.threads)
     data = load_training_data(tc, env, table, mc, progress)
@@ -601,7 +627,7 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     table, mc = data.table, data.mc
     model = BehaviorNet(mc, data.backbone())
     reading = ("cached features" if data.store is not None else "fine-tuning from crops") if mc.cnn \
-        else f"{', '.join(mc.inputs)} only (no CNN)"
+        else f"{', '.join(mc.inputs)} only (no MobileNetV2)"
     workers = data.workers
 
     def dataset(split: str, augment: bool):

@@ -187,7 +187,7 @@ def test_stream_norm_puts_every_stream_on_one_scale():
 
 
 def test_stream_settings_are_checked():
-    with pytest.raises(InputError, match="one or more of: appearance, scene, motion, pose, interaction"):
+    with pytest.raises(InputError, match="one or more of: appearance, scene, video, scene_video, motion, pose"):
         ModelConfig.from_dict({**small().to_dict(), "inputs": ["appearance", "gait"]})
     with pytest.raises(InputError, match="ENABLE_PERSON_TRACKING"):
         small(inputs=("pose",), person_tracking=False).validate()

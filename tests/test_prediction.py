@@ -16,6 +16,7 @@ from behavior.features import FeatureCache
 from behavior.prediction import Predictor, PredictSettings, video_label
 from behavior.synthetic import ClipSpec, render_clip, write_clip
 from behavior.video import VideoWriter
+from behavior.video_features import VideoBackbone, VideoFeatureCache
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,38 +32,51 @@ def read_rows(path):
 
 
 @pytest.fixture(params=[("rgb", ("appearance", "motion")), ("difference", ("appearance", "motion")),
-                        ("difference", ("appearance", "scene", "motion")), ("rgb", ("scene", "motion"))],
-                ids=["rgb", "difference", "difference+scene", "scene-only"])
+                        ("difference", ("appearance", "scene", "motion")), ("rgb", ("scene", "motion")),
+                        ("difference", ("appearance", "scene", "video", "scene_video", "motion")),
+                        ("rgb", ("video", "motion"))],
+                ids=["rgb", "difference", "difference+scene", "scene-only", "every-feature-stream", "video-only"])
 def predictor_input(request, predictor):
-    """The predictor with CNN_INPUT and INPUTS (the scene stream) set both where prediction and where the feature
-    cache read them."""
+    """The predictor with CNN_INPUT and INPUTS (the scene and I3D streams) set both where prediction and where the
+    feature caches read them; I3D on clips of 4 images at 64 pixels, to be quick."""
     import dataclasses
 
-    original = predictor.mc
+    from behavior.model import SequenceClassifier
+
+    original, members = predictor.mc, predictor.net.members
     cnn_input, inputs = request.param
-    predictor.mc = predictor.net.cfg = dataclasses.replace(original, cnn_input=cnn_input, inputs=inputs)
+    predictor.mc = predictor.net.cfg = dataclasses.replace(original, cnn_input=cnn_input, inputs=inputs,
+                                                           video_clip_length=4, video_size=64)
+    predictor.net.members = torch.nn.ModuleList([SequenceClassifier(predictor.mc).eval()])  # reads these streams
+    predictor.video = VideoBackbone.load("i3d_kinetics400_rgb.npz", 4, 64) if predictor.mc.i3d else None
     yield predictor
     predictor.mc = predictor.net.cfg = original
+    predictor.net.members, predictor.video = members, None
 
 
 def test_streaming_features_equal_batch_features(predictor_input, sample_clips, tmp_path):
     """The crops and features of a live prediction are those that training computed from the same frames (with
-    INPUTS "scene": each person's, then their frame's scene image's, saved by stage 1)."""
+    INPUTS "scene": each person's, then their frame's scene image's, saved by stage 1; then I3D's, of the person's
+    clip and of the scene's, from the I3D feature cache)."""
     predictor = predictor_input
     mc = predictor.mc
     job = find_videos(sample_clips)[1]  # a two-person clip
     settings = ExtractSettings(target_fps=mc.target_fps, frame_width=mc.frame_width, frame_height=mc.frame_height,
                                crop_margin=mc.crop_margin, jpeg_quality=mc.jpeg_quality, min_track_frames=1,
-                               scene=mc.scene)
+                               scene=mc.scene_images)
     extract_all([job], tmp_path / "frames", settings, progress=False)
     video_dir = job.out_dir(tmp_path / "frames")
     person_of = {int(r["track_id"]): int(r["person"]) for r in read_rows(video_dir / "tracks.csv")}
     dirs = [p.relative_to(tmp_path / "frames").as_posix() for p in video_dir.glob("person_*")] if mc.appearance \
         else []
-    assert (video_dir / "scene").is_dir() == mc.scene
-    scene_dirs = [(video_dir / "scene").relative_to(tmp_path / "frames").as_posix()] if mc.scene else []
-    store = FeatureCache(tmp_path / "cache", "k").load(tmp_path / "frames", dirs + scene_dirs, predictor.net,
-                                                       progress=False)
+    assert (video_dir / "scene").is_dir() == mc.scene_images
+    scene_dir = (video_dir / "scene").relative_to(tmp_path / "frames").as_posix()
+    store = FeatureCache(tmp_path / "cache", "k").load(tmp_path / "frames", dirs + [scene_dir] * mc.scene,
+                                                       predictor.net, progress=False)
+    tubes = [p.relative_to(tmp_path / "frames").as_posix() for p in video_dir.glob("person_*")]
+    video_store = VideoFeatureCache(tmp_path / "cache", "v").load(
+        tmp_path / "frames", tubes * ("video" in mc.inputs) + [scene_dir] * ("scene_video" in mc.inputs),
+        predictor.video, progress=False) if mc.i3d else None
 
     predictor.feature_log = []
     try:
@@ -74,11 +88,12 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
     assert len(log) * mc.appearance + scene_frames == len(store.index) and len(log) >= 20
     rel = video_dir.relative_to(tmp_path / "frames").as_posix()
     for frame, track, streamed, _, _ in log:
-        parts = [f"{rel}/person_{person_of[track]}/frame_{frame:06d}.jpg"] if mc.appearance else []
-        parts += [f"{rel}/scene/frame_{frame:06d}.jpg"] if mc.scene else []
-        batch = torch.cat([store.plain[store.index[p]].float() for p in parts])
+        crop, scene = f"{rel}/person_{person_of[track]}/frame_{frame:06d}.jpg", f"{rel}/scene/frame_{frame:06d}.jpg"
+        parts = [(store, crop)] * mc.appearance + [(store, scene)] * mc.scene
+        parts += [(video_store, crop)] * ("video" in mc.inputs) + [(video_store, scene)] * ("scene_video" in mc.inputs)
+        batch = torch.cat([cache.plain[cache.index[p]].float() for cache, p in parts])
         assert streamed.shape == (mc.feature_dim,)
-        assert torch.allclose(streamed, batch, atol=2e-2, rtol=1e-2)  # the cache stores float16
+        assert torch.allclose(streamed, batch, atol=2e-2, rtol=1e-2)  # the caches store float16
 
 
 def test_outputs_and_schemas(predictor, sample_clips, tmp_path):

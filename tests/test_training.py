@@ -5,12 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from behavior import training
 from behavior.errors import BehaviorError, InputError
 from behavior.model import BehaviorNet, ModelConfig
+from behavior.weights import resolve_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ("best_mobilenet_lstm.pth", "last.pth", "history.csv", "report.json", "classification_report.txt",
@@ -87,6 +89,35 @@ def test_the_scene_stream_reads_every_frame_whole(train_cfg, tmp_path, capsys):
     assert f"Feature cache: {len(videos)} folders reused, 0 computed" in capsys.readouterr().out
     ckpt = torch.load(Path(alone["MODEL_DIR"]) / training.BEST, weights_only=True)
     assert ModelConfig.from_dict(ckpt["model_config"]).feature_dim == 1280
+
+
+def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_path, capsys):
+    """INPUTS "video" and "scene_video": I3D's features of each crop's clip and of the scene's, cached once per folder;
+    the checkpoint records the clip length, the input size and the weights, and prediction refuses other weights."""
+    import shutil
+
+    from behavior.prediction import Predictor, PredictSettings
+
+    frames = tmp_path / "frames"
+    shutil.copytree(train_cfg()["FRAMES_DIR"], frames)
+    videos = sorted(p.parent for p in frames.glob("*/*/person_1"))
+    for video in videos:  # one person each: their crops stand in for the scene images
+        shutil.copytree(video / "person_1", video / "scene")
+    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("video", "scene_video", "motion"), VIDEO_CLIP_LENGTH=4,
+                    VIDEO_SIZE=32, NUM_EPOCHS=2)
+    report = training.train(cfg, progress=False)
+    assert f"I3D feature cache: 0 folders reused, {2 * len(videos)} computed" in capsys.readouterr().out
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    mc = ModelConfig.from_dict(ckpt["model_config"])
+    assert (mc.feature_dim, mc.video_clip_length, mc.video_size, len(mc.video_sha256)) == (2048, 4, 32, 64)
+    assert any("scene_video_norm" in k for k in ckpt["model"]) and report["video_level"]["n"] == 2
+    training.train({**cfg, "INPUTS": ("video", "motion"), "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
+    assert f"I3D feature cache: {len(videos)} folders reused, 0 computed" in capsys.readouterr().out
+    other = tmp_path / "other.npz"
+    with np.load(resolve_weights("i3d_kinetics400_rgb.npz")) as weights:
+        np.savez(other, **{k: weights[k] * 1.01 for k in weights.files})
+    with pytest.raises(InputError, match="I3D_WEIGHTS .* are not the I3D weights this checkpoint was trained with"):
+        Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings(i3d_weights=str(other)))
 
 
 def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
