@@ -1,14 +1,17 @@
 #!/usr/bin/env python
-"""Stage 3's caches: crops per second through MobileNetV2 and YOLOv8-pose on each inference backend.
+"""Stage 3's caches: crops per second through MobileNetV2, YOLOv8-pose and I3D on each inference backend.
 
 The feature cache runs every crop through MobileNetV2 twice (as saved and mirrored,
 ``features.embed_images``) in batches of FEATURE_BATCH_SIZE; the keypoint cache runs YOLOv8-pose on
 each crop (``pose.PoseEstimator.estimate``) in batches of 32. Both are timed here on the same real
 person crops (cut by the project's own ``crop_person`` from surv_fight frames), every backend in
 this one process, alternating pass by pass. Prints the median crops/s of each and the ratio to torch.
+The I3D cache (INPUTS "video", "scene_video"; torch only) is timed at each ``--video-sizes`` on the same
+crops as one track (``video_features.folder_features``: one clip every VIDEO_CLIP_LENGTH crops, plain and
+mirrored), against the bare network's forward on the same clips.
 
     python benchmarks/cache_speed.py                          # 256 crops, 5 passes
-    python benchmarks/cache_speed.py --crops 512 --backends torch openvino
+    python benchmarks/cache_speed.py --crops 512 --backends torch openvino --video-sizes 224
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,15 +28,18 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 import config  # noqa: E402
 from behavior import backends, cli, runtime  # noqa: E402
 from behavior.crops import crop_person  # noqa: E402
 from behavior.features import embed_images  # noqa: E402
+from behavior.i3d import to_clip  # noqa: E402
 from behavior.model import BehaviorNet, ModelConfig, load_backbone  # noqa: E402
 from behavior.pose import PoseEstimator, PoseSettings  # noqa: E402
 from behavior.report import format_table  # noqa: E402
 from behavior.tracking import DetectorSettings, PersonTracker  # noqa: E402
+from behavior.video_features import CLIP_BATCH, VideoBackbone, clip_positions, fit_size, folder_features  # noqa: E402
 from behavior.weights import resolve_weights  # noqa: E402
 
 DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
@@ -58,12 +65,29 @@ def person_crops(clips_dir: Path, count: int, size: tuple[int, int]) -> np.ndarr
     raise SystemExit(f"found only {len(crops)} person crops in {clips_dir}")
 
 
+def i3d_runs(crops: np.ndarray, size: int, length: int) -> dict[str, Callable[[], object]]:
+    """Filling the I3D cache for ``crops`` as one track, and the bare network's forward on the same clips."""
+    backbone = VideoBackbone.load(config.I3D_WEIGHTS, length, size)
+    images = [fit_size(c, size) for c in crops]
+    clips = torch.stack([to_clip(np.stack([images[p] for p in clip_positions(e, length)]))
+                         for e in range(0, len(images), length)])
+
+    def bare() -> None:
+        with torch.inference_mode():
+            for i in range(0, len(clips), CLIP_BATCH):
+                backbone.net.features(clips[i:i + CLIP_BATCH])
+                backbone.net.features(clips[i:i + CLIP_BATCH].flip(-1))
+
+    return {"bare torch": bare, "torch": lambda: folder_features(images, backbone)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips-dir", type=Path, default=DEFAULT_CLIPS)
     parser.add_argument("--crops", type=int, default=256)
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--backends", nargs="+", default=["torch", "openvino", "onnxruntime"])
+    parser.add_argument("--video-sizes", nargs="*", type=int, default=[112, 160, 224], help="I3D input sizes")
     args = parser.parse_args()
     cli.setup_logging("WARNING")
     size = (config.FRAME_WIDTH, config.FRAME_HEIGHT)
@@ -96,9 +120,18 @@ def main() -> int:
                 run(backend)
                 rates.setdefault((cache, backend), []).append(len(crops) / (time.perf_counter() - start))
 
+    for size_px in args.video_sizes:
+        for name, run in i3d_runs(crops, size_px, config.VIDEO_CLIP_LENGTH).items():
+            run()  # warm-up
+            for _ in range(args.passes):
+                start = time.perf_counter()
+                run()
+                rates.setdefault((f"I3D {size_px}px, clips of {config.VIDEO_CLIP_LENGTH}", name), []).append(
+                    len(crops) / (time.perf_counter() - start))
+
     rows = []
     for (cache, backend), r in rates.items():
-        torch_rate = statistics.median(rates.get((cache, "torch"), r))
+        torch_rate = statistics.median(rates.get((cache, "torch"), rates.get((cache, "bare torch"), r)))
         rows.append([cache, backend, statistics.median(r), min(r), max(r), statistics.median(r) / torch_rate])
     print(f"{len(crops)} person crops {size[0]}x{size[1]} from {args.clips_dir}; threads: {threads}; "
           f"MobileNetV2 in {precision}; passes: {args.passes}; openvino {backends.runtime_version('openvino')}, "

@@ -18,6 +18,7 @@ too, a trained one's as it was trained). Target: >= 15 processed frames/s (<= 66
     python benchmarks/predict_speed.py --inputs appearance+motion pose --backends torch openvino:bfloat16
     python benchmarks/predict_speed.py --backends openvino:float32:1 openvino:float32:4   # DETECT_BATCH
     python benchmarks/predict_speed.py --inputs motion+pose+interaction --ensemble-sizes 1 5   # ENSEMBLE_SIZE
+    python benchmarks/predict_speed.py --inputs motion+pose+interaction video+motion+pose+interaction --backends torch
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from behavior.prediction import Predictor, PredictSettings  # noqa: E402
 from behavior.report import format_table  # noqa: E402
 from behavior.synthetic import ClipSpec, write_clip  # noqa: E402
 from behavior.training import BEST, save_checkpoint  # noqa: E402
-from behavior.weights import load_yolo  # noqa: E402
+from behavior.weights import file_sha256, load_yolo, resolve_weights  # noqa: E402
 
 
 def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...], backend: str,
@@ -54,7 +55,10 @@ def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...]
     from torchvision.models import mobilenet_v2
 
     mc = ModelConfig(num_classes=2, cpu_precision=cpu_precision, inputs=inputs, cnn_backend=backend,
-                     ensemble_size=ensemble_size)
+                     ensemble_size=ensemble_size, video_clip_length=config.VIDEO_CLIP_LENGTH,
+                     video_size=config.VIDEO_SIZE)
+    if mc.i3d:
+        mc = dataclasses.replace(mc, video_sha256=file_sha256(str(resolve_weights(config.I3D_WEIGHTS))))
     if mc.needs_keypoints:
         mc = dataclasses.replace(mc, pose_sha256=PoseSettings(config.POSE_WEIGHTS).sha256())
     net = BehaviorNet(mc, mobilenet_v2().features if mc.cnn else None)

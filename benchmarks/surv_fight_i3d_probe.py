@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""The bare I3D probe on surv_fight: each clip's whole-frame I3D features, averaged, and a logistic regression.
+
+No tracker, no LSTM: the features are those the tool's ``scene_video`` stream caches (I3D ``Mixed_5c`` of each
+clip of VIDEO_CLIP_LENGTH scene images at VIDEO_SIZE, averaged), averaged again over the video's kept frames; a
+scikit-learn logistic regression on standardized features (C = 0.01) reads them. This is the probe that issue 35
+opened with (0.831 by source); the tool's streams should beat it on the same folds.
+
+Folds are grouped by source recording, over the source split's train + val videos (192), as
+``benchmarks/surv_fight.py --tune 5`` uses them. The scene features must be cached already (a ``--tune`` run with
+``scene_video`` in INPUTS fills them):
+
+    python benchmarks/surv_fight_i3d_probe.py --frames-dir W/person/frames --features-dir W/person/features
+    python benchmarks/surv_fight_i3d_probe.py ... --cv-dir W/person/tune/<run>/model/cv   # its folds; fused with it
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from surv_fight_flow import DATASET, accuracy, dataset_videos, run_folds  # noqa: E402
+
+import config  # noqa: E402
+from behavior import cli  # noqa: E402
+from behavior.crops import SCENE_DIR  # noqa: E402
+from behavior.errors import InputError  # noqa: E402
+from behavior.i3d import load_i3d  # noqa: E402
+from behavior.report import format_table  # noqa: E402
+from behavior.video_features import VideoBackbone, VideoFeatureCache  # noqa: E402
+from behavior.weights import file_sha256, resolve_weights  # noqa: E402
+
+
+def video_features(frames_dir: Path, features_dir: Path, videos: list[str], length: int, size: int) -> np.ndarray:
+    """Each video's cached ``scene_video`` features averaged over its kept frames (video, 1024)."""
+    path = resolve_weights(config.I3D_WEIGHTS)
+    key = VideoBackbone(load_i3d(path), length, size, file_sha256(str(path))).key
+    folders = [f"{video}/{SCENE_DIR}" for video in videos]
+    try:
+        store = VideoFeatureCache(features_dir, key).load(frames_dir, folders, None, progress=False)
+    except RuntimeError:
+        raise InputError(f"the scene_video features of clips of {length} at {size} px are not all cached in "
+                         f"{features_dir}: run a --tune with scene_video in INPUTS first") from None
+    rows: dict[str, list[int]] = {}
+    for name, row in store.index.items():
+        rows.setdefault(name.rsplit("/", 2)[0], []).append(row)
+    return np.stack([store.plain[rows[video]].float().mean(0).numpy() for video in videos])
+
+
+def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: np.ndarray, c: float) -> np.ndarray:
+    """Each video's fight probability from a logistic regression trained on the other folds."""
+    probability = np.zeros(len(labels))
+    for fold in np.unique(folds):
+        held_out = folds == fold
+        probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+        probe.fit(features[~held_out], labels[~held_out])
+        probability[held_out] = probe.predict_proba(features[held_out])[:, 1]
+    return probability
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips-dir", type=Path, default=DATASET, help="the dataset, <class>/<clip>.mp4")
+    parser.add_argument("--frames-dir", type=Path, required=True, help="stage 1's output, with scene images")
+    parser.add_argument("--features-dir", type=Path, required=True, help="where the tool cached the I3D features")
+    parser.add_argument("--video-clip-length", type=int, default=config.VIDEO_CLIP_LENGTH)
+    parser.add_argument("--video-size", type=int, default=config.VIDEO_SIZE)
+    parser.add_argument("--c", type=float, default=0.01, help="the logistic regression's inverse regularization")
+    parser.add_argument("--cv-dir", type=Path, nargs="*", default=[], help="CV runs to compare with and fuse")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[42, 7, 123], help="fold seeds without --cv-dir")
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args(argv)
+    cli.setup_logging("WARNING")
+    jobs, labels, sources = dataset_videos(args.clips_dir)
+    videos = [job.key for job in jobs]
+    features = video_features(args.frames_dir, args.features_dir, videos, args.video_clip_length, args.video_size)
+    rows = []
+    for seed in [] if args.cv_dir else args.seeds:
+        folds = np.zeros(len(videos), int)
+        splitter = StratifiedGroupKFold(args.folds, shuffle=True, random_state=seed)
+        for fold, (_, held_out) in enumerate(splitter.split(features, labels, sources), 1):
+            folds[held_out] = fold
+        rows.append([f"seed {seed}", f"{accuracy(out_of_fold(features, labels, folds, args.c), labels):.3f}", "", ""])
+    for number, cv_dir in enumerate(args.cv_dir, 1):
+        folds, model = run_folds(cv_dir, videos)
+        probe = out_of_fold(features, labels, folds, args.c)
+        rows.append([f"run {number}", f"{accuracy(probe, labels):.3f}", f"{accuracy(model, labels):.3f}",
+                     f"{accuracy((probe + model) / 2, labels):.3f}"])
+    print(format_table(["folds", "I3D probe", "the run", "mean of both"], rows))
+    for number, cv_dir in enumerate(args.cv_dir, 1):
+        print(f"run {number}: {cv_dir}")
+    print(f"\n{len(videos)} videos, {args.folds}-fold CV grouped by source; scene I3D features of clips of "
+          f"{args.video_clip_length} at {args.video_size} px, logistic regression C = {args.c}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
