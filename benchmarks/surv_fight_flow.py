@@ -134,6 +134,22 @@ def run_folds(cv_dir: Path, videos: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([fold_of[v] for v in videos]), np.array([clip[v] for v in videos])
 
 
+def source_folds(labels: np.ndarray, sources: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Each video's fold (1..k) of a StratifiedGroupKFold by source recording."""
+    folds = np.zeros(len(labels), int)
+    splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels, sources), 1):
+        folds[held_out] = fold
+    return folds
+
+
+def print_runs(baseline: str, rows: list[list[str]], cv_dirs: list[Path]) -> None:
+    """The table of a baseline against (and fused with) each CV run, and which run is which."""
+    print(format_table(["folds", baseline, "the run", "mean of both"], rows))
+    for number, cv_dir in enumerate(cv_dirs, 1):
+        print(f"run {number}: {cv_dir}")
+
+
 def accuracy(probability: np.ndarray, labels: np.ndarray) -> float:
     """Share of videos whose fight probability falls on the right side of one half."""
     return float(((probability > 0.5) == labels).mean())
@@ -161,10 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     rows = []
     for seed in [] if args.cv_dir else args.seeds:
-        folds = np.zeros(len(videos), int)
-        splitter = StratifiedGroupKFold(args.folds, shuffle=True, random_state=seed)
-        for fold, (_, held_out) in enumerate(splitter.split(features, labels, sources), 1):
-            folds[held_out] = fold
+        folds = source_folds(labels, sources, args.folds, seed)
         rows.append([f"seed {seed}", f"{accuracy(out_of_fold(features, labels, folds), labels):.3f}", "", ""])
     runs = [run_folds(cv_dir, videos) for cv_dir in args.cv_dir]
     forests: dict[bytes, np.ndarray] = {}  # the forest's held-out probabilities, once for each set of folds
@@ -180,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([f"runs 1-{len(runs)}", f"{accuracy(forest, labels):.3f}", f"{accuracy(models, labels):.3f}",
                      f"{accuracy((forest + len(runs) * models) / (len(runs) + 1), labels):.3f}"])
     print()
-    print(format_table(["folds", "flow forest", "the run", "mean of both"], rows))
-    for number, cv_dir in enumerate(args.cv_dir, 1):
-        print(f"run {number}: {cv_dir}")
+    print_runs("flow forest", rows, args.cv_dir)
     print(f"\n{len(videos)} videos, {args.folds}-fold CV grouped by source; flow features in {seconds:.0f} s "
           f"({1000 * seconds / len(videos):.0f} ms a clip, 2 processes)")
     return 0

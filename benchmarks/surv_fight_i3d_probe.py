@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -30,14 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from surv_fight_flow import DATASET, accuracy, dataset_videos, run_folds  # noqa: E402
+from surv_fight_flow import DATASET, accuracy, dataset_videos, print_runs, run_folds, source_folds  # noqa: E402
 
 import config  # noqa: E402
 from behavior import cli  # noqa: E402
 from behavior.crops import SCENE_DIR  # noqa: E402
 from behavior.errors import InputError  # noqa: E402
 from behavior.i3d import load_i3d  # noqa: E402
-from behavior.report import format_table  # noqa: E402
 from behavior.video_features import VideoBackbone, VideoFeatureCache  # noqa: E402
 from behavior.weights import file_sha256, resolve_weights  # noqa: E402
 
@@ -87,19 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     features = video_features(args.frames_dir, args.features_dir, videos, args.video_clip_length, args.video_size)
     rows = []
     for seed in [] if args.cv_dir else args.seeds:
-        folds = np.zeros(len(videos), int)
-        splitter = StratifiedGroupKFold(args.folds, shuffle=True, random_state=seed)
-        for fold, (_, held_out) in enumerate(splitter.split(features, labels, sources), 1):
-            folds[held_out] = fold
+        folds = source_folds(labels, sources, args.folds, seed)
         rows.append([f"seed {seed}", f"{accuracy(out_of_fold(features, labels, folds, args.c), labels):.3f}", "", ""])
     for number, cv_dir in enumerate(args.cv_dir, 1):
         folds, model = run_folds(cv_dir, videos)
         probe = out_of_fold(features, labels, folds, args.c)
         rows.append([f"run {number}", f"{accuracy(probe, labels):.3f}", f"{accuracy(model, labels):.3f}",
                      f"{accuracy((probe + model) / 2, labels):.3f}"])
-    print(format_table(["folds", "I3D probe", "the run", "mean of both"], rows))
-    for number, cv_dir in enumerate(args.cv_dir, 1):
-        print(f"run {number}: {cv_dir}")
+    print_runs("I3D probe", rows, args.cv_dir)
     print(f"\n{len(videos)} videos, {args.folds}-fold CV grouped by source; scene I3D features of clips of "
           f"{args.video_clip_length} at {args.video_size} px, logistic regression C = {args.c}")
     return 0
