@@ -114,8 +114,8 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     assert ok and image.shape == (240, 320, 3) and frames == summary["frames_kept"]
     saved = json.loads((out / "summary.json").read_text())
     assert saved["video_label"]["label"] in ("fight", "walk") and saved["video_label"]["rule"] == "mean"
-    assert set(saved["timing_ms_per_frame"]) == {"decode", "detect_track", "crop_cnn", "pose", "lstm", "draw_write",
-                                                 "total", "wall"}
+    assert set(saved["timing_ms_per_frame"]) == {"decode", "detect_track", "crop_cnn", "i3d", "pose", "lstm",
+                                                 "draw_write", "total", "wall"}
     assert saved["inference_backends"] == {"detector": "openvino", "cnn": "openvino"}  # "auto" on a CPU
     assert len(saved["tracks"]) == 2
     for t in saved["tracks"]:

@@ -54,7 +54,7 @@ def test_streams_without_a_cnn(train_cfg, capsys):
     cfg = train_cfg(INPUTS=("motion", "pose", "interaction"), BACKBONE_WEIGHTS="missing.pth")
     report = training.train(cfg, progress=False)
     out = capsys.readouterr().out
-    assert "motion, pose, interaction only (no CNN)" in out and "Keypoint cache: 0 person folders reused" in out
+    assert "motion, pose, interaction only (no MobileNetV2)" in out and "Keypoint cache: 0 person folders reused" in out
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
     mc = ModelConfig.from_dict(ckpt["model_config"])
     assert mc.inputs == ("motion", "pose", "interaction") and len(mc.pose_sha256) == 64
