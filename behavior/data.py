@@ -26,6 +26,7 @@ from behavior.crops import SCENE_DIR, scene_path
 from behavior.errors import InputError
 from behavior.features import FeatureStore, crops_to_tensor, read_crop
 from behavior.mil import Bag, PersonStats, make_bags, roles
+from behavior.model import FEATURE_STREAMS
 from behavior.sequences import SEQUENCES_HEADER
 from behavior.streams import Person, StreamState, change_speed, flip_vectors, limb_extension, speed_frames, vector_dim
 
@@ -228,7 +229,7 @@ class CachedSequenceDataset(Dataset):
         sources = {"appearance": (store, False), "scene": (store, True), "video": (video_store, False),
                    "scene_video": (video_store, True)}
         self.gathers: list[tuple[FeatureStore, torch.Tensor]] = []  # (store, rows (N, T)), in FEATURE_STREAMS order
-        for stream in ("appearance", "scene", "video", "scene_video"):
+        for stream, _ in FEATURE_STREAMS:
             source, scene = sources[stream]
             if source is not None and stream in inputs:
                 path_of = scene_path if scene else (lambda p: p)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import os
 import pickle
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from behavior import files
 from behavior.errors import InputError, first_line
 from behavior.weights import file_sha256
 
@@ -99,13 +99,10 @@ def read_checkpoint(data: bytes, origin: str = "checkpoint") -> dict[str, np.nda
 
 
 def write_npz(arrays: dict[str, np.ndarray], path: Path) -> Path:
-    """Save the arrays as a plain ``.npz`` (temporary name, then renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(partial, path)
-    return path
+    """Save the arrays as a plain ``.npz``, atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return files.atomic_write_bytes(path, buffer.getvalue())
 
 
 def checkpoint_from_package(package: Path) -> bytes:

@@ -67,6 +67,9 @@ CONSTANT_OF = {
 # The per-frame features, in the order they are concatenated: (INPUTS name, length). MobileNetV2's, then I3D's.
 FEATURE_STREAMS = (("appearance", FEATURE_DIM), ("scene", FEATURE_DIM), ("video", VIDEO_FEATURE_DIM),
                    ("scene_video", VIDEO_FEATURE_DIM))
+# each feature stream's layer norm, by attribute name: checkpoints keep their "members.0.feature_norm.weight" keys
+NORM_NAMES = {"appearance": "feature_norm", "scene": "scene_norm", "video": "video_norm",
+              "scene_video": "scene_video_norm"}
 
 
 @dataclass(frozen=True)
@@ -264,13 +267,9 @@ class SequenceClassifier(nn.Module):
         in_dim = 0
         if cfg.feature_streams:
             self.feature_dropout = nn.Dropout(cfg.dropout)  # appearance is easy to memorize; motion is not
-        # named attributes: checkpoints keep their "members.0.feature_norm.weight" keys
-        # (the scene: what the people around do, which a person's crop only partly shows)
-        self.norm_names = {"appearance": "feature_norm", "scene": "scene_norm", "video": "video_norm",
-                           "scene_video": "scene_video_norm"}
-        for name, dim in FEATURE_STREAMS:
+        for name, dim in FEATURE_STREAMS:  # the scene: what the people around do, which a crop only partly shows
             if name in cfg.inputs:
-                setattr(self, self.norm_names[name], nn.LayerNorm(dim))
+                setattr(self, NORM_NAMES[name], nn.LayerNorm(dim))
                 in_dim += dim
         self.streams = vector_streams(cfg.inputs)
         for stream in self.streams:  # named attributes: checkpoints keep their "members.0.motion.0.weight" keys
@@ -296,7 +295,7 @@ class SequenceClassifier(nn.Module):
         for name, dim in FEATURE_STREAMS:
             if name in self.cfg.inputs:
                 chunk = features[..., offset:offset + dim].float()
-                parts.append(self.feature_dropout(getattr(self, self.norm_names[name])(chunk)))
+                parts.append(self.feature_dropout(getattr(self, NORM_NAMES[name])(chunk)))
                 offset += dim
         if self.streams:
             lead = parts[0].shape[:2] if parts else vectors.shape[:2]

@@ -52,6 +52,12 @@ def clip_positions(end: int, length: int) -> list[int]:
     return [max(0, end - length + 1 + k) for k in range(length)]
 
 
+def cache_key(sha256: str, clip_length: int, size: int, precision: str) -> str:
+    """What decides a feature: the I3D weights, the clip length, the input size and how I3D computed (torch)."""
+    text = "|".join(map(str, (CACHE_VERSION, sha256, clip_length, size, "torch", precision)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def fit_size(image: np.ndarray, size: int) -> np.ndarray:
     """An RGB image at ``size`` x ``size`` as I3D reads it (area interpolation when shrinking)."""
     if image.shape[:2] == (size, size):
@@ -76,10 +82,14 @@ class VideoBackbone:
         return cls(load_i3d(path).to(device), clip_length, size, file_sha256(str(path)), device)
 
     @property
+    def precision(self) -> str:
+        """float16 autocast on CUDA, float32 on the CPU."""
+        return "float16" if self.device.startswith("cuda") else "float32"
+
+    @property
     def key(self) -> str:
-        """What decides a feature: the cache key."""
-        text = "|".join(map(str, (CACHE_VERSION, self.sha256, self.clip_length, self.size, "torch", "float32")))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """The cache key of this network's features (``cache_key``)."""
+        return cache_key(self.sha256, self.clip_length, self.size, self.precision)
 
     @torch.inference_mode()
     def embed(self, clips: np.ndarray, mirror: bool = False) -> np.ndarray:
@@ -87,7 +97,7 @@ class VideoBackbone:
         x = torch.stack([to_clip(c) for c in clips]).to(self.device)
         if mirror:
             x = x.flip(-1)
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.device.startswith("cuda") else nullcontext()
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.precision == "float16" else nullcontext()
         with autocast:
             out = self.net.features(x)
         return out.float().mean(dim=(2, 3, 4)).cpu().numpy()

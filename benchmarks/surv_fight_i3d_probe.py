@@ -35,15 +35,13 @@ import config  # noqa: E402
 from behavior import cli  # noqa: E402
 from behavior.crops import SCENE_DIR  # noqa: E402
 from behavior.errors import InputError  # noqa: E402
-from behavior.i3d import load_i3d  # noqa: E402
-from behavior.video_features import VideoBackbone, VideoFeatureCache  # noqa: E402
+from behavior.video_features import VideoFeatureCache, cache_key  # noqa: E402
 from behavior.weights import file_sha256, resolve_weights  # noqa: E402
 
 
 def video_features(frames_dir: Path, features_dir: Path, videos: list[str], length: int, size: int) -> np.ndarray:
     """Each video's cached ``scene_video`` features averaged over its kept frames (video, 1024)."""
-    path = resolve_weights(config.I3D_WEIGHTS)
-    key = VideoBackbone(load_i3d(path), length, size, file_sha256(str(path))).key
+    key = cache_key(file_sha256(str(resolve_weights(config.I3D_WEIGHTS))), length, size, "float32")
     folders = [f"{video}/{SCENE_DIR}" for video in videos]
     try:
         store = VideoFeatureCache(features_dir, key).load(frames_dir, folders, None, progress=False)
