@@ -126,8 +126,9 @@ LR_FACTOR = 0.5  # ReduceLROnPlateau multiplies the learning rate by this
 GRAD_CLIP_NORM = 1.0  # clip the gradient norm to this; 0 = no clipping
 FOCAL_GAMMA = 0.0  # > 0: focal loss
 LABEL_SMOOTHING = 0.0  # share of each target spread over the other classes
-CNN_PRECISION = "auto"  # MobileNetV2 on the CPU: "auto" (bfloat16 where the CPU computes it natively), "float32",
-                        # or "bfloat16"; recorded in the checkpoint so prediction computes features the same way
+CNN_PRECISION = "auto"  # MobileNetV2 on the CPU, and I3D on OpenVINO: "auto" (bfloat16 where the CPU computes it
+                        # natively), "float32" or "bfloat16"; recorded in the checkpoint so prediction computes
+                        # features the same way
 FEATURE_BATCH_SIZE = 64  # crops per MobileNetV2 batch when filling the feature cache
 NUM_WORKERS = 2  # data-loading workers for the image path (fine-tuning)
 

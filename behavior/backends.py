@@ -1,4 +1,4 @@
-"""Inference backends: the detector, the pose model and MobileNetV2 on PyTorch, OpenVINO or ONNX Runtime.
+"""Inference backends: the detector, the pose model, MobileNetV2 and I3D on PyTorch, OpenVINO or ONNX Runtime.
 
 On a CPU, runtimes made for inference run the same networks markedly faster than eager PyTorch
 (measured: README, Speed). Every network is exported once, from the weights the project resolved,
@@ -11,7 +11,8 @@ one warning line.
 YOLO models are exported by Ultralytics itself (dynamic shapes, so frames keep the rectangular
 letterbox PyTorch uses) and run through Ultralytics' own ``YOLO`` class, so tracking, boxes and
 keypoints come out as with the ``.pt`` file. MobileNetV2 (normalization, trunk and pooling: what
-``BehaviorNet.embed`` computes) is converted by the runtime's own converter.
+``BehaviorNet.embed`` computes) and I3D (``Mixed_5c`` averaged: what ``VideoBackbone.embed`` computes) are
+converted by the runtime's own converter.
 
 Example:
     >>> backend = resolve_backend("auto", "cpu")                      # doctest: +SKIP
@@ -27,6 +28,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -248,30 +250,54 @@ def export_backbone(net: Any, backend: str, root: Path | None = None) -> Path:
     """The model file of ``net``'s MobileNetV2 (crops in [0, 1] -> 1280 features) converted for ``backend``."""
     size = (net.cfg.frame_height, net.cfg.frame_width)
     spec = ExportSpec("mobilenet_v2", "backbone", backbone_sha256(net), size, backend)
-    module = _Embedder(net).eval().cpu()
-    example = torch.zeros(1, 3, *size)
+    return export_module(_Embedder(net), (3, *size), spec, root)
+
+
+class _ClipFeatures(torch.nn.Module):
+    """I3D's ``Mixed_5c`` averaged over time and space: what ``VideoBackbone.embed`` computes from a clip."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x).mean(dim=(2, 3, 4))
+
+
+def export_i3d(net: torch.nn.Module, sha256: str, clip_length: int, size: int, backend: str,
+               root: Path | None = None) -> Path:
+    """The model file of I3D's clip features ((N, 3, L, size, size) in [-1, 1] -> (N, 1024)) for ``backend``."""
+    spec = ExportSpec("i3d", "features", sha256, (clip_length, size, size), backend)
+    return export_module(_ClipFeatures(net), (3, clip_length, size, size), spec, root)
+
+
+def export_module(module: torch.nn.Module, shape: tuple[int, ...], spec: ExportSpec, root: Path | None = None) -> Path:
+    """The model file of ``module`` (one input batched along its first axis, items of ``shape``) for ``spec.backend``."""
+    module = module.eval().cpu()
+    example = torch.zeros(1, *shape)
 
     def build(staging: Path) -> Path:
-        if backend == "openvino":
+        if spec.backend == "openvino":
             import openvino as ov
 
-            with torch.inference_mode():
-                converted = ov.convert_model(module, example_input=example, input=[(-1, 3, *size)])
-            path = staging / "mobilenet_v2.xml"
+            with torch.inference_mode(), warnings.catch_warnings():  # tracing notes shapes fixed: they are
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                converted = ov.convert_model(module, example_input=example, input=[(-1, *shape)])
+            path = staging / f"{spec.name}.xml"
             ov.save_model(converted, str(path), compress_to_fp16=False)
             return path
-        path = staging / "mobilenet_v2.onnx"
-        with torch.inference_mode():
-            torch.onnx.export(module, (example,), str(path), input_names=["crops"], output_names=["features"],
-                              dynamic_axes={"crops": {0: "n"}, "features": {0: "n"}}, opset_version=17,
-                              dynamo=False)
+        path = staging / f"{spec.name}.onnx"
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(module, (example,), str(path), input_names=["x"], output_names=["features"],
+                              dynamic_axes={"x": {0: "n"}, "features": {0: "n"}}, opset_version=17, dynamo=False)
         return path
 
     return cached_export(spec, build, root)
 
 
-class CompiledBackbone:
-    """MobileNetV2 features on OpenVINO or ONNX Runtime: float32 crops (N, 3, H, W) in [0, 1] -> (N, 1280).
+class CompiledNetwork:
+    """A network exported by ``export_module`` on OpenVINO or ONNX Runtime: float32 arrays in, features out.
 
     ONNX Runtime computes in float32 whatever ``precision`` says (it has no bfloat16 kernels on the CPU).
     """
@@ -286,18 +312,33 @@ class CompiledBackbone:
             import onnxruntime as ort
 
             self._model = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+            self._input = self._model.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
         if self.backend == "openvino":
             return np.asarray(self._model(x)[0])
-        return self._model.run(None, {"crops": x})[0]
+        return self._model.run(None, {self._input: x})[0]
+
+
+def compile_network(name: str, backend: str, export: Callable[[], Path], precision: str) -> CompiledNetwork | None:
+    """``export()``'s model compiled for ``backend``; None, with one warning, when the runtime is missing or fails.
+
+    A run never fails for want of a speed-up: the caller computes on torch instead.
+    """
+    try:
+        if not available(backend):
+            raise RuntimeError(f"the {RUNTIME_PACKAGES[backend]} package is not installed")
+        return CompiledNetwork(export(), backend, precision)
+    except Exception as exc:
+        log.warning("%s on %s failed (%s); computing features on torch", name, backend, first_line(exc))
+        return None
 
 
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def compiled_backbone(net: Any) -> CompiledBackbone | None:
+def compiled_backbone(net: Any) -> CompiledNetwork | None:
     """``net``'s backbone on the runtime its ``cfg.cnn_backend`` names, built once per network; None for torch.
 
     A runtime that is missing or fails leaves the network on torch, with one warning.
@@ -306,11 +347,6 @@ def compiled_backbone(net: Any) -> CompiledBackbone | None:
     if backend == "torch" or net.backbone is None:
         return None
     if net not in _compiled:
-        try:
-            if not available(backend):
-                raise RuntimeError(f"the {RUNTIME_PACKAGES[backend]} package is not installed")
-            _compiled[net] = CompiledBackbone(export_backbone(net, backend), backend, net.cfg.cpu_precision)
-        except Exception as exc:
-            log.warning("MobileNetV2 on %s failed (%s); computing features on torch", backend, first_line(exc))
-            _compiled[net] = None
+        _compiled[net] = compile_network("MobileNetV2", backend, lambda: export_backbone(net, backend),
+                                         net.cfg.cpu_precision)
     return _compiled[net]

@@ -103,8 +103,8 @@ class ModelConfig:
     backbone: str = "mobilenet_v2"
     fine_tune_blocks: int = 0
     freeze_backbone: bool = True
-    cpu_precision: str = "float32"  # how MobileNetV2 runs on the CPU ("float32" or "bfloat16")
-    cnn_backend: str = "torch"  # where MobileNetV2 computed the features: "torch", "openvino" or "onnxruntime"
+    cpu_precision: str = "float32"  # how MobileNetV2 (and I3D on OpenVINO) runs on the CPU ("float32" or "bfloat16")
+    cnn_backend: str = "torch"  # where MobileNetV2 and I3D computed the features: "torch", "openvino", "onnxruntime"
     cnn_input: str = "rgb"  # "rgb": the crop; "difference": the crop minus the person's previous crop
     mil_pooling: str = "none"  # how training pooled a clip's people into its label (behavior.mil)
     background_class: str = ""  # the class that means "nothing of interest" ("" = none)

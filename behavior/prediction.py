@@ -275,7 +275,8 @@ class Predictor:
 
     def _video_backbone(self, settings: PredictSettings) -> VideoBackbone:
         """The I3D the checkpoint's video features came from; InputError when I3D_WEIGHTS is another one."""
-        video = VideoBackbone.load(settings.i3d_weights, self.mc.video_clip_length, self.mc.video_size, self.device)
+        video = VideoBackbone.load(settings.i3d_weights, self.mc.video_clip_length, self.mc.video_size, self.device,
+                                   self.mc.cnn_backend, self.mc.cpu_precision)
         if self.mc.video_sha256 and video.sha256 != self.mc.video_sha256:
             raise InputError(f"I3D_WEIGHTS {settings.i3d_weights} (sha256 {video.sha256[:12]}) are not the I3D "
                              f"weights this checkpoint was trained with (sha256 {self.mc.video_sha256[:12]})")
@@ -417,7 +418,7 @@ class Predictor:
             draw_box(image, d.box, f"#{d.track_id} {self.classes[k]} {st.probs[k]:.2f}", self.colors[k])
 
     def backends(self) -> dict[str, str]:
-        """Where each network runs: the detector, the pose model and MobileNetV2 (those the model uses)."""
+        """Where each network runs: the detector, the pose model, MobileNetV2 and I3D (those the model uses)."""
         out = {"detector": self.tracker.backend} if self.tracker is not None else {}
         if self.pose is not None:
             out["pose"] = self.pose.backend
@@ -425,7 +426,7 @@ class Predictor:
             on_runtime = self.device == "cpu" and backends.compiled_backbone(self.net) is not None
             out["cnn"] = self.mc.cnn_backend if on_runtime else "torch"
         if self.video is not None:
-            out["i3d"] = "torch"
+            out["i3d"] = self.video.backend
         return out
 
     def _summary(self, source: Any, reader: FrameReader, kept: int, fps: float,

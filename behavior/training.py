@@ -149,7 +149,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         mc = dataclasses.replace(mc, inputs=inputs)
     if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")
-    elif mc.cnn:  # cached features are computed (and predicted) on the chosen runtime
+    elif mc.cnn or mc.i3d:  # cached features are computed (and predicted) on the chosen runtime
         mc = dataclasses.replace(mc, cnn_backend=backends.resolve_backend(
             str(cfg["INFERENCE_BACKEND"]), runtime.resolve_device(str(cfg["DEVICE"]))))
     if mc.i3d:  # and the I3D the video features came from
@@ -560,7 +560,8 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
 def load_video_features(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
                         progress: bool) -> FeatureStore:
     """I3D's features of every crop (``video``) and scene image (``scene_video``) ``table`` reads, from their cache."""
-    backbone = VideoBackbone.load(tc.i3d_weights, mc.video_clip_length, mc.video_size, env.device)
+    backbone = VideoBackbone.load(tc.i3d_weights, mc.video_clip_length, mc.video_size, env.device, mc.cnn_backend,
+                                  mc.cpu_precision)
     cache = VideoFeatureCache(Path(tc.features_dir), backbone.key)
     folders = ((table.person_dirs() if "video" in mc.inputs else [])
                + (table.scene_dirs() if "scene_video" in mc.inputs else []))

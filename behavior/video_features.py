@@ -7,7 +7,8 @@ through I3D once, at ``VIDEO_SIZE`` pixels; its ``Mixed_5c`` output averaged ove
 numbers) is the feature of that image and of the L - 1 after it. So each image passes through I3D about
 once, every feature looks only backwards, and prediction, which sees the same images one frame at a time
 (``ClipBuffer``), computes the same values. Features of the clip and of its mirror image are cached per
-folder (``FolderCache``) under a key of the weights, the clip length, the input size and the runtime.
+folder (``FolderCache``) under a key of the weights, the clip length, the input size, the runtime and
+its precision.
 
 Example:
     >>> clip_end(0, 8), clip_end(7, 8), clip_end(8, 8)
@@ -24,7 +25,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from behavior import backends
 from behavior.features import FeatureStore, FolderCache, read_crop
 from behavior.i3d import FEATURE_DIM, I3D, load_i3d, to_clip
 from behavior.weights import file_sha256, resolve_weights
@@ -52,9 +54,11 @@ def clip_positions(end: int, length: int) -> list[int]:
     return [max(0, end - length + 1 + k) for k in range(length)]
 
 
-def cache_key(sha256: str, clip_length: int, size: int, precision: str) -> str:
-    """What decides a feature: the I3D weights, the clip length, the input size and how I3D computed (torch)."""
-    text = "|".join(map(str, (CACHE_VERSION, sha256, clip_length, size, "torch", precision)))
+def cache_key(sha256: str, clip_length: int, size: int, backend: str, precision: str) -> str:
+    """What decides a feature: the I3D weights, the clip length, the input size and how I3D computed."""
+    text = "|".join(map(str, (CACHE_VERSION, sha256, clip_length, size, backend, precision)))
+    if backend != "torch":
+        text += f"|{backends.runtime_version(backend)}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -67,29 +71,47 @@ def fit_size(image: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass
 class VideoBackbone:
-    """I3D frozen on a device, reading clips of ``clip_length`` images at ``size`` pixels."""
+    """I3D frozen on a device, reading clips of ``clip_length`` images at ``size`` pixels.
+
+    On the CPU it runs on ``compiled`` (an OpenVINO or ONNX Runtime export) when one is given, else on torch.
+    """
 
     net: I3D
     clip_length: int
     size: int
     sha256: str
     device: str = "cpu"
+    compiled: backends.CompiledNetwork | None = field(default=None, repr=False)
+    cpu_precision: str = "float32"  # OpenVINO's precision (CNN_PRECISION); torch computes float32 on the CPU
 
     @classmethod
-    def load(cls, weights: str, clip_length: int, size: int, device: str = "cpu") -> VideoBackbone:
-        """I3D from weights found by ``behavior.weights`` (I3D_WEIGHTS)."""
+    def load(cls, weights: str, clip_length: int, size: int, device: str = "cpu", backend: str = "torch",
+             cpu_precision: str = "float32") -> VideoBackbone:
+        """I3D from weights found by ``behavior.weights`` (I3D_WEIGHTS), on ``backend`` when the device is the CPU."""
         path = resolve_weights(weights)
-        return cls(load_i3d(path).to(device), clip_length, size, file_sha256(str(path)), device)
+        video = cls(load_i3d(path).to(device), clip_length, size, file_sha256(str(path)), device,
+                    cpu_precision=cpu_precision)
+        if device == "cpu" and backend != "torch":
+            video.compiled = backends.compile_network("I3D", backend, lambda: backends.export_i3d(
+                video.net, video.sha256, clip_length, video.size, backend), cpu_precision)
+        return video
+
+    @property
+    def backend(self) -> str:
+        """Where the clips run: "torch", "openvino" or "onnxruntime"."""
+        return self.compiled.backend if self.compiled is not None else "torch"
 
     @property
     def precision(self) -> str:
-        """float16 autocast on CUDA, float32 on the CPU."""
-        return "float16" if self.device.startswith("cuda") else "float32"
+        """float16 autocast on CUDA; on the CPU float32, or bfloat16 where OpenVINO is told so."""
+        if self.device.startswith("cuda"):
+            return "float16"
+        return self.cpu_precision if self.backend == "openvino" else "float32"
 
     @property
     def key(self) -> str:
         """The cache key of this network's features (``cache_key``)."""
-        return cache_key(self.sha256, self.clip_length, self.size, self.precision)
+        return cache_key(self.sha256, self.clip_length, self.size, self.backend, self.precision)
 
     @torch.inference_mode()
     def embed(self, clips: np.ndarray, mirror: bool = False) -> np.ndarray:
@@ -97,6 +119,8 @@ class VideoBackbone:
         x = torch.stack([to_clip(c) for c in clips]).to(self.device)
         if mirror:
             x = x.flip(-1)
+        if self.compiled is not None:
+            return self.compiled(x.numpy())
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.precision == "float16" else nullcontext()
         with autocast:
             out = self.net.features(x)

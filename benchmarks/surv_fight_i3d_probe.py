@@ -41,7 +41,7 @@ from behavior.weights import file_sha256, resolve_weights  # noqa: E402
 
 def video_features(frames_dir: Path, features_dir: Path, videos: list[str], length: int, size: int) -> np.ndarray:
     """Each video's cached ``scene_video`` features averaged over its kept frames (video, 1024)."""
-    key = cache_key(file_sha256(str(resolve_weights(config.I3D_WEIGHTS))), length, size, "float32")
+    key = cache_key(file_sha256(str(resolve_weights(config.I3D_WEIGHTS))), length, size, "torch", "float32")
     folders = [f"{video}/{SCENE_DIR}" for video in videos]
     try:
         store = VideoFeatureCache(features_dir, key).load(frames_dir, folders, None, progress=False)

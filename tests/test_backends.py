@@ -16,6 +16,7 @@ from behavior.features import backbone_key, embed_crops
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import box_iou
 from behavior.tracking import DetectorSettings, PersonTracker
+from behavior.video_features import VideoBackbone, fit_size
 
 RUNTIMES = ("openvino", "onnxruntime")
 
@@ -150,6 +151,20 @@ def test_mobilenet_features_match_torch(weights_dir, real_crops, backend):
         assert got.shape == ref.shape == (len(real_crops), 1280)
         cosine = torch.nn.functional.cosine_similarity(got, ref, dim=1)
         assert float(cosine.min()) >= 0.999, f"{backend}: cosine {cosine.tolist()}"
+
+
+@pytest.mark.parametrize(("backend", "precision"), [*((b, "float32") for b in RUNTIMES), ("openvino", "bfloat16")])
+def test_i3d_features_match_torch(weights_dir, real_crops, backend, precision):
+    ref = VideoBackbone.load("i3d_kinetics400_rgb.npz", 4, 64)
+    video = VideoBackbone.load("i3d_kinetics400_rgb.npz", 4, 64, "cpu", backend, precision)
+    assert (video.backend, video.precision) == (backend, precision if backend == "openvino" else "float32")
+    assert video.key != ref.key
+    clips = np.stack([fit_size(c, 64) for c in real_crops]).reshape(2, 4, 64, 64, 3)
+    for mirror in (False, True):
+        got, want = torch.from_numpy(video.embed(clips, mirror)), torch.from_numpy(ref.embed(clips, mirror))
+        assert got.shape == want.shape == (2, 1024)
+        cosine = torch.nn.functional.cosine_similarity(got, want, dim=1)
+        assert float(cosine.min()) >= 0.999, f"{backend} {precision}: cosine {cosine.tolist()}"
 
 
 def test_features_from_two_backends_never_share_a_cache_key(weights_dir):
