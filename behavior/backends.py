@@ -272,7 +272,7 @@ def export_i3d(net: torch.nn.Module, sha256: str, clip_length: int, size: int, b
 
 
 def export_module(module: torch.nn.Module, shape: tuple[int, ...], spec: ExportSpec, root: Path | None = None) -> Path:
-    """The model file of ``module`` (one input batched along its first axis, items of ``shape``) for ``spec.backend``."""
+    """The model file of ``module`` (one input, batched along its first axis, of items ``shape``) for a runtime."""
     module = module.eval().cpu()
     example = torch.zeros(1, *shape)
 
