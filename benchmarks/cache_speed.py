@@ -6,9 +6,9 @@ The feature cache runs every crop through MobileNetV2 twice (as saved and mirror
 each crop (``pose.PoseEstimator.estimate``) in batches of 32. Both are timed here on the same real
 person crops (cut by the project's own ``crop_person`` from surv_fight frames), every backend in
 this one process, alternating pass by pass. Prints the median crops/s of each and the ratio to torch.
-The I3D cache (INPUTS "video", "scene_video"; torch only) is timed at each ``--video-sizes`` on the same
-crops as one track (``video_features.folder_features``: one clip every VIDEO_CLIP_LENGTH crops, plain and
-mirrored), against the bare network's forward on the same clips.
+The I3D cache (INPUTS "video", "scene_video") is timed at each ``--video-sizes`` on the same crops as one
+track (``video_features.folder_features``: one clip every VIDEO_CLIP_LENGTH crops, plain and mirrored) on
+each backend (OpenVINO in float32 and in bfloat16), against that runtime's bare network on the same clips.
 
     python benchmarks/cache_speed.py                          # 256 crops, 5 passes
     python benchmarks/cache_speed.py --crops 512 --backends torch openvino --video-sizes 224
@@ -65,20 +65,27 @@ def person_crops(clips_dir: Path, count: int, size: tuple[int, int]) -> np.ndarr
     raise SystemExit(f"found only {len(crops)} person crops in {clips_dir}")
 
 
-def i3d_runs(crops: np.ndarray, size: int, length: int) -> dict[str, Callable[[], object]]:
-    """Filling the I3D cache for ``crops`` as one track, and the bare network's forward on the same clips."""
-    backbone = VideoBackbone.load(config.I3D_WEIGHTS, length, size)
+def i3d_runs(crops: np.ndarray, size: int, length: int, runtimes: list[str]) -> dict[str, Callable[[], object]]:
+    """Filling the I3D cache for ``crops`` as one track on each runtime ("openvino bfloat16": OpenVINO in that
+    precision), and each runtime's bare network on the same clips."""
     images = [fit_size(c, size) for c in crops]
     clips = torch.stack([to_clip(np.stack([images[p] for p in clip_positions(e, length)]))
                          for e in range(0, len(images), length)])
+    runs: dict[str, Callable[[], object]] = {}
+    for name in runtimes:
+        backend, _, precision = name.partition(" ")
+        backbone = VideoBackbone.load(config.I3D_WEIGHTS, length, size, "cpu", backend, precision or "float32")
+        forward = backbone.compiled or (lambda x, net=backbone.net: net.features(x).mean(dim=(2, 3, 4)))
 
-    def bare() -> None:
-        with torch.inference_mode():
-            for i in range(0, len(clips), CLIP_BATCH):
-                backbone.net.features(clips[i:i + CLIP_BATCH])
-                backbone.net.features(clips[i:i + CLIP_BATCH].flip(-1))
+        def bare(forward: Callable = forward, numpy: bool = backbone.compiled is not None) -> None:
+            with torch.inference_mode():
+                for i in range(0, len(clips), CLIP_BATCH):
+                    for x in (clips[i:i + CLIP_BATCH], clips[i:i + CLIP_BATCH].flip(-1)):
+                        forward(x.numpy() if numpy else x)
 
-    return {"bare torch": bare, "torch": lambda: folder_features(images, backbone)}
+        runs[f"bare {name}"] = bare
+        runs[name] = lambda backbone=backbone: folder_features(images, backbone)
+    return runs
 
 
 def main() -> int:
@@ -121,7 +128,8 @@ def main() -> int:
                 rates.setdefault((cache, backend), []).append(len(crops) / (time.perf_counter() - start))
 
     for size_px in args.video_sizes:
-        for name, run in i3d_runs(crops, size_px, config.VIDEO_CLIP_LENGTH).items():
+        runtimes = [*args.backends, *(["openvino bfloat16"] if "openvino" in args.backends else [])]
+        for name, run in i3d_runs(crops, size_px, config.VIDEO_CLIP_LENGTH, runtimes).items():
             run()  # warm-up
             for _ in range(args.passes):
                 start = time.perf_counter()
@@ -131,12 +139,14 @@ def main() -> int:
 
     rows = []
     for (cache, backend), r in rates.items():
-        torch_rate = statistics.median(rates.get((cache, "torch"), rates.get((cache, "bare torch"), r)))
-        rows.append([cache, backend, statistics.median(r), min(r), max(r), statistics.median(r) / torch_rate])
+        torch_rate = statistics.median(rates.get((cache, "torch"), r))
+        bare = rates.get((cache, f"bare {backend}"))
+        rows.append([cache, backend, statistics.median(r), min(r), max(r), statistics.median(r) / torch_rate,
+                     statistics.median(r) / statistics.median(bare) if bare else ""])
     print(f"{len(crops)} person crops {size[0]}x{size[1]} from {args.clips_dir}; threads: {threads}; "
           f"MobileNetV2 in {precision}; passes: {args.passes}; openvino {backends.runtime_version('openvino')}, "
           f"onnxruntime {backends.runtime_version('onnxruntime')}")
-    print(format_table(["cache", "backend", "median crops/s", "min", "max", "x torch"], rows))
+    print(format_table(["cache", "backend", "median crops/s", "min", "max", "x torch", "x bare"], rows))
     return 0
 
 

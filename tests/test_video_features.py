@@ -58,3 +58,14 @@ def test_the_cache_is_reused_until_a_folder_or_a_setting_changes(backbone, small
     longer = VideoBackbone(backbone.net, 8, 32, backbone.sha256)
     assert len({backbone.key, longer.key, VideoBackbone(backbone.net, 4, 64, backbone.sha256).key,
                 VideoBackbone(backbone.net, 4, 32, "0" * 64).key}) == 4
+
+
+def test_a_runtime_that_is_missing_leaves_i3d_on_torch_with_a_warning(weights_dir, monkeypatch, caplog):
+    from behavior import backends
+
+    monkeypatch.setattr(backends, "available", lambda backend: backend == "torch")
+    with caplog.at_level("WARNING"):
+        video = VideoBackbone.load("i3d_kinetics400_rgb.npz", 4, 32, "cpu", "openvino", "bfloat16")
+    assert (video.backend, video.precision) == ("torch", "float32")
+    assert video.key == VideoBackbone.load("i3d_kinetics400_rgb.npz", 4, 32).key
+    assert "I3D on openvino failed (the openvino package is not installed); computing features on torch" in caplog.text
