@@ -150,6 +150,12 @@ def print_runs(baseline: str, rows: list[list[str]], cv_dirs: list[Path]) -> Non
         print(f"run {number}: {cv_dir}")
 
 
+def run_row(name: str, baseline: np.ndarray, model: np.ndarray, labels: np.ndarray) -> list[str]:
+    """A row of ``print_runs``: the baseline's accuracy, the run's, and that of their mean."""
+    return [name, f"{accuracy(baseline, labels):.3f}", f"{accuracy(model, labels):.3f}",
+            f"{accuracy((baseline + model) / 2, labels):.3f}"]
+
+
 def accuracy(probability: np.ndarray, labels: np.ndarray) -> float:
     """Share of videos whose fight probability falls on the right side of one half."""
     return float(((probability > 0.5) == labels).mean())
@@ -185,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if folds.tobytes() not in forests:
             forests[folds.tobytes()] = out_of_fold(features, labels, folds)
         forest = forests[folds.tobytes()]
-        rows.append([f"run {number}", f"{accuracy(forest, labels):.3f}", f"{accuracy(model, labels):.3f}",
-                     f"{accuracy((forest + model) / 2, labels):.3f}"])
+        rows.append(run_row(f"run {number}", forest, model, labels))
     if len(runs) > 1 and all(np.array_equal(folds, runs[0][0]) for folds, _ in runs):
         models = np.mean([model for _, model in runs], axis=0)
         forest = forests[runs[0][0].tobytes()]

@@ -29,7 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from surv_fight_flow import DATASET, accuracy, dataset_videos, print_runs, run_folds, source_folds  # noqa: E402
+from surv_fight_flow import (  # noqa: E402
+    DATASET,
+    accuracy,
+    dataset_videos,
+    print_runs,
+    run_folds,
+    run_row,
+    source_folds,
+)
 
 import config  # noqa: E402
 from behavior import cli  # noqa: E402
@@ -87,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([f"seed {seed}", f"{accuracy(out_of_fold(features, labels, folds, args.c), labels):.3f}", "", ""])
     for number, cv_dir in enumerate(args.cv_dir, 1):
         folds, model = run_folds(cv_dir, videos)
-        probe = out_of_fold(features, labels, folds, args.c)
-        rows.append([f"run {number}", f"{accuracy(probe, labels):.3f}", f"{accuracy(model, labels):.3f}",
-                     f"{accuracy((probe + model) / 2, labels):.3f}"])
+        rows.append(run_row(f"run {number}", out_of_fold(features, labels, folds, args.c), model, labels))
     print_runs("I3D probe", rows, args.cv_dir)
     print(f"\n{len(videos)} videos, {args.folds}-fold CV grouped by source; scene I3D features of clips of "
           f"{args.video_clip_length} at {args.video_size} px, logistic regression C = {args.c}")
