@@ -18,7 +18,7 @@ SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its vi
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
 BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"  # ImageNet MobileNetV2 state_dict: a file name or a path
 POSE_WEIGHTS = "yolov8n-pose.pt"  # keypoint model (YOLOv8-pose), used when INPUTS has pose, interaction, reach(ed)
-I3D_WEIGHTS = "i3d_kinetics400_rgb.npz"  # DeepMind's Kinetics-400 I3D, used when INPUTS has video or scene_video
+I3D_WEIGHTS = "i3d_kinetics400_rgb.npz"  # DeepMind's Kinetics-400 I3D, used when INPUTS has scene_video
                                          # (`make i3d-weights` makes it on a connected machine)
 
 # --- Stage 1: detection, tracking and crops ------------------------------------------------
@@ -80,12 +80,12 @@ INPUTS = ("motion", "pose", "interaction", "reach", "reached")  # what the netwo
                                                      # their velocities), "interaction" (the nearest other person),
                                                      # "reach" (limbs closing on the nearest person's body), "reached"
                                                      # (the closest each limb has come to someone's body so far in the
-                                                     # track, and the furthest out), "video" (I3D features of the
-                                                     # person's last VIDEO_CLIP_LENGTH crops: a Kinetics-400 video
-                                                     # network, it sees motion), "scene_video" (I3D of the whole
-                                                     # frame, once a clip for everyone; stage 1 saves the scene
-                                                     # images for it); no "appearance" or "scene" = no MobileNetV2.
-                                                     # Whole-frame mode reads ("appearance", "motion") (+ "video")
+                                                     # track, and the furthest out), "scene_video" (Kinetics-400 I3D
+                                                     # features of the whole frame's last VIDEO_CLIP_LENGTH images: a
+                                                     # video network, it sees motion; once a clip for everyone, from
+                                                     # the scene images stage 1 saves for it); no "appearance" or
+                                                     # "scene" = no MobileNetV2. Whole-frame mode reads ("appearance",
+                                                     # "motion")
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
                      # clip is trained with the clip's label; "max" / "lse" / "topk" / "mean" = the clip is a bag of
                      # its people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole

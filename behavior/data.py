@@ -217,8 +217,8 @@ class CachedSequenceDataset(Dataset):
     """Sequences as gathered cached features and stream vectors: (features (T, F), vectors (T, D), label).
 
     Each frame's features are, of those ``inputs`` names, the crop's MobileNetV2 features ("appearance"), its
-    frame's scene image's ("scene"), then I3D's of the crop's clip ("video", from ``video_store``) and of the
-    scene's ("scene_video"). Without any of them the features are empty, (T, 0).
+    frame's scene image's ("scene"), then I3D's of the scene's clip ("scene_video", from ``video_store``).
+    Without any of them the features are empty, (T, 0).
     """
 
     def __init__(self, table: SequenceTable, rows: list[int], store: FeatureStore | None,
@@ -226,8 +226,7 @@ class CachedSequenceDataset(Dataset):
                  speed: float = 0.0, video_store: FeatureStore | None = None) -> None:
         self.rows, self.inputs, self.speed = rows, tuple(inputs), speed
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
-        sources = {"appearance": (store, False), "scene": (store, True), "video": (video_store, False),
-                   "scene_video": (video_store, True)}
+        sources = {"appearance": (store, False), "scene": (store, True), "scene_video": (video_store, True)}
         self.gathers: list[tuple[FeatureStore, torch.Tensor]] = []  # (store, rows (N, T)), in FEATURE_STREAMS order
         for stream, _ in FEATURE_STREAMS:
             source, scene = sources[stream]

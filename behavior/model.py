@@ -65,11 +65,9 @@ CONSTANT_OF = {
     "video_size": "VIDEO_SIZE",
 }
 # The per-frame features, in the order they are concatenated: (INPUTS name, length). MobileNetV2's, then I3D's.
-FEATURE_STREAMS = (("appearance", FEATURE_DIM), ("scene", FEATURE_DIM), ("video", VIDEO_FEATURE_DIM),
-                   ("scene_video", VIDEO_FEATURE_DIM))
+FEATURE_STREAMS = (("appearance", FEATURE_DIM), ("scene", FEATURE_DIM), ("scene_video", VIDEO_FEATURE_DIM))
 # each feature stream's layer norm, by attribute name: checkpoints keep their "members.0.feature_norm.weight" keys
-NORM_NAMES = {"appearance": "feature_norm", "scene": "scene_norm", "video": "video_norm",
-              "scene_video": "scene_video_norm"}
+NORM_NAMES = {"appearance": "feature_norm", "scene": "scene_norm", "scene_video": "scene_video_norm"}
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ class ModelConfig:
     mil_pooling: str = "none"  # how training pooled a clip's people into its label (behavior.mil)
     background_class: str = ""  # the class that means "nothing of interest" ("" = none)
     actor_classes: tuple[str, ...] = ()  # classes one person does to another: training labeled who acts
-    video_clip_length: int = 16  # images per I3D clip (INPUTS "video", "scene_video")
+    video_clip_length: int = 16  # images per I3D clip (INPUTS "scene_video")
     video_size: int = 224  # I3D's input size
     video_sha256: str = ""  # the I3D weights the features came from ("" = no I3D stream)
 
@@ -142,8 +140,8 @@ class ModelConfig:
 
     @property
     def i3d(self) -> bool:
-        """True when the network reads I3D features (of the person's tube, or of the scene) and so needs I3D."""
-        return "video" in self.inputs or "scene_video" in self.inputs
+        """True when the network reads I3D features of the scene and so needs I3D."""
+        return "scene_video" in self.inputs
 
     @property
     def feature_streams(self) -> list[str]:
@@ -223,11 +221,10 @@ class ModelConfig:
         if self.scene and (self.trainable_blocks > 0 or not self.person_tracking):
             raise InputError("INPUTS 'scene' needs a frozen backbone and ENABLE_PERSON_TRACKING")
         if self.i3d and self.trainable_blocks > 0:
-            raise InputError("INPUTS 'video' and 'scene_video' need a frozen MobileNetV2 (FINE_TUNE_BLOCKS 0, "
-                             "FREEZE_BACKBONE on): their features are cached")
+            raise InputError("INPUTS 'scene_video' needs a frozen MobileNetV2 (FINE_TUNE_BLOCKS 0, "
+                             "FREEZE_BACKBONE on): its features are cached")
         if "scene_video" in self.inputs and not self.person_tracking:
-            raise InputError("INPUTS 'scene_video' needs ENABLE_PERSON_TRACKING (in whole-frame mode, 'video' reads "
-                             "the whole frame)")
+            raise InputError("INPUTS 'scene_video' needs ENABLE_PERSON_TRACKING")
         settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
 
 

@@ -180,7 +180,6 @@ class TrackState:
     features: deque = field(init=False)
     vectors: deque = field(init=False)
     last_crop: np.ndarray | None = None  # for CNN_INPUT "difference"
-    clip: ClipBuffer | None = None  # the track's last I3D clip and its feature (INPUTS "video")
     probs: np.ndarray | None = None
     first_frame: int = -1
     last_frame: int = -1
@@ -213,7 +212,6 @@ class TrackState:
         self.features.clear()
         self.vectors.clear()
         self.last_crop = None
-        self.clip = None
 
 
 class Timer:
@@ -473,11 +471,12 @@ class _Session:
         scene_image = as_saved(scene_crop(image, (mc.frame_width, mc.frame_height)), mc) if mc.scene_images else None
         scene = self._scene(scene_image) if mc.scene else None
         scene_video = self._scene_video(scene_image) if "scene_video" in mc.inputs else None  # every kept frame
+        self.timer.mark("i3d")
         if dets:
             tracks = [self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
                       for d in dets]
             # crops only for what reads them: the CNNs and the pose model (a motion-only model needs none)
-            reads_crops = mc.appearance or p.pose is not None or "video" in mc.inputs
+            reads_crops = mc.appearance or p.pose is not None
             crops = [training_crop(image, d, mc) for d in dets] if reads_crops else []
             parts = []  # (people, dim) per feature stream, in FEATURE_STREAMS order
             if mc.cnn:
@@ -493,13 +492,10 @@ class _Session:
                     parts.append(cnn[:len(seen)])
                 if scene is not None:
                     parts.append(cnn[-1:].expand(len(dets), -1))
-            self.timer.mark("crop_cnn")
-            if "video" in mc.inputs:
-                parts.append(self._tube_video(tracks, crops))
             if scene_video is not None:
                 parts.append(scene_video.expand(len(dets), -1))
             features = torch.cat(parts, dim=1) if parts else [self.no_features] * len(dets)
-            self.timer.mark("i3d")
+            self.timer.mark("crop_cnn")
             recorded = [as_recorded(d.box, frame.time_s) for d in dets]  # what training reads from tracks.csv
             boxes, t = [b for b, _ in recorded], recorded[0][1]
             keypoints: list[np.ndarray | None] = [None] * len(dets)
@@ -571,19 +567,6 @@ class _Session:
         if self.scene_clip.push(fit_size(current, video.size)):
             self.scene_clip.feature = torch.from_numpy(video.embed(self.scene_clip.clip()[None]))
         return self.scene_clip.feature
-
-    def _tube_video(self, tracks: list[TrackState], crops: list[np.ndarray]) -> torch.Tensor:
-        """I3D's features (people, 1024) of each track's clip of crops: the tracks whose clip ends now in one batch."""
-        video = self.p.video
-        due = []
-        for st, crop in zip(tracks, crops, strict=True):
-            st.clip = st.clip or ClipBuffer(video.clip_length)
-            if st.clip.push(fit_size(crop, video.size)):
-                due.append(st)
-        if due:
-            for st, feature in zip(due, video.embed(np.stack([st.clip.clip() for st in due])), strict=True):
-                st.clip.feature = torch.from_numpy(feature)
-        return torch.stack([st.clip.feature for st in tracks])
 
     def close(self) -> None:
         if self.writer is not None:

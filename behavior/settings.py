@@ -28,7 +28,7 @@ SAMPLING_MODES = ("dense", "uniform")
 PAD_MODES = ("reverse", "loop", "repeat_last", "drop")
 TEMPORAL_POOLINGS = ("last", "attention")
 CNN_INPUTS = ("rgb", "difference")
-STREAMS = ("appearance", "scene", "video", "scene_video", "motion", "pose", "interaction", "reach",
+STREAMS = ("appearance", "scene", "scene_video", "motion", "pose", "interaction", "reach",
            "reached")  # what the net reads (INPUTS)
 CNN_PRECISIONS = ("auto", "float32", "bfloat16")
 INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.backends)
@@ -232,7 +232,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     inputs = tuple(cfg.get("INPUTS") or ())
     if "appearance" not in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
         raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS, FREEZE_BACKBONE off) needs 'appearance' in INPUTS")
-    for stream in ("scene", "video", "scene_video"):
+    for stream in ("scene", "scene_video"):
         if stream in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
             raise InputError(f"INPUTS '{stream}' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):

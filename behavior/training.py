@@ -142,11 +142,10 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "
                          f"of the sequences: {', '.join(table.classes)}")
     check_roles(mc, table.classes)
-    if not mc.person_tracking and (mc.needs_keypoints or mc.scene or "scene_video" in mc.inputs):
-        inputs = WHOLE_FRAME_INPUTS + (("video",) if mc.i3d else ())  # the person is the scene: I3D reads it
+    if not mc.person_tracking and (mc.needs_keypoints or mc.scene_images):
         log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads %s", ", ".join(mc.inputs),
-                    ", ".join(inputs))
-        mc = dataclasses.replace(mc, inputs=inputs)
+                    ", ".join(WHOLE_FRAME_INPUTS))
+        mc = dataclasses.replace(mc, inputs=WHOLE_FRAME_INPUTS)
     if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")
     elif mc.cnn or mc.i3d:  # cached features are computed (and predicted) on the chosen runtime
@@ -488,7 +487,7 @@ class TrainingData:
     vectors: dict[str, np.ndarray] | None
     store: FeatureStore | None  # None when fine-tuning (the crops themselves are read) or without appearance
     num_workers: int = 0  # data-loading workers when the crops are read
-    video_store: FeatureStore | None = None  # I3D's features, with INPUTS "video" or "scene_video"
+    video_store: FeatureStore | None = None  # I3D's features of the scene images, with INPUTS "scene_video"
     people: dict[str, PersonStats] | None = None  # by person folder, with MIL_POOLING "roles" (who acts in each clip)
 
     @property
@@ -559,12 +558,11 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
 
 def load_video_features(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
                         progress: bool) -> FeatureStore:
-    """I3D's features of every crop (``video``) and scene image (``scene_video``) ``table`` reads, from their cache."""
+    """I3D's features of every scene image ``table`` reads (``scene_video``), from their cache."""
     backbone = VideoBackbone.load(tc.i3d_weights, mc.video_clip_length, mc.video_size, env.device, mc.cnn_backend,
                                   mc.cpu_precision)
     cache = VideoFeatureCache(Path(tc.features_dir), backbone.key)
-    folders = ((table.person_dirs() if "video" in mc.inputs else [])
-               + (table.scene_dirs() if "scene_video" in mc.inputs else []))
+    folders = table.scene_dirs()
     if env.main:  # one process fills the cache, the others read it
         store = cache.load(Path(tc.frames_dir), folders, backbone, progress)
         print(f"I3D feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} images)")

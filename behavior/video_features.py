@@ -1,14 +1,13 @@
-"""I3D features of short clips, one vector per image: the ``video`` and ``scene_video`` streams.
+"""I3D features of short clips, one vector per image: the ``scene_video`` stream.
 
-A folder's images in order (a person's crops along their track, or a video's scene images, one per kept
-frame) are read in clips of ``VIDEO_CLIP_LENGTH`` (L). At every L-th image (ordinals 0, L, 2L, ...) the
-clip of the L images ending there (the first image repeated where the folder holds fewer before it) goes
-through I3D once, at ``VIDEO_SIZE`` pixels; its ``Mixed_5c`` output averaged over time and space (1024
-numbers) is the feature of that image and of the L - 1 after it. So each image passes through I3D about
-once, every feature looks only backwards, and prediction, which sees the same images one frame at a time
-(``ClipBuffer``), computes the same values. Features of the clip and of its mirror image are cached per
-folder (``FolderCache``) under a key of the weights, the clip length, the input size, the runtime and
-its precision.
+A folder's images in order (a video's scene images, one per kept frame) are read in clips of ``VIDEO_CLIP_LENGTH``
+(L). At every L-th image (ordinals 0, L, 2L, ...) the clip of the L images ending there (the first image repeated
+where the folder holds fewer before it) goes through I3D once, at ``VIDEO_SIZE`` pixels; its ``Mixed_5c`` output
+averaged over time and space (1024 numbers) is the feature of that image and of the L - 1 after it. So each image
+passes through I3D about once, every feature looks only backwards, and prediction, which sees the same images one
+frame at a time (``ClipBuffer``), computes the same values. Features of the clip and of its mirror image are cached
+per folder (``FolderCache``) under a key of the weights, the clip length, the input size, the runtime and its
+precision.
 
 Example:
     >>> clip_end(0, 8), clip_end(7, 8), clip_end(8, 8)
@@ -143,7 +142,7 @@ def folder_features(images: Sequence[np.ndarray], backbone: VideoBackbone) -> tu
 
 
 class VideoFeatureCache(FolderCache):
-    """Per-folder I3D feature files (person folders for ``video``, scene folders for ``scene_video``)."""
+    """Per-folder I3D feature files (the scene folders ``scene_video`` reads)."""
 
     def load(self, frames_dir: Path, folders: Sequence[str], backbone: VideoBackbone | None,
              progress: bool = True) -> FeatureStore:
@@ -180,7 +179,7 @@ class VideoFeatureCache(FolderCache):
 
 
 class ClipBuffer:
-    """One image sequence seen live (a track's crops, or the scene): its last clip and the feature it holds.
+    """One image sequence seen live (the scene): its last clip and the feature it holds.
 
     ``push`` takes the next image and says whether a clip ends on it (every ``clip_length``-th image, the first
     included); then ``clip`` is that clip and ``feature`` is set by the caller, held until the next one.

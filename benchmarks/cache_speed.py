@@ -6,9 +6,9 @@ The feature cache runs every crop through MobileNetV2 twice (as saved and mirror
 each crop (``pose.PoseEstimator.estimate``) in batches of 32. Both are timed here on the same real
 person crops (cut by the project's own ``crop_person`` from surv_fight frames), every backend in
 this one process, alternating pass by pass. Prints the median crops/s of each and the ratio to torch.
-The I3D cache (INPUTS "video", "scene_video") is timed at each ``--video-sizes`` on the same crops as one
-track (``video_features.folder_features``: one clip every VIDEO_CLIP_LENGTH crops, plain and mirrored) on
-each backend (OpenVINO in float32 and in bfloat16), against that runtime's bare network on the same clips.
+The I3D cache (INPUTS "scene_video") is timed at each ``--video-sizes`` on the same images as one folder
+(``video_features.folder_features``: one clip every VIDEO_CLIP_LENGTH images, plain and mirrored) on each
+backend (OpenVINO in float32 and in bfloat16), against that runtime's bare network on the same clips.
 
     python benchmarks/cache_speed.py                          # 256 crops, 5 passes
     python benchmarks/cache_speed.py --crops 512 --backends torch openvino --video-sizes 224

@@ -18,7 +18,7 @@ too, a trained one's as it was trained). Target: >= 15 processed frames/s (<= 66
     python benchmarks/predict_speed.py --inputs appearance+motion pose --backends torch openvino:bfloat16
     python benchmarks/predict_speed.py --backends openvino:float32:1 openvino:float32:4   # DETECT_BATCH
     python benchmarks/predict_speed.py --inputs motion+pose+interaction --ensemble-sizes 1 5   # ENSEMBLE_SIZE
-    python benchmarks/predict_speed.py --inputs motion+pose+interaction video+motion+pose+interaction --backends torch
+    python benchmarks/predict_speed.py --inputs motion+pose+interaction scene_video+motion+pose+interaction
 """
 
 from __future__ import annotations

@@ -138,22 +138,21 @@ def test_scene_features_follow_the_crop_features():
 
 
 def test_i3d_features_follow_mobilenet_s():
-    """INPUTS "video" and "scene_video": 1024 I3D features each, after MobileNetV2's, each normalized on its own and
-    reaching the output; a checkpoint from before I3D reads no video stream."""
-    cfg = small(inputs=("appearance", "video", "scene_video", "motion"))
-    assert cfg.i3d and cfg.feature_dim == FEATURE_DIM + 2 * 1024 and cfg.feature_streams == [
-        "appearance", "video", "scene_video"]
+    """INPUTS "scene_video": 1024 I3D features, after MobileNetV2's, normalized on their own and reaching the
+    output; a checkpoint from before I3D reads no video stream."""
+    cfg = small(inputs=("appearance", "scene", "scene_video", "motion"))
+    assert cfg.i3d and cfg.feature_dim == 2 * FEATURE_DIM + 1024 and cfg.feature_streams == [
+        "appearance", "scene", "scene_video"]
     net = BehaviorNet(cfg, None).eval()
     features, vectors = torch.randn(2, 4, cfg.feature_dim), torch.randn(2, 4, MOTION_DIM)
-    for start, name in ((FEATURE_DIM, "video_norm"), (FEATURE_DIM + 1024, "scene_video_norm")):
-        assert getattr(net.members[0], name).normalized_shape == (1024,)
-        changed = features.clone()
-        changed[..., start:start + 1024] += torch.randn(2, 4, 1024)
-        assert not torch.allclose(net(features, vectors), net(changed, vectors))
-    video_only = small(inputs=("video",))
+    assert net.members[0].scene_video_norm.normalized_shape == (1024,)
+    changed = features.clone()
+    changed[..., 2 * FEATURE_DIM:] += torch.randn(2, 4, 1024)
+    assert not torch.allclose(net(features, vectors), net(changed, vectors))
+    video_only = small(inputs=("scene_video",))
     assert not video_only.cnn and BehaviorNet(video_only, None)(torch.randn(2, 4, 1024), None).shape == (2, 3)
-    with pytest.raises(InputError, match="'video' and 'scene_video' need a frozen MobileNetV2"):
-        small(inputs=("appearance", "video"), fine_tune_blocks=2).validate()
+    with pytest.raises(InputError, match="'scene_video' needs a frozen MobileNetV2"):
+        small(inputs=("appearance", "scene_video"), fine_tune_blocks=2).validate()
     with pytest.raises(InputError, match="'scene_video' needs ENABLE_PERSON_TRACKING"):
         small(inputs=("scene_video",), person_tracking=False).validate()
     old = small().to_dict()
@@ -212,7 +211,7 @@ def test_stream_norm_puts_every_stream_on_one_scale():
 
 
 def test_stream_settings_are_checked():
-    with pytest.raises(InputError, match="one or more of: appearance, scene, video, scene_video, motion, pose"):
+    with pytest.raises(InputError, match="one or more of: appearance, scene, scene_video, motion, pose"):
         ModelConfig.from_dict({**small().to_dict(), "inputs": ["appearance", "gait"]})
     with pytest.raises(InputError, match="ENABLE_PERSON_TRACKING"):
         small(inputs=("pose",), person_tracking=False).validate()

@@ -33,9 +33,9 @@ def read_rows(path):
 
 @pytest.fixture(params=[("rgb", ("appearance", "motion")), ("difference", ("appearance", "motion")),
                         ("difference", ("appearance", "scene", "motion")), ("rgb", ("scene", "motion")),
-                        ("difference", ("appearance", "scene", "video", "scene_video", "motion")),
-                        ("rgb", ("video", "motion"))],
-                ids=["rgb", "difference", "difference+scene", "scene-only", "every-feature-stream", "video-only"])
+                        ("difference", ("appearance", "scene", "scene_video", "motion")),
+                        ("rgb", ("scene_video", "motion"))],
+                ids=["rgb", "difference", "difference+scene", "scene-only", "every-feature-stream", "scene-video-only"])
 def predictor_input(request, predictor):
     """The predictor with CNN_INPUT and INPUTS (the scene and I3D streams) set both where prediction and where the
     feature caches read them; I3D on clips of 4 images at 64 pixels, to be quick."""
@@ -56,8 +56,8 @@ def predictor_input(request, predictor):
 
 def test_streaming_features_equal_batch_features(predictor_input, sample_clips, tmp_path):
     """The crops and features of a live prediction are those that training computed from the same frames (with
-    INPUTS "scene": each person's, then their frame's scene image's, saved by stage 1; then I3D's, of the person's
-    clip and of the scene's, from the I3D feature cache)."""
+    INPUTS "scene": each person's, then their frame's scene image's, saved by stage 1; then I3D's of the scene's
+    clip, from the I3D feature cache)."""
     predictor = predictor_input
     mc = predictor.mc
     job = find_videos(sample_clips)[1]  # a two-person clip
@@ -73,10 +73,8 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
     scene_dir = (video_dir / "scene").relative_to(tmp_path / "frames").as_posix()
     store = FeatureCache(tmp_path / "cache", "k").load(tmp_path / "frames", dirs + [scene_dir] * mc.scene,
                                                        predictor.net, progress=False)
-    tubes = [p.relative_to(tmp_path / "frames").as_posix() for p in video_dir.glob("person_*")]
-    video_store = VideoFeatureCache(tmp_path / "cache", "v").load(
-        tmp_path / "frames", tubes * ("video" in mc.inputs) + [scene_dir] * ("scene_video" in mc.inputs),
-        predictor.video, progress=False) if mc.i3d else None
+    video_store = VideoFeatureCache(tmp_path / "cache", "v").load(tmp_path / "frames", [scene_dir], predictor.video,
+                                                                  progress=False) if mc.i3d else None
 
     predictor.feature_log = []
     try:
@@ -90,7 +88,7 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
     for frame, track, streamed, _, _ in log:
         crop, scene = f"{rel}/person_{person_of[track]}/frame_{frame:06d}.jpg", f"{rel}/scene/frame_{frame:06d}.jpg"
         parts = [(store, crop)] * mc.appearance + [(store, scene)] * mc.scene
-        parts += [(video_store, crop)] * ("video" in mc.inputs) + [(video_store, scene)] * ("scene_video" in mc.inputs)
+        parts += [(video_store, scene)] * mc.i3d
         batch = torch.cat([cache.plain[cache.index[p]].float() for cache, p in parts])
         assert streamed.shape == (mc.feature_dim,)
         assert torch.allclose(streamed, batch, atol=2e-2, rtol=1e-2)  # the caches store float16

@@ -92,8 +92,8 @@ def test_the_scene_stream_reads_every_frame_whole(train_cfg, tmp_path, capsys):
 
 
 def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_path, capsys):
-    """INPUTS "video" and "scene_video": I3D's features of each crop's clip and of the scene's, cached once per folder;
-    the checkpoint records the clip length, the input size and the weights, and prediction refuses other weights."""
+    """INPUTS "scene_video": I3D's features of the scene's clips, cached once per folder; the checkpoint records the
+    clip length, the input size and the weights, and prediction refuses other weights."""
     import shutil
 
     from behavior.prediction import Predictor, PredictSettings
@@ -103,15 +103,15 @@ def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_pat
     videos = sorted(p.parent for p in frames.glob("*/*/person_1"))
     for video in videos:  # one person each: their crops stand in for the scene images
         shutil.copytree(video / "person_1", video / "scene")
-    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("video", "scene_video", "motion"), VIDEO_CLIP_LENGTH=4,
-                    VIDEO_SIZE=32, NUM_EPOCHS=2)
+    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("scene_video", "motion"), VIDEO_CLIP_LENGTH=4, VIDEO_SIZE=32,
+                    NUM_EPOCHS=2)
     report = training.train(cfg, progress=False)
-    assert f"I3D feature cache: 0 folders reused, {2 * len(videos)} computed" in capsys.readouterr().out
+    assert f"I3D feature cache: 0 folders reused, {len(videos)} computed" in capsys.readouterr().out
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
     mc = ModelConfig.from_dict(ckpt["model_config"])
-    assert (mc.feature_dim, mc.video_clip_length, mc.video_size, len(mc.video_sha256)) == (2048, 4, 32, 64)
+    assert (mc.feature_dim, mc.video_clip_length, mc.video_size, len(mc.video_sha256)) == (1024, 4, 32, 64)
     assert any("scene_video_norm" in k for k in ckpt["model"]) and report["video_level"]["n"] == 2
-    training.train({**cfg, "INPUTS": ("video", "motion"), "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
+    training.train({**cfg, "INPUTS": ("scene_video",), "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
     assert f"I3D feature cache: {len(videos)} folders reused, 0 computed" in capsys.readouterr().out
     other = tmp_path / "other.npz"
     with np.load(resolve_weights("i3d_kinetics400_rgb.npz")) as weights:
