@@ -7,11 +7,12 @@ scikit-learn logistic regression on standardized features (C = 0.01) reads them.
 opened with (0.831 by source); the tool's streams should beat it on the same folds.
 
 Folds are grouped by source recording, over the source split's train + val videos (192), as
-``benchmarks/surv_fight.py --tune 5`` uses them. The scene features must be cached already (a ``--tune`` run with
-``scene_video`` in INPUTS fills them):
+``benchmarks/surv_fight.py --tune 5`` uses them. The scene features are read from the tool's cache (a ``--tune``
+run with ``scene_video`` in INPUTS fills it) and computed where missing, on ``--backend``:
 
     python benchmarks/surv_fight_i3d_probe.py --frames-dir W/person/frames --features-dir W/person/features
     python benchmarks/surv_fight_i3d_probe.py ... --cv-dir W/person/tune/<run>/model/cv   # its folds; fused with it
+    python benchmarks/surv_fight_i3d_probe.py ... --video-clip-length 8 --backend openvino --precision bfloat16
 """
 
 from __future__ import annotations
@@ -42,20 +43,14 @@ from surv_fight_flow import (  # noqa: E402
 import config  # noqa: E402
 from behavior import cli  # noqa: E402
 from behavior.crops import SCENE_DIR  # noqa: E402
-from behavior.errors import InputError  # noqa: E402
-from behavior.video_features import VideoFeatureCache, cache_key  # noqa: E402
-from behavior.weights import file_sha256, resolve_weights  # noqa: E402
+from behavior.video_features import VideoBackbone, VideoFeatureCache  # noqa: E402
 
 
-def video_features(frames_dir: Path, features_dir: Path, videos: list[str], length: int, size: int) -> np.ndarray:
-    """Each video's cached ``scene_video`` features averaged over its kept frames (video, 1024)."""
-    key = cache_key(file_sha256(str(resolve_weights(config.I3D_WEIGHTS))), length, size, "torch", "float32")
+def video_features(frames_dir: Path, features_dir: Path, videos: list[str], backbone: VideoBackbone) -> np.ndarray:
+    """Each video's ``scene_video`` features (from the tool's cache, computed where missing) averaged over its kept
+    frames (video, 1024)."""
     folders = [f"{video}/{SCENE_DIR}" for video in videos]
-    try:
-        store = VideoFeatureCache(features_dir, key).load(frames_dir, folders, None, progress=False)
-    except RuntimeError:
-        raise InputError(f"the scene_video features of clips of {length} at {size} px are not all cached in "
-                         f"{features_dir}: run a --tune with scene_video in INPUTS first") from None
+    store = VideoFeatureCache(features_dir, backbone.key).load(frames_dir, folders, backbone)
     rows: dict[str, list[int]] = {}
     for name, row in store.index.items():
         rows.setdefault(name.rsplit("/", 2)[0], []).append(row)
@@ -80,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features-dir", type=Path, required=True, help="where the tool cached the I3D features")
     parser.add_argument("--video-clip-length", type=int, default=config.VIDEO_CLIP_LENGTH)
     parser.add_argument("--video-size", type=int, default=config.VIDEO_SIZE)
+    parser.add_argument("--backend", default="torch", choices=["torch", "openvino", "onnxruntime"],
+                        help="where I3D computes features missing from the cache (its key names the runtime)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"], help="OpenVINO's")
     parser.add_argument("--c", type=float, default=0.01, help="the logistic regression's inverse regularization")
     parser.add_argument("--cv-dir", type=Path, nargs="*", default=[], help="CV runs to compare with and fuse")
     parser.add_argument("--seeds", type=int, nargs="*", default=[42, 7, 123], help="fold seeds without --cv-dir")
@@ -88,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging("WARNING")
     jobs, labels, sources = dataset_videos(args.clips_dir)
     videos = [job.key for job in jobs]
-    features = video_features(args.frames_dir, args.features_dir, videos, args.video_clip_length, args.video_size)
+    backbone = VideoBackbone.load(config.I3D_WEIGHTS, args.video_clip_length, args.video_size, "cpu", args.backend,
+                                  args.precision)
+    features = video_features(args.frames_dir, args.features_dir, videos, backbone)
     rows = []
     for seed in [] if args.cv_dir else args.seeds:
         folds = source_folds(labels, sources, args.folds, seed)
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run_row(f"run {number}", out_of_fold(features, labels, folds, args.c), model, labels))
     print_runs("I3D probe", rows, args.cv_dir)
     print(f"\n{len(videos)} videos, {args.folds}-fold CV grouped by source; scene I3D features of clips of "
-          f"{args.video_clip_length} at {args.video_size} px, logistic regression C = {args.c}")
+          f"{args.video_clip_length} at {args.video_size} px ({backbone.backend}, {backbone.precision}), "
+          f"logistic regression C = {args.c}")
     return 0
 
 
