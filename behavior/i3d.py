@@ -3,8 +3,8 @@
 It reproduces the original's conventions: inputs RGB in [-1, 1] laid out (batch, 3, time, height, width),
 TensorFlow "SAME" padding for convolutions and max-pools, and batch norm with eps 1e-3, a bias and no scale.
 The network is only ever run frozen, so each batch norm is folded into its convolution at load time.
-``features`` gives the 1024 channels of ``Mixed_5c``, what the tool's ``video`` and ``scene_video`` streams
-read; ``forward`` adds the Kinetics-400 logits (used to check the port).
+``features`` gives the 1024 channels of ``Mixed_5c``, what the tool's ``scene_video`` stream reads;
+``forward`` adds the Kinetics-400 logits (used to check the port).
 
 Example:
     >>> net = load_i3d("i3d_kinetics400_rgb.npz")  # doctest: +SKIP

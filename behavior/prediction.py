@@ -470,8 +470,11 @@ class _Session:
         image, kept = frame.image, self.kept
         scene_image = as_saved(scene_crop(image, (mc.frame_width, mc.frame_height)), mc) if mc.scene_images else None
         scene = self._scene(scene_image) if mc.scene else None
-        scene_video = self._scene_video(scene_image) if "scene_video" in mc.inputs else None  # every kept frame
-        self.timer.mark("i3d")
+        scene_video = None
+        if "scene_video" in mc.inputs:  # every kept frame; the scene image counts as cropping
+            self.timer.mark("crop_cnn")
+            scene_video = self._scene_video(scene_image)
+            self.timer.mark("i3d")
         if dets:
             tracks = [self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(mc.sequence_length))
                       for d in dets]

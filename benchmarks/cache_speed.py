@@ -66,7 +66,7 @@ def person_crops(clips_dir: Path, count: int, size: tuple[int, int]) -> np.ndarr
 
 
 def i3d_runs(crops: np.ndarray, size: int, length: int, runtimes: list[str]) -> dict[str, Callable[[], object]]:
-    """Filling the I3D cache for ``crops`` as one track on each runtime ("openvino bfloat16": OpenVINO in that
+    """Filling the I3D cache for ``crops`` as one folder on each runtime ("openvino bfloat16": OpenVINO in that
     precision), and each runtime's bare network on the same clips."""
     images = [fit_size(c, size) for c in crops]
     clips = torch.stack([to_clip(np.stack([images[p] for p in clip_positions(e, length)]))

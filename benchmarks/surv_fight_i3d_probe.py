@@ -41,7 +41,7 @@ from surv_fight_flow import (  # noqa: E402
 )
 
 import config  # noqa: E402
-from behavior import cli  # noqa: E402
+from behavior import backends, cli, settings  # noqa: E402
 from behavior.crops import SCENE_DIR  # noqa: E402
 from behavior.video_features import VideoBackbone, VideoFeatureCache  # noqa: E402
 
@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features-dir", type=Path, required=True, help="where the tool cached the I3D features")
     parser.add_argument("--video-clip-length", type=int, default=config.VIDEO_CLIP_LENGTH)
     parser.add_argument("--video-size", type=int, default=config.VIDEO_SIZE)
-    parser.add_argument("--backend", default="torch", choices=["torch", "openvino", "onnxruntime"],
+    parser.add_argument("--backend", default="torch", choices=["torch", *backends.RUNTIME_PACKAGES],
                         help="where I3D computes features missing from the cache (its key names the runtime)")
-    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"], help="OpenVINO's")
+    parser.add_argument("--precision", default="float32", choices=settings.INFERENCE_PRECISIONS, help="OpenVINO's")
     parser.add_argument("--c", type=float, default=0.01, help="the logistic regression's inverse regularization")
     parser.add_argument("--cv-dir", type=Path, nargs="*", default=[], help="CV runs to compare with and fuse")
     parser.add_argument("--seeds", type=int, nargs="*", default=[42, 7, 123], help="fold seeds without --cv-dir")
