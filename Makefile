@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(PY) extract_frames.py --clips-dir $(SAMPLE_CLIPS) --frames-dir $(SAMPLE_FRAMES) --overwrite
 	$(PY) group_sequences.py --frames-dir $(SAMPLE_FRAMES) --sequences-file $(SAMPLE_SEQUENCES) --overwrite
 	$(PY) train_mobilenet_lstm.py --frames-dir $(SAMPLE_FRAMES) --sequences-file $(SAMPLE_SEQUENCES) \
-		--features-dir $(SAMPLE_FEATURES) --model-dir $(SAMPLE_MODEL) --inputs appearance motion --cnn-input difference \
+		--features-dir $(SAMPLE_FEATURES) --model-dir $(SAMPLE_MODEL) --inputs appearance motion \
 		--num-epochs 8 --learning-rate 1e-3 --early-stopping-patience 4 --overwrite
 	$(PY) -m behavior.synthetic --out $(SAMPLE_HOLDOUT) --videos-per-class 1 --seed 7
 	$(PY) predict.py --video $(SAMPLE_HOLDOUT)/walking/walking_000.mp4 \

@@ -12,7 +12,6 @@ SEQUENCES_FILE = "datasets/sequences/sequences.csv"  # stage 2 output
 FEATURES_DIR = "datasets/features"  # stage 3 cache of per-crop CNN features
 MODEL_DIR = "models/lstm_mn"  # stage 3 output: checkpoints and reports
 OUTPUT_DIR = ""  # stage 4 output folder; "" = outputs/<video name> (outputs/<folder>_predictions for a batch)
-SAMPLE_CLIPS_DIR = "datasets/sample_clips"  # where `make demo` generates its videos
 
 # --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
@@ -48,11 +47,9 @@ DETECT_BATCH = 4  # frames the detector takes in one call, side by side on the c
 # --- Stage 2: sequences ---------------------------------------------------------------------
 SEQUENCE_LENGTH = 16  # frames per training sequence
 SEQUENCE_STRIDE = 4  # frames between the starts of consecutive windows (as PREDICT_STRIDE; 4 beat 8 on UT: RESULTS.md)
-SAMPLING = "dense"  # "dense" or "uniform"
-SAMPLE_SPAN = 64  # with SAMPLING="uniform": frames spanned by one window
 MAX_GAP_FRAMES = 5  # a track missing for longer is cut into segments
 MIN_SEQUENCE_FRAMES = 8  # shorter segments are dropped; shorter windows are padded
-PAD_MODE = "reverse"  # "reverse", "loop", "repeat_last" or "drop"
+PAD_MODE = "reverse"  # windows shorter than SEQUENCE_LENGTH: "reverse" (played forwards, then backwards) or "drop"
 MAX_SEQUENCES_PER_VIDEO = 0  # 0 = no limit
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test, by video (by recording group with one of the next two)
 GROUPS_FILE = ""  # CSV video,group: the recording (camera, scene, people) of each video; a group never spans splits
@@ -65,7 +62,6 @@ LSTM_HIDDEN_DIM = 32  # LSTM units per direction (small on purpose: with tens of
 LSTM_NUM_LAYERS = 1  # stacked LSTM layers
 LSTM_DROPOUT = 0.3  # dropout on the CNN features and between LSTM layers
 BIDIRECTIONAL = True  # read each sequence forwards and backwards
-TEMPORAL_POOLING = "last"  # "last": the LSTM's final hidden states feed the head; or "attention"
 STREAM_NORM = True  # batch-normalize each vector stream (motion, pose, ...) before its embedding (their
                     # scales differ: positions ~0.5 body heights, velocities up to 10 a second; measured: RESULTS)
 ENSEMBLE_SIZE = 5  # sequence classifiers trained side by side from different initial weights; prediction averages
@@ -73,22 +69,16 @@ ENSEMBLE_SIZE = 5  # sequence classifiers trained side by side from different in
                    # not one more CNN pass; measured: docs/RESULTS.md)
 HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
 HEAD_DROPOUT = 0.3  # dropout in the classifier head
-INPUTS = ("motion", "pose", "interaction", "reach", "reached")  # what the network reads per frame, any of: "appearance"
-                                                     # (MobileNetV2 features of the crop), "scene" (the whole frame's,
-                                                     # once a frame for everyone in it; stage 1 saves it, and adds it to
-                                                     # finished videos), "motion" (box velocity), "pose" (keypoints and
-                                                     # their velocities), "interaction" (the nearest other person),
-                                                     # "reach" (limbs closing on the nearest person's body), "reached"
-                                                     # (the closest each limb has come to someone's body so far in the
-                                                     # track, and the furthest out), "scene_video" (Kinetics-400 I3D
-                                                     # features of the whole frame's last VIDEO_CLIP_LENGTH images: a
-                                                     # video network, it sees motion; once a clip for everyone, from
-                                                     # the scene images stage 1 saves for it); no "appearance" or
-                                                     # "scene" = no MobileNetV2. Whole-frame mode reads ("appearance",
-                                                     # "motion")
+INPUTS = ("motion", "pose", "interaction", "reach", "reached")  # what the network reads per frame, any of:
+    # "motion" (box velocity), "pose" (keypoints and their velocities), "interaction" (the nearest other person),
+    # "reach" (limbs closing on the nearest person's body), "reached" (the closest each limb has come to someone's
+    # body so far in the track, and the furthest out), "appearance" (MobileNetV2 features of the crop, CNN_INPUT),
+    # "scene_video" (Kinetics-400 I3D features of the whole frame's last VIDEO_CLIP_LENGTH images, once a clip for
+    # everyone, from the scene images stage 1 saves for it; recommended for surveillance fights: docs/RESULTS.md).
+    # Whole-frame mode reads ("appearance", "motion")
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
-                     # clip is trained with the clip's label; "max" / "lse" / "topk" / "mean" = the clip is a bag of
-                     # its people, at least one of whom does the labeled behavior (BATCH_SIZE then counts whole
+                     # clip is trained with the clip's label; "max" = the clip is a bag of its people, the most
+                     # telling of whom does the labeled behavior (BATCH_SIZE then counts whole
                      # clips' sequences); "roles" = each person labeled from the clip's geometry (its main people
                      # carry the clip's label, people seen far less are BACKGROUND_CLASS; see ACTOR_CLASSES) and
                      # trained per sequence; "auto" = "roles" with ACTOR_CLASSES, else "max" with a
@@ -107,25 +97,21 @@ VIDEO_CLIP_LENGTH = 16  # images per I3D clip ("video", "scene_video"): every th
                         # the last this many gives the next ones their features (each image through I3D once)
 VIDEO_SIZE = 224  # I3D's input size in pixels (crops and scene images are resized to it; smaller is faster)
 POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
-FREEZE_BACKBONE = True  # MobileNetV2 in eval mode without gradients; features are cached
-CNN_INPUT = "rgb"  # what MobileNetV2 sees per frame: "rgb" (the crop) or "difference" (the crop minus the same
-                   # person's previous crop, amplified: motion instead of appearance; needs a frozen backbone)
-FINE_TUNE_BLOCKS = 0  # > 0: train the last N inverted-residual blocks (batch norms stay in eval mode)
-NORMALIZE_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics, RGB
-NORMALIZE_STD = (0.229, 0.224, 0.225)  # ImageNet statistics, RGB
+CNN_INPUT = "difference"  # what MobileNetV2 sees per frame ("appearance"): "difference" (the crop minus the same
+                          # person's previous crop, amplified: motion instead of looks; it beat "rgb" by grouped CV,
+                          # docs/RESULTS.md) or "rgb" (the crop itself; needed to fine-tune)
+FINE_TUNE_BLOCKS = 0  # 0: MobileNetV2 frozen, its features cached; N > 0: train its last N blocks (19 = all;
+                      # batch norms stay in eval mode; needs CNN_INPUT "rgb")
 AUGMENT = True  # random horizontal flip (cached features); plus crop and color jitter when fine-tuning
-AUGMENT_SPEED = 0.0  # with AUGMENT: replay each training sequence up to 1 + this times faster or slower (0 = off)
 BATCH_SIZE = 16  # sequences per training step
 LEARNING_RATE = 1e-3  # initial learning rate
-OPTIMIZER = "adamw"  # "adam" or "adamw"
-WEIGHT_DECAY = 1e-4  # L2 penalty (decoupled with AdamW)
+WEIGHT_DECAY = 1e-4  # AdamW's decoupled weight decay
 NUM_EPOCHS = 50  # at most this many passes over the training sequences
 EARLY_STOPPING_PATIENCE = 10  # epochs without a better validation macro-F1
 LR_PATIENCE = 3  # ReduceLROnPlateau on the validation loss
 LR_FACTOR = 0.5  # ReduceLROnPlateau multiplies the learning rate by this
 GRAD_CLIP_NORM = 1.0  # clip the gradient norm to this; 0 = no clipping
 FOCAL_GAMMA = 0.0  # > 0: focal loss
-LABEL_SMOOTHING = 0.0  # share of each target spread over the other classes
 CNN_PRECISION = "auto"  # MobileNetV2 on the CPU, and I3D on OpenVINO: "auto" (bfloat16 where the CPU computes it
                         # natively), "float32" or "bfloat16"; recorded in the checkpoint so prediction computes
                         # features the same way
@@ -139,8 +125,8 @@ SMOOTHING = 0.5  # EMA weight of the newest probabilities per track (1 = no smoo
 DRAW_POSE = True  # draw each person's skeleton in annotated.mp4 (when the model reads keypoints)
 VIDEO_LABEL_RULE = "auto"  # how the tracks make the video's label: "auto" = as the model was trained (its
                            # MIL_POOLING; "mean" for "none", "mean_min" for "roles"); "mean" (everyone, by
-                           # labeled frames), "max" (the most telling track), "lse" or "topk" (see MIL_POOLING),
-                           # "mean_min" (the mean; background only when every track is)
+                           # labeled frames), "max" (the most telling track), "mean_min" (the mean; background
+                           # only when every track is)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = "INFO"  # "DEBUG", "INFO", "WARNING" or "ERROR"

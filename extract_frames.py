@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import config
-from behavior import cli, extraction
+from behavior import cli, extraction, files
 
 log = logging.getLogger("extract_frames")
 
@@ -40,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     frames_dir = Path(cfg["FRAMES_DIR"])
 
     if args.rebuild_manifest:
-        print(f"manifest: {extraction.rebuild_manifest(frames_dir)}")
+        with files.folder_lock(frames_dir, "FRAMES_DIR"):
+            print(f"manifest: {extraction.rebuild_manifest(frames_dir)}")
         return cli.EXIT_OK
 
     jobs = extraction.find_videos(Path(cfg["CLIPS_DIR"]))

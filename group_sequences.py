@@ -18,9 +18,9 @@ from pathlib import Path
 import config
 from behavior import cli, files, sequences
 
-STAGE = ("FRAMES_DIR", "SEQUENCES_FILE", "SEQUENCE_LENGTH", "SEQUENCE_STRIDE", "SAMPLING", "SAMPLE_SPAN",
-         "MAX_GAP_FRAMES", "MIN_SEQUENCE_FRAMES", "PAD_MODE", "MAX_SEQUENCES_PER_VIDEO", "SPLIT_FRACTIONS",
-         "GROUPS_FILE", "GROUP_PATTERN", "SEED")
+STAGE = ("FRAMES_DIR", "SEQUENCES_FILE", "SEQUENCE_LENGTH", "SEQUENCE_STRIDE", "MAX_GAP_FRAMES",
+         "MIN_SEQUENCE_FRAMES", "PAD_MODE", "MAX_SEQUENCES_PER_VIDEO", "SPLIT_FRACTIONS", "GROUPS_FILE",
+         "GROUP_PATTERN", "SEED")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,7 +40,15 @@ import torch
 
 from behavior import files
 from behavior.errors import InputError, first_line
-from behavior.weights import MODELS_DIR, file_sha256, load_yolo, resolve_weights, verify_checkpoint
+from behavior.weights import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MODELS_DIR,
+    file_sha256,
+    load_yolo,
+    resolve_weights,
+    verify_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +250,7 @@ def backbone_sha256(net: Any) -> str:
     for name, tensor in net.backbone.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(repr((net.cfg.normalize_mean, net.cfg.normalize_std)).encode())
+    digest.update(repr((IMAGENET_MEAN, IMAGENET_STD)).encode())
     return digest.hexdigest()
 
 

@@ -16,8 +16,8 @@ import numpy as np
 from behavior import files
 
 PAD_VALUE = (0, 0, 0)  # where a crop leaves the frame
-SCENE_DIR = "scene"  # beside a video's person_<n> folders: every kept frame whole (INPUTS "scene")
-SCENE_STREAMS = frozenset({"scene", "scene_video"})  # the INPUTS that read the scene images
+SCENE_DIR = "scene"  # beside a video's person_<n> folders: every kept frame whole (INPUTS "scene_video")
+SCENE_STREAMS = frozenset({"scene_video"})  # the INPUTS that read the scene images
 
 
 def crop_region(
@@ -108,7 +108,7 @@ def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def scene_crop(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The whole frame as the CNN sees it for INPUTS "scene" (letterboxed, as whole-frame mode cuts it)."""
+    """The whole frame as stage 1 saves it for INPUTS "scene_video" (letterboxed, as whole-frame mode cuts it)."""
     return letterbox(frame, size)
 
 

@@ -132,8 +132,14 @@ def summarize(plan: FoldPlan, per_fold: list[dict[str, Any]], classes: list[str]
 
 
 def cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Grouped K-fold CV on SEQUENCES_FILE's train and val videos; writes MODEL_DIR/cv and returns its report."""
+    """Grouped K-fold CV on SEQUENCES_FILE's train and val videos; writes MODEL_DIR/cv (holding MODEL_DIR's lock)
+    and returns its report."""
     settings.validate(cfg)
+    with files.folder_lock(Path(cfg["MODEL_DIR"]), "MODEL_DIR"):
+        return _cross_validate(cfg, folds, overwrite, progress)
+
+
+def _cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool, progress: bool) -> dict[str, Any]:
     if folds < 2:
         raise InputError(f"--cv needs at least 2 folds, got {folds}")
     tc = TrainConfig.from_config(cfg)

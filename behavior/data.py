@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import random
 from collections import defaultdict
@@ -28,7 +27,7 @@ from behavior.features import FeatureStore, crops_to_tensor, read_crop
 from behavior.mil import Bag, PersonStats, make_bags, roles
 from behavior.model import FEATURE_STREAMS
 from behavior.sequences import SEQUENCES_HEADER
-from behavior.streams import Person, StreamState, change_speed, flip_vectors, limb_extension, speed_frames, vector_dim
+from behavior.streams import Person, StreamState, flip_vectors, limb_extension, vector_dim
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ class SequenceTable:
         return sorted({p.rsplit("/", 1)[0] for i in rows for p in self.frames[i]})
 
     def scene_dirs(self, rows: list[int] | None = None) -> list[str]:
-        """The scene folders (every kept frame whole, INPUTS "scene") of the videos the given rows come from."""
+        """The scene folders (every kept frame whole, INPUTS "scene_video") of the videos the given rows come from."""
         return sorted({f"{d.rsplit('/', 1)[0]}/{SCENE_DIR}" for d in self.person_dirs(rows)})
 
 
@@ -137,7 +136,7 @@ def check_crops_exist(frames_dir: Path, table: SequenceTable, scene: bool = Fals
                 raise InputError(f"crop file missing: {frames_dir / p} (sequence {table.ids[i]}); "
                                  "was FRAMES_DIR changed? rerun extract_frames.py and group_sequences.py")
             if scene and not exists(scene_path(p)):
-                raise InputError(f"scene image missing: {frames_dir / scene_path(p)}; INPUTS has 'scene': rerun "
+                raise InputError(f"scene image missing: {frames_dir / scene_path(p)}; INPUTS has 'scene_video': rerun "
                                  "extract_frames.py with it (it adds the scene images without tracking again)")
 
 
@@ -223,10 +222,10 @@ class CachedSequenceDataset(Dataset):
 
     def __init__(self, table: SequenceTable, rows: list[int], store: FeatureStore | None,
                  vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool,
-                 speed: float = 0.0, video_store: FeatureStore | None = None) -> None:
-        self.rows, self.inputs, self.speed = rows, tuple(inputs), speed
+                 video_store: FeatureStore | None = None) -> None:
+        self.rows, self.inputs = rows, tuple(inputs)
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
-        sources = {"appearance": (store, False), "scene": (store, True), "scene_video": (video_store, True)}
+        sources = {"appearance": (store, False), "scene_video": (video_store, True)}
         self.gathers: list[tuple[FeatureStore, torch.Tensor]] = []  # (store, rows (N, T)), in FEATURE_STREAMS order
         for stream, _ in FEATURE_STREAMS:
             source, scene = sources[stream]
@@ -244,14 +243,9 @@ class CachedSequenceDataset(Dataset):
     def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         flip = self.augment and torch.rand(()) < 0.5
         vectors = flip_vectors(self.vectors[n], self.inputs) if flip else self.vectors[n]
-        frames = None
-        if self.augment and self.speed > 0:
-            factor, frames = random_speed(len(vectors), self.speed)
-            vectors = change_speed(vectors, self.inputs, frames, factor)
         if not self.gathers:
             return self.empty, vectors, self.labels[n]
-        parts = [(store.flipped if flip else store.plain)[index[n] if frames is None else index[n][frames]]
-                 for store, index in self.gathers]  # every stream flipped together
+        parts = [(store.flipped if flip else store.plain)[index[n]] for store, index in self.gathers]  # all flipped
         return torch.cat(parts, dim=-1), vectors, self.labels[n]
 
 
@@ -259,10 +253,8 @@ class ImageSequenceDataset(Dataset):
     """Sequences as crops (T, 3, H, W) in [0, 1] with per-clip augmentation, for fine-tuning."""
 
     def __init__(self, table: SequenceTable, rows: list[int], frames_dir: Path, size: tuple[int, int],
-                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool,
-                 speed: float = 0.0) -> None:
+                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool) -> None:
         self.table, self.rows, self.frames_dir, self.size = table, rows, Path(frames_dir), size
-        self.speed = speed
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
         self.inputs = tuple(inputs)
         self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
@@ -274,10 +266,6 @@ class ImageSequenceDataset(Dataset):
     def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         paths = self.table.frames[self.rows[n]]
         vectors = self.vectors[n]
-        if self.augment and self.speed > 0:
-            factor, kept = random_speed(len(paths), self.speed)
-            vectors = change_speed(vectors, self.inputs, kept, factor)
-            paths = [paths[int(k)] for k in kept]
         frames = crops_to_tensor([read_crop(self.frames_dir / p, self.size) for p in paths])
         if self.augment:
             frames, flipped = augment_clip(frames)
@@ -347,13 +335,6 @@ def collate_bags(items: list[tuple[torch.Tensor, torch.Tensor, int]], bags: list
     chosen = [bags[b] for _, _, b in items]
     return (torch.cat([x for x, _, _ in items]), torch.cat([v for _, v, _ in items]),
             torch.tensor([bag.label for bag in chosen], dtype=torch.long), chosen)
-
-
-def random_speed(length: int, speed: float) -> tuple[float, torch.Tensor]:
-    """A random playback speed within ``1 + speed`` times faster or slower (log-uniform) and the frame indices
-    of a ``length``-frame window played at it (``streams.speed_frames``): the same movement done at another pace."""
-    factor = math.exp((2 * float(torch.rand(())) - 1) * math.log1p(speed))
-    return factor, speed_frames(length, factor, float(torch.rand(())))
 
 
 def augment_clip(frames: torch.Tensor, rng: random.Random | None = None) -> tuple[torch.Tensor, bool]:

@@ -2,7 +2,7 @@
 
 For every video under ``CLIPS_DIR/<class>/`` or ``CLIPS_DIR/<group>/<class>/`` this writes
 ``FRAMES_DIR/[<group>/]<class>/<video_stem>/`` with ``person_<k>/frame_<source index>.jpg``,
-``tracks.csv`` and ``meta.json`` (and, with INPUTS "scene", ``scene/frame_<source index>.jpg``: every kept
+``tracks.csv`` and ``meta.json`` (and, with INPUTS "scene_video", ``scene/frame_<source index>.jpg``: every kept
 frame whole, added later to videos finished without it), then rebuilds ``FRAMES_DIR/manifest.csv`` from every
 ``meta.json`` (so the outputs of several shards merge by folder).
 
@@ -65,7 +65,7 @@ class ExtractSettings:
     min_track_frames: int = 8
     jpeg_quality: int = 95
     detect_batch: int = 1  # frames detected in one call: speed only, the tracks are the same
-    scene: bool = False  # also save every kept frame whole (INPUTS "scene"); added to finished videos later
+    scene: bool = False  # also save every kept frame whole (INPUTS "scene_video"); added to finished videos later
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
     CONSTANTS: ClassVar[dict[str, str]] = {
@@ -132,7 +132,7 @@ class VideoResult:
     seconds: float = 0.0
     error: str = ""
     whole_frame: bool = False  # nobody was tracked: the whole frame stands in as person_0
-    scene_added: bool = False  # done before; its scene images (INPUTS "scene") were added now
+    scene_added: bool = False  # done before; its scene images (INPUTS "scene_video") were added now
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
@@ -490,12 +490,18 @@ def extract_all(
     overwrite: bool = False,
     progress: bool = True,
 ) -> list[VideoResult]:
-    """Extract every job in order; the detector is loaded only if some video needs work."""
+    """Extract every job in order, holding FRAMES_DIR's lock; the detector is loaded only if some video needs work."""
     settings.validate()
     identity = settings.identity()
     files.ensure_writable(Path(frames_dir))
-    if not overwrite:
-        refuse_changed_settings(jobs, Path(frames_dir), identity)
+    with files.folder_lock(frames_dir, "FRAMES_DIR"):
+        if not overwrite:
+            refuse_changed_settings(jobs, Path(frames_dir), identity)
+        return _extract_jobs(jobs, Path(frames_dir), settings, identity, overwrite, progress)
+
+
+def _extract_jobs(jobs: list[VideoJob], frames_dir: Path, settings: ExtractSettings, identity: dict[str, Any],
+                  overwrite: bool, progress: bool) -> list[VideoResult]:
     loaded: list[PersonTracker] = []
 
     def get_tracker() -> PersonTracker | None:

@@ -35,7 +35,7 @@ from behavior import backends, files
 from behavior.crops import DIFFERENCE_GAIN, motion_image
 from behavior.errors import InputError
 from behavior.model import FEATURE_DIM, BehaviorNet, ModelConfig
-from behavior.weights import file_sha256
+from behavior.weights import IMAGENET_MEAN, IMAGENET_STD, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ CACHE_VERSION = 1
 def backbone_key(weights: Path, cfg: ModelConfig) -> str:
     """A short key naming everything that decides a crop's features."""
     text = "|".join(map(str, (CACHE_VERSION, file_sha256(str(weights)), cfg.frame_width, cfg.frame_height,
-                              cfg.normalize_mean, cfg.normalize_std, cfg.cpu_precision,
+                              IMAGENET_MEAN, IMAGENET_STD, cfg.cpu_precision,
                               cfg.cnn_input, DIFFERENCE_GAIN if cfg.cnn_input == "difference" else "")))
     if cfg.cnn_backend != "torch":  # torch's keys stay those of the caches made before the backends
         text += f"|{cfg.cnn_backend}|{backends.runtime_version(cfg.cnn_backend)}"

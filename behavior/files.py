@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import csv
 import errno
+import fcntl
 import io
 import json
 import os
 import queue
 import shutil
+import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from behavior.errors import BehaviorError, first_line
+from behavior.errors import BehaviorError, InputError, first_line
 
 REASONS = {  # what a user reads for the common write faults
     errno.ENOSPC: "no space left on device (disk full)",
@@ -161,6 +164,62 @@ def foreign_entries(folder: Path, own: Iterable[str]) -> list[str]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     return [n for n in names if n not in own and not n.startswith(".")]
+
+
+LOCK_NAME = ".lock"
+
+
+class FolderBusyError(InputError):
+    """Another process is writing the same output folder (exit code 2: nothing was changed)."""
+
+
+@contextmanager
+def folder_lock(folder: Path | str, what: str) -> Iterator[Path]:
+    """Hold ``folder``'s write lock while the block runs; FolderBusyError, naming the holder, when another run has it.
+
+    The lock is the operating system's (``flock`` on ``folder/.lock``), so a run that dies releases it; the file
+    holds the holder's process id and script for the message a second writer reads, and is removed on release.
+
+    Example:
+        >>> with folder_lock(Path("datasets/frames"), "FRAMES_DIR"):  # doctest: +SKIP
+        ...     ...  # write the frames folder
+    """
+    folder = Path(folder)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = _acquire(folder / LOCK_NAME, f"{what} {folder}")
+    try:
+        yield folder
+    finally:
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+        handle.close()  # releases the lock
+
+
+def _acquire(path: Path, name: str) -> io.TextIOWrapper:
+    """The open, locked lock file at ``path``, stamped with this process; FolderBusyError when another holds it."""
+    while True:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held open while the lock is held)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise FolderBusyError(f"{name} is being written by {holder}: wait for it to finish or stop it; "
+                                  "nothing was changed") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not a file its last holder removed as we opened it
+            break
+        handle.close()
+    handle.seek(0)
+    handle.truncate()
+    script = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    handle.write(f"process {os.getpid()} ({script}, started {time.strftime('%Y-%m-%d %H:%M:%S')})")
+    handle.flush()
+    return handle
 
 
 class CsvStream:

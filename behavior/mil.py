@@ -5,14 +5,13 @@ is therefore a *bag* whose instances are its people (a person's class probabilit
 their sequences), and a *pooling* turns the people's probabilities into the clip's:
 
 - ``max``: the most telling person carries the clip's label;
-- ``lse``: log-sum-exp, a smooth maximum (``LSE_SHARPNESS``: 0 is the mean, large is the max);
-- ``topk``: the mean of the ``TOP_K`` most telling people;
-- ``mean``: everyone counts alike (weighted by their sequences), what per-sequence training assumes;
+- ``mean`` (a video label rule): everyone counts alike (weighted by their sequences), what per-sequence training
+  assumes;
 - ``mean_min`` (a video label rule, not a training pooling): the mean, with the background's dual the minimum.
 
 With a background class (``BACKGROUND_CLASS``: "noFight", "normal", ...) a clip is background only
 when everyone in it is, so its background score pools the people's background probabilities with
-the *dual* pooling (minimum, smooth minimum, mean of the bottom ``TOP_K``): one fighter makes a fight
+the *dual* pooling (the minimum): one fighter makes a fight
 clip and the bystanders may stay background. The clip's scores are then normalized to sum to one.
 Training minimizes the cross-entropy of these clip probabilities (``MIL_POOLING``), and prediction's
 video label pools its tracks the same way, so both give a clip the same label.
@@ -36,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,13 +42,11 @@ import torch
 
 from behavior.settings import MIL_POOLINGS
 
-LSE_SHARPNESS = 5.0  # log-sum-exp pooling of probabilities: 0 = mean, large = max
-TOP_K = 2  # "topk" pooling: the mean of this many people's probabilities (all of them when fewer)
 EPS = 1e-6  # keeps the log of a clip probability finite
 MAIN_PERSON_SHARE = 0.5  # "roles": people seen less than this share of the clip's most seen one are bystanders
 ROLES = "roles"  # the MIL_POOLING that labels each person from the clip's geometry (``roles``) and trains per person
 RECEIVED_SUFFIX = "_received"  # ACTOR_CLASSES: "kick" + this is the class of the one kicked
-__all__ = ["LSE_SHARPNESS", "MAIN_PERSON_SHARE", "MIL_POOLINGS", "RECEIVED_SUFFIX", "ROLES", "TOP_K", "Bag",
+__all__ = ["MAIN_PERSON_SHARE", "MIL_POOLINGS", "RECEIVED_SUFFIX", "ROLES", "Bag",
            "PersonStats", "bag_loss", "bag_probs", "clip_probs", "fold_received", "label_rule", "make_bags",
            "people_probs", "person_index", "pool", "pool_people", "received", "received_classes", "roles",
            "trains_bags"]
@@ -188,8 +184,8 @@ def pool(x: torch.Tensor, pooling: str, dual: bool = False, weights: torch.Tenso
 
     Example:
         >>> x = torch.tensor([0.9, 0.2, 0.1])
-        >>> [round(float(pool(x, p)), 3) for p in ("max", "topk", "mean")]
-        [0.9, 0.55, 0.4]
+        >>> [round(float(pool(x, p)), 3) for p in ("max", "mean")]
+        [0.9, 0.4]
         >>> round(float(pool(x, "max", dual=True)), 3), round(float(pool(x, "mean_min", dual=True)), 3)
         (0.1, 0.1)
     """
@@ -199,14 +195,10 @@ def pool(x: torch.Tensor, pooling: str, dual: bool = False, weights: torch.Tenso
         return -pool(-x, pooling, weights=weights)
     if pooling == "max":
         return x.max()
-    if pooling == "lse":
-        return (torch.logsumexp(LSE_SHARPNESS * x, dim=0) - math.log(len(x))) / LSE_SHARPNESS
-    if pooling == "topk":
-        return x.topk(min(TOP_K, len(x))).values.mean()
     if pooling == "mean":
         w = torch.ones_like(x) if weights is None else weights.to(x)
         return (w * x).sum() / w.sum()
-    raise ValueError(f"unknown pooling {pooling!r}: one of {', '.join(MIL_POOLINGS)}")
+    raise ValueError(f"unknown pooling {pooling!r}: max, mean or mean_min")
 
 
 def label_rule(mil_pooling: str, actor_classes: Sequence[str] = ()) -> str:
@@ -276,8 +268,12 @@ def pool_people(people: torch.Tensor, counts: torch.Tensor, bag_of: torch.Tensor
                         for b in range(int(bag_of.max()) + 1)])
 
 
-def bag_loss(probs: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Class-weighted negative log-likelihood of the clips' labels under their pooled probabilities (B, C)."""
-    nll = -torch.log(probs.gather(1, target[:, None]).squeeze(1).clamp_min(EPS))
+def bag_loss(probs: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, gamma: float = 0.0) -> torch.Tensor:
+    """Class-weighted negative log-likelihood of the clips' labels under their pooled probabilities (B, C); with
+    ``gamma`` > 0, focal (clips already scored right count less), as ``FOCAL_GAMMA`` does per sequence."""
+    p_true = probs.gather(1, target[:, None]).squeeze(1).clamp_min(EPS)
+    nll = -torch.log(p_true)
+    if gamma > 0:
+        nll = (1 - p_true).clamp_min(0).pow(gamma) * nll
     w = weights[target]
     return (w * nll).sum() / w.sum()

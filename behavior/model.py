@@ -35,6 +35,7 @@ from behavior.errors import InputError, first_line
 from behavior.i3d import FEATURE_DIM as VIDEO_FEATURE_DIM
 from behavior.settings import BACKBONE_BLOCKS
 from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vector_dim, vector_streams
+from behavior.weights import IMAGENET_MEAN, IMAGENET_STD
 
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
 EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32, "reach": 16, "reached": 16}  # per vector stream
@@ -55,19 +56,23 @@ CONSTANT_OF = {
     "sequence_length": "SEQUENCE_LENGTH", "frame_width": "FRAME_WIDTH", "frame_height": "FRAME_HEIGHT",
     "crop_margin": "CROP_MARGIN", "target_fps": "TARGET_FPS", "person_tracking": "ENABLE_PERSON_TRACKING",
     "jpeg_quality": "JPEG_QUALITY", "pad_mode": "PAD_MODE", "min_sequence_frames": "MIN_SEQUENCE_FRAMES",
-    "normalize_mean": "NORMALIZE_MEAN", "normalize_std": "NORMALIZE_STD", "hidden_dim": "LSTM_HIDDEN_DIM",
+    "hidden_dim": "LSTM_HIDDEN_DIM",
     "num_layers": "LSTM_NUM_LAYERS", "dropout": "LSTM_DROPOUT", "bidirectional": "BIDIRECTIONAL",
-    "temporal_pooling": "TEMPORAL_POOLING", "head_hidden_dim": "HEAD_HIDDEN_DIM", "head_dropout": "HEAD_DROPOUT",
+    "head_hidden_dim": "HEAD_HIDDEN_DIM", "head_dropout": "HEAD_DROPOUT",
     "inputs": "INPUTS", "pose_imgsz": "POSE_IMGSZ", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
-    "freeze_backbone": "FREEZE_BACKBONE", "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
+    "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
     "mil_pooling": "MIL_POOLING", "background_class": "BACKGROUND_CLASS", "stream_norm": "STREAM_NORM",
     "ensemble_size": "ENSEMBLE_SIZE", "actor_classes": "ACTOR_CLASSES", "video_clip_length": "VIDEO_CLIP_LENGTH",
     "video_size": "VIDEO_SIZE",
 }
 # The per-frame features, in the order they are concatenated: (INPUTS name, length). MobileNetV2's, then I3D's.
-FEATURE_STREAMS = (("appearance", FEATURE_DIM), ("scene", FEATURE_DIM), ("scene_video", VIDEO_FEATURE_DIM))
+FEATURE_STREAMS = (("appearance", FEATURE_DIM), ("scene_video", VIDEO_FEATURE_DIM))
 # each feature stream's layer norm, by attribute name: checkpoints keep their "members.0.feature_norm.weight" keys
-NORM_NAMES = {"appearance": "feature_norm", "scene": "scene_norm", "scene_video": "scene_video_norm"}
+NORM_NAMES = {"appearance": "feature_norm", "scene_video": "scene_video_norm"}
+# Options that earlier versions had and this one removed (docs/EXPERIMENTS.md): model_config field -> the one value
+# today's network still is. A checkpoint trained with another value is refused with one line naming it.
+REMOVED_OPTIONS = {"temporal_pooling": "last", "normalize_mean": list(IMAGENET_MEAN),
+                   "normalize_std": list(IMAGENET_STD)}
 
 
 @dataclass(frozen=True)
@@ -84,13 +89,10 @@ class ModelConfig:
     jpeg_quality: int = 95
     pad_mode: str = "reverse"
     min_sequence_frames: int = 8
-    normalize_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    normalize_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     hidden_dim: int = 32
     num_layers: int = 1
     dropout: float = 0.3
     bidirectional: bool = True
-    temporal_pooling: str = "last"
     head_hidden_dim: int = 128
     head_dropout: float = 0.3
     stream_norm: bool = True  # batch-normalize each vector stream before its embedding (STREAM_NORM)
@@ -99,8 +101,7 @@ class ModelConfig:
     pose_imgsz: int = 224  # the pose model's input size, when a stream needs keypoints
     pose_sha256: str = ""  # the pose weights the keypoints came from ("" = no keypoint stream)
     backbone: str = "mobilenet_v2"
-    fine_tune_blocks: int = 0
-    freeze_backbone: bool = True
+    fine_tune_blocks: int = 0  # the last MobileNetV2 blocks that train (0: frozen, features cached)
     cpu_precision: str = "float32"  # how MobileNetV2 (and I3D on OpenVINO) runs on the CPU ("float32" or "bfloat16")
     cnn_backend: str = "torch"  # where MobileNetV2 and I3D computed the features: "torch", "openvino", "onnxruntime"
     cnn_input: str = "rgb"  # "rgb": the crop; "difference": the crop minus the person's previous crop
@@ -112,26 +113,9 @@ class ModelConfig:
     video_sha256: str = ""  # the I3D weights the features came from ("" = no I3D stream)
 
     @property
-    def trainable_blocks(self) -> int:
-        """Backbone blocks that train: FINE_TUNE_BLOCKS, else all when FREEZE_BACKBONE is off, else none."""
-        if self.fine_tune_blocks > 0:
-            return self.fine_tune_blocks
-        return 0 if self.freeze_backbone else BACKBONE_BLOCKS
-
-    @property
     def appearance(self) -> bool:
         """True when the network reads MobileNetV2 features (and so needs the CNN)."""
         return "appearance" in self.inputs
-
-    @property
-    def scene(self) -> bool:
-        """True when each frame also gives the whole frame's MobileNetV2 features (the scene around the person)."""
-        return "scene" in self.inputs
-
-    @property
-    def cnn(self) -> bool:
-        """True when the network reads MobileNetV2 features (of the crop, or of the scene) and so needs the CNN."""
-        return self.appearance or self.scene
 
     @property
     def scene_images(self) -> bool:
@@ -150,7 +134,7 @@ class ModelConfig:
 
     @property
     def feature_dim(self) -> int:
-        """Length of the per-frame features: the crop's and the scene's MobileNetV2 features, then I3D's."""
+        """Length of the per-frame features: the crop's MobileNetV2 features, then the scene's I3D features."""
         return sum(dim for name, dim in FEATURE_STREAMS if name in self.inputs)
 
     @property
@@ -166,8 +150,6 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, for checkpoints loaded with ``weights_only=True``."""
         out = asdict(self)
-        out["normalize_mean"] = list(self.normalize_mean)
-        out["normalize_std"] = list(self.normalize_std)
         out["inputs"] = list(self.inputs)
         out["actor_classes"] = list(self.actor_classes)
         return out
@@ -202,34 +184,40 @@ class ModelConfig:
                              f"got {kwargs['backbone']!r}")
         kwargs["inputs"] = tuple(kwargs["inputs"])
         kwargs["actor_classes"] = tuple(kwargs["actor_classes"])
-        kwargs["normalize_mean"] = tuple(kwargs["normalize_mean"])
-        kwargs["normalize_std"] = tuple(kwargs["normalize_std"])
         cfg = cls(**kwargs)
         cfg.validate()
         return cfg
 
     def validate(self) -> None:
         """Raise InputError for combinations the network cannot be built with (single values: ``settings``)."""
-        if self.cnn_input == "difference" and self.trainable_blocks > 0:
-            raise InputError("CNN_INPUT 'difference' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
+        if self.cnn_input == "difference" and self.fine_tune_blocks > 0:
+            raise InputError("CNN_INPUT 'difference' needs a frozen backbone: set CNN_INPUT 'rgb' to fine-tune "
+                             "(FINE_TUNE_BLOCKS > 0)")
         if self.num_classes < 2:
             raise InputError(f"need at least two classes, got {self.num_classes}")
-        if not self.appearance and self.trainable_blocks > 0:
+        if not self.appearance and self.fine_tune_blocks > 0:
             raise InputError("fine-tuning MobileNetV2 needs 'appearance' in INPUTS")
         if self.needs_keypoints and not self.person_tracking:
             raise InputError("INPUTS 'pose', 'interaction' and 'reach' need ENABLE_PERSON_TRACKING")
-        if self.scene and (self.trainable_blocks > 0 or not self.person_tracking):
-            raise InputError("INPUTS 'scene' needs a frozen backbone and ENABLE_PERSON_TRACKING")
-        if self.i3d and self.trainable_blocks > 0:
-            raise InputError("INPUTS 'scene_video' needs a frozen MobileNetV2 (FINE_TUNE_BLOCKS 0, "
-                             "FREEZE_BACKBONE on): its features are cached")
+        if self.i3d and self.fine_tune_blocks > 0:
+            raise InputError("INPUTS 'scene_video' needs a frozen MobileNetV2 (FINE_TUNE_BLOCKS 0): its features "
+                             "are cached")
         if "scene_video" in self.inputs and not self.person_tracking:
             raise InputError("INPUTS 'scene_video' needs ENABLE_PERSON_TRACKING")
         settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
-    """A model_config written before the streams (``use_motion``, inputs ``crops``) in today's terms."""
+    """A model_config written by an earlier version in today's terms; InputError when it used a removed option."""
+    for key, value in REMOVED_OPTIONS.items():
+        if key in data and data[key] != value:
+            raise InputError(f"this checkpoint was trained with {key.upper()} {data[key]!r}, an option this version "
+                             f"removed (docs/EXPERIMENTS.md); retrain it with today's settings")
+    if "scene" in (data.get("inputs") or ()):
+        raise InputError("this checkpoint was trained with INPUTS 'scene', which this version removed "
+                         "(docs/EXPERIMENTS.md); retrain it with today's settings (\"scene_video\" reads the scene)")
+    if data.get("freeze_backbone") is False and not data.get("fine_tune_blocks"):
+        data = {**data, "fine_tune_blocks": BACKBONE_BLOCKS}  # FREEZE_BACKBONE off trained every block
     data = {**LEGACY_DEFAULTS, **data}
     inputs = data.get("inputs")
     if inputs is None or "crops" in inputs:
@@ -279,7 +267,6 @@ class SequenceClassifier(nn.Module):
         self.lstm = nn.LSTM(in_dim, cfg.hidden_dim, cfg.num_layers, batch_first=True,
                             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, bidirectional=cfg.bidirectional)
         out_dim = cfg.hidden_dim * (2 if cfg.bidirectional else 1)
-        self.attention = nn.Linear(out_dim, 1) if cfg.temporal_pooling == "attention" else None
         self.head = nn.Sequential(nn.Linear(out_dim, cfg.head_hidden_dim), nn.ReLU(), nn.Dropout(cfg.head_dropout),
                                   nn.Linear(cfg.head_hidden_dim, cfg.num_classes))
 
@@ -307,10 +294,7 @@ class SequenceClassifier(nn.Module):
                 parts.append(getattr(self, stream)(chunk))
                 offset += DIMS[stream]
         out, (h_n, _) = self.lstm(torch.cat(parts, dim=-1))
-        if self.attention is not None:
-            weights = torch.softmax(self.attention(out), dim=1)
-            pooled = (weights * out).sum(dim=1)
-        elif self.cfg.bidirectional:
+        if self.cfg.bidirectional:
             pooled = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # last layer, both directions
         else:
             pooled = h_n[-1]
@@ -346,11 +330,11 @@ class BehaviorNet(nn.Module):
         cfg.validate()
         self.cfg = cfg
         self.backbone = backbone
-        self.register_buffer("mean", torch.tensor(cfg.normalize_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg.normalize_std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.members = nn.ModuleList(SequenceClassifier(cfg) for _ in range(cfg.ensemble_size))
         if backbone is not None:
-            self.set_backbone_trainable(cfg.trainable_blocks)
+            self.set_backbone_trainable(cfg.fine_tune_blocks)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # noqa: ANN001, ANN201
         """``nn.Module.load_state_dict``, also for checkpoints saved before the ensemble (``upgrade_state_dict``)."""

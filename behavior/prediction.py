@@ -95,7 +95,7 @@ def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
         mc = ModelConfig.from_dict(ckpt["model_config"])
     except (InputError, TypeError, ValueError) as exc:
         raise InputError(f"checkpoint {path}: {exc}") from None
-    net = BehaviorNet(mc, load_backbone(None) if mc.cnn else None)
+    net = BehaviorNet(mc, load_backbone(None) if mc.appearance else None)
     try:
         net.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
@@ -253,7 +253,7 @@ class Predictor:
         self.video_rule = label_rule(self.mc.mil_pooling, self.mc.actor_classes) if rule == "auto" else rule
         self.tracker = (PersonTracker(settings.detector, batch=settings.detect_batch)
                         if self.mc.person_tracking else None)
-        if self.mc.cnn and self.device == "cpu":
+        if self.mc.appearance and self.device == "cpu":
             backends.compiled_backbone(self.net)  # export or load MobileNetV2 for its runtime now, not mid-video
         runtime.set_threads(settings.detector.threads)
         self.colors = palette(len(self.classes))
@@ -304,10 +304,19 @@ class Predictor:
         if show:
             require_display()
         created = not out.exists()
+        try:
+            files.ensure_writable(out)  # a read-only or full disk is one line now, not a traceback later
+            with files.folder_lock(out, "the output folder"):
+                return self._run_into(source, out, show, progress)
+        finally:
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # a run that failed leaves no empty folder behind
+
+    def _run_into(self, source: str | int | Path, out: Path, show: bool, progress: bool) -> dict[str, Any]:
+        """Predict into ``out``'s staging folder, then publish the outputs (``out``'s lock held)."""
         staging = out / STAGING
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            files.ensure_writable(out)  # a read-only or full disk is one line now, not a traceback later
             with files.writing(staging):
                 staging.mkdir()
             summary = self._run(source, staging, show, progress)
@@ -319,8 +328,6 @@ class Predictor:
             _publish(staging, out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            if created and out.is_dir() and not any(out.iterdir()):
-                out.rmdir()  # a run that failed leaves no empty folder behind
         return summary
 
     def _run(self, source: str | int | Path, out: Path, show: bool, progress: bool,
@@ -420,7 +427,7 @@ class Predictor:
         out = {"detector": self.tracker.backend} if self.tracker is not None else {}
         if self.pose is not None:
             out["pose"] = self.pose.backend
-        if self.mc.cnn:
+        if self.mc.appearance:
             on_runtime = self.device == "cpu" and backends.compiled_backbone(self.net) is not None
             out["cnn"] = self.mc.cnn_backend if on_runtime else "torch"
         if self.video is not None:
@@ -454,7 +461,6 @@ class _Session:
         self.streams = StreamState(predictor.mc.inputs)
         self.no_features = torch.zeros(0)  # what a track's feature buffer holds when the model reads no appearance
         self.keypoints: dict[int, np.ndarray | None] = {}  # this frame's, by track, for drawing
-        self.last_scene: np.ndarray | None = None  # the previous kept frame's scene image (INPUTS "scene")
         self.scene_clip = ClipBuffer(predictor.mc.video_clip_length)  # the scene's I3D clip (INPUTS "scene_video")
         self.finished: list[tuple[int, TrackState]] = []
         self.rows = files.CsvStream(out / "tracks.csv",
@@ -469,7 +475,6 @@ class _Session:
         p, mc, s = self.p, self.p.mc, self.p.settings
         image, kept = frame.image, self.kept
         scene_image = as_saved(scene_crop(image, (mc.frame_width, mc.frame_height)), mc) if mc.scene_images else None
-        scene = self._scene(scene_image) if mc.scene else None
         scene_video = None
         if "scene_video" in mc.inputs:  # every kept frame; the scene image counts as cropping
             self.timer.mark("crop_cnn")
@@ -482,19 +487,13 @@ class _Session:
             reads_crops = mc.appearance or p.pose is not None
             crops = [training_crop(image, d, mc) for d in dets] if reads_crops else []
             parts = []  # (people, dim) per feature stream, in FEATURE_STREAMS order
-            if mc.cnn:
-                seen = []
-                if mc.appearance:
-                    seen = crops
-                    if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
-                        seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
-                        for st, crop in zip(tracks, crops, strict=True):
-                            st.last_crop = crop
-                cnn = embed_crops(p.net, np.stack(seen + ([scene] if scene is not None else [])), p.device)
-                if mc.appearance:  # every person's features, then the scene's (one CNN pass)
-                    parts.append(cnn[:len(seen)])
-                if scene is not None:
-                    parts.append(cnn[-1:].expand(len(dets), -1))
+            if mc.appearance:
+                seen = crops
+                if mc.cnn_input == "difference":  # as the feature cache: against the track's previous crop
+                    seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
+                    for st, crop in zip(tracks, crops, strict=True):
+                        st.last_crop = crop
+                parts.append(embed_crops(p.net, np.stack(seen), p.device))
             if scene_video is not None:
                 parts.append(scene_video.expand(len(dets), -1))
             features = torch.cat(parts, dim=1) if parts else [self.no_features] * len(dets)
@@ -556,13 +555,6 @@ class _Session:
         self.timer.mark("draw_write")
         self.kept += 1
         return keep_going
-
-    def _scene(self, current: np.ndarray) -> np.ndarray:
-        """This frame's scene image (as stage 1 saves it) as the CNN sees it, on every kept frame (for "difference",
-        against the previous kept frame's, with or without people in it)."""
-        seen = motion_image(current, self.last_scene) if self.p.mc.cnn_input == "difference" else current
-        self.last_scene = current
-        return seen
 
     def _scene_video(self, current: np.ndarray) -> torch.Tensor:
         """I3D's feature (1, 1024) of the scene's clip, computed when a clip ends, held in between (as the cache)."""
@@ -667,12 +659,18 @@ def predict_folder(predictor: Predictor, videos_dir: Path, output_dir: Path, ove
     A finished prediction of the same checkpoint is reused; an interrupted one is redone. Ctrl-C
     stops the batch: the last item is then marked ``interrupted`` and no later video is started.
     """
-    from tqdm import tqdm
 
     from behavior.extraction import find_videos
 
     jobs = find_videos(videos_dir)
     root = claim_batch_dir(output_dir, jobs, predictor.checkpoint, overwrite)
+    with files.folder_lock(root, "the output folder"):
+        return _predict_jobs(predictor, jobs, root, overwrite, progress)
+
+
+def _predict_jobs(predictor: Predictor, jobs: list, root: Path, overwrite: bool, progress: bool) -> list[BatchItem]:
+    from tqdm import tqdm
+
     items = []
     for job in tqdm(jobs, desc="videos", unit="video", disable=not progress):
         out = job.out_dir(root)

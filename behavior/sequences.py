@@ -48,15 +48,13 @@ class SequenceSettings:
 
     length: int = 16
     stride: int = 4
-    sampling: str = "dense"
-    span: int = 64
     max_gap: int = 5
     min_frames: int = 8
     pad_mode: str = "reverse"
     max_per_video: int = 0
 
     CONSTANTS: ClassVar[dict[str, str]] = {
-        "length": "SEQUENCE_LENGTH", "stride": "SEQUENCE_STRIDE", "sampling": "SAMPLING", "span": "SAMPLE_SPAN",
+        "length": "SEQUENCE_LENGTH", "stride": "SEQUENCE_STRIDE",
         "max_gap": "MAX_GAP_FRAMES", "min_frames": "MIN_SEQUENCE_FRAMES", "pad_mode": "PAD_MODE",
         "max_per_video": "MAX_SEQUENCES_PER_VIDEO"}
 
@@ -118,38 +116,17 @@ def dense_windows(n: int, length: int, stride: int) -> list[list[int]]:
     return [list(range(s, s + length)) for s in range(0, n - length + 1, stride)]
 
 
-def uniform_windows(n: int, length: int, span: int, stride: int) -> list[list[int]]:
-    """Windows of ``length`` positions spread evenly over ``span`` positions, one every ``stride``.
-
-    A segment shorter than ``span`` but at least ``length`` long gives one window spread over all of it.
-
-    Example:
-        >>> uniform_windows(8, length=4, span=8, stride=4)
-        [[0, 2, 5, 7]]
-    """
-    if n < length:
-        return []
-    if n < span:
-        return [np.linspace(0, n - 1, length).round().astype(int).tolist()]
-    return [np.linspace(s, s + span - 1, length).round().astype(int).tolist() for s in range(0, n - span + 1, stride)]
-
-
 def pad_positions(n: int, length: int, mode: str) -> list[int] | None:
     """Stretch ``n`` real positions to ``length`` by ``mode``; None when the mode is "drop".
 
-    "reverse" plays the frames forwards, then backwards, and so on (ping-pong); "loop" starts
-    over; "repeat_last" holds the last frame.
+    "reverse" plays the frames forwards, then backwards, and so on (ping-pong).
 
     Example:
-        >>> pad_positions(3, 7, "loop"), pad_positions(3, 5, "repeat_last")
-        ([0, 1, 2, 0, 1, 2, 0], [0, 1, 2, 2, 2])
+        >>> pad_positions(3, 7, "reverse")
+        [0, 1, 2, 1, 0, 1, 2]
     """
     if mode == "drop":
         return None
-    if mode == "loop":
-        return [i % n for i in range(length)]
-    if mode == "repeat_last":
-        return [min(i, n - 1) for i in range(length)]
     if mode == "reverse":
         if n == 1:
             return [0] * length
@@ -182,10 +159,7 @@ def track_sequences(track: PersonTrack, s: SequenceSettings) -> list[Sequence]:
         n = len(segment)
         if n < s.min_frames:
             continue
-        if s.sampling == "dense":
-            windows = dense_windows(n, s.length, s.stride)
-        else:
-            windows = uniform_windows(n, s.length, s.span, s.stride)
+        windows = dense_windows(n, s.length, s.stride)
         padding = "none"
         if not windows:  # shorter than one window
             positions = pad_positions(n, s.length, s.pad_mode)
@@ -418,6 +392,11 @@ def write_sequence_set(result: SequenceSet, out_file: Path, overwrite: bool = Fa
     groups.csv of an earlier, grouped run is removed when this run has no groups.
     """
     out_file = Path(out_file)
+    with files.folder_lock(out_file.parent, "the sequences folder"):
+        return _write_sequence_set(result, out_file, overwrite)
+
+
+def _write_sequence_set(result: SequenceSet, out_file: Path, overwrite: bool) -> bool:
     text = files.csv_text(SEQUENCES_HEADER, result.rows())
     extras: dict[Path, str | None] = {
         out_file.with_name("classes.json"): json.dumps(result.classes, indent=2) + "\n",

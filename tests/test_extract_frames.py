@@ -174,3 +174,26 @@ def test_unsafe_detector_weights_never_run(tmp_path, sample_clips):
         assert f"refusing to load detector weights {evil}: it references io.open" in proc.stderr
         assert "Traceback" not in proc.stderr
         assert not marker.exists()
+
+
+def test_a_second_run_into_the_same_frames_folder_is_refused_while_one_runs(tmp_path, sample_clips, weights_dir):
+    """Two writers would race on the staging folders: the second gets one line naming the first, exit 2, and
+    nothing in the folder changes."""
+    frames = tmp_path / "frames"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from behavior import files\n"
+         f"with files.folder_lock({str(frames)!r}, 'FRAMES_DIR'):\n    print('held', flush=True); time.sleep(60)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = sorted(p.name for p in frames.iterdir())
+        proc = run_script("--clips-dir", str(sample_clips), "--frames-dir", str(frames), *FAST)
+        assert proc.returncode == 2, proc.stderr
+        [line] = proc.stderr.strip().splitlines()
+        assert line.startswith(f"extract_frames.py: error: FRAMES_DIR {frames} is being written by process "
+                               f"{holder.pid} (-c, started ") and line.endswith("nothing was changed"), line
+        assert sorted(p.name for p in frames.iterdir()) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_script("--clips-dir", str(sample_clips), "--frames-dir", str(frames), *FAST).returncode == 0

@@ -207,7 +207,7 @@ def test_whole_frame_mode(sample_clips, tmp_path):
 
 
 def test_scene_images_are_saved_or_added_without_tracking_again(sample_clips, weights_dir, tmp_path, monkeypatch):
-    """INPUTS "scene": every kept frame whole beside the people. A video finished without them gets them on the
+    """INPUTS "scene_video": every kept frame whole beside the people. A video finished without them gets them on the
     next run, decoded again but not tracked again, and they are the images a fresh extraction saves."""
     with_scene = ExtractSettings(**{**FAST.__dict__, "scene": True})
     assert with_scene.identity() == FAST.identity()  # not a change of settings: nothing to --overwrite

@@ -104,7 +104,7 @@ def test_invalid_settings_are_refused_before_any_work(tmp_path, capsys):
     for flag, value, message in (("--split-fractions", ["0.85", "0", "0.15"], "needs train and val > 0"),
                                  ("--min-sequence-frames", ["0"], "MIN_SEQUENCE_FRAMES (--min-sequence-frames) must "
                                                                   "be an integer >= 1, got 0"),
-                                 ("--pad-mode", ["mirror"], "must be one of: reverse, loop, repeat_last, drop"),
+                                 ("--pad-mode", ["mirror"], "must be one of: reverse, drop"),
                                  ("--sequence-length", ["sixteen"], "argument --sequence-length: invalid int value")):
         try:
             code = cli.run(group_sequences.main, ["--frames-dir", str(tmp_path / "nope"), flag, *value])

@@ -17,12 +17,11 @@ def small(**kw) -> ModelConfig:
                           "head_hidden_dim": 8, **kw})
 
 
-@pytest.mark.parametrize("pooling", ["last", "attention"])
 @pytest.mark.parametrize("motion", [True, False])
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_head_shapes(pooling, motion, bidirectional):
+def test_head_shapes(motion, bidirectional):
     inputs = ("appearance", "motion") if motion else ("appearance",)
-    net = BehaviorNet(small(temporal_pooling=pooling, inputs=inputs, bidirectional=bidirectional), None)
+    net = BehaviorNet(small(inputs=inputs, bidirectional=bidirectional), None)
     out = net(torch.randn(5, 4, FEATURE_DIM), torch.randn(5, 4, MOTION_DIM))
     assert out.shape == (5, 3)
 
@@ -61,13 +60,11 @@ def test_fine_tune_unfreezes_only_the_last_blocks(backbone_weights):
 
 
 def test_config_round_trip_and_errors():
-    cfg = small(temporal_pooling="attention")
+    cfg = small(fine_tune_blocks=3)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.to_dict()["inputs"] == ["appearance", "motion"]
     with pytest.raises(InputError, match="lacks"):
         ModelConfig.from_dict({"num_classes": 2})
-    with pytest.raises(InputError, match="TEMPORAL_POOLING"):
-        BehaviorNet(small(temporal_pooling="max"), None)
     with pytest.raises(InputError, match=r"CNN_INPUT \(--cnn-input\) must be one of: rgb, difference"):
         BehaviorNet(small(cnn_input="flow"), None)
     with pytest.raises(InputError, match="needs a frozen backbone"):  # motion images exist only in the cache
@@ -80,7 +77,6 @@ def test_config_round_trip_and_errors():
     ("hidden_dim", 12.5, "model_config hidden_dim must be an integer >= 1"),
     ("bidirectional", "yes", "model_config bidirectional must be true or false"),
     ("dropout", 1.0, r"model_config dropout must be a number in \[0, 1\)"),
-    ("normalize_std", [0.2, 0.0, 0.2], "model_config normalize_std must be 3 numbers"),
     ("num_classes", 1, "model_config num_classes must be an integer >= 2"),
     ("backbone", "resnet50", "model_config backbone must be one of: mobilenet_v2"),
 ])
@@ -116,41 +112,36 @@ def test_streams_are_embedded_and_fused(inputs):
     assert not torch.allclose(net(features, vectors), net(features, changed))
 
 
-def test_scene_features_follow_the_crop_features():
-    """INPUTS "scene": 2560 features a frame (the crop's, then the scene's), each normalized on its own; 1280
-    without "appearance"."""
-    cfg = small(inputs=("appearance", "scene", "motion"))
-    assert cfg.feature_dim == 2 * FEATURE_DIM and small().feature_dim == FEATURE_DIM
-    net = BehaviorNet(cfg, None).eval()
-    features, vectors = torch.randn(2, 4, 2 * FEATURE_DIM), torch.randn(2, 4, MOTION_DIM)
-    assert net(features, vectors).shape == (2, 3)
-    assert hasattr(net.members[0], "scene_norm") and not hasattr(BehaviorNet(small(), None).members[0], "scene_norm")
-    changed = features.clone()
-    changed[..., FEATURE_DIM:] += torch.randn(2, 4, FEATURE_DIM)  # the scene half reaches the output
-    assert not torch.allclose(net(features, vectors), net(changed, vectors))
-    scene_only = small(inputs=("scene", "motion"))  # one CNN pass a frame, however many people
-    assert scene_only.cnn and scene_only.feature_dim == FEATURE_DIM
-    assert BehaviorNet(scene_only, None)(torch.randn(2, 4, FEATURE_DIM), vectors).shape == (2, 3)
-    for bad in (small(inputs=("appearance", "scene"), fine_tune_blocks=2),
-                small(inputs=("appearance", "scene"), person_tracking=False)):
-        with pytest.raises(InputError, match="INPUTS 'scene' needs a frozen backbone and ENABLE_PERSON_TRACKING"):
-            bad.validate()
+@pytest.mark.parametrize("field,value", [("temporal_pooling", "attention"), ("normalize_std", [0.2, 0.1, 0.2]),
+                                         ("inputs", ["appearance", "scene", "motion"])])
+def test_a_checkpoint_of_a_removed_option_is_refused_in_one_line(field, value):
+    """Options this version removed (docs/EXPERIMENTS.md): a checkpoint trained with one says so and how to redo it;
+    one trained with the value that stayed loads as before."""
+    with pytest.raises(InputError, match=r"trained with .*, (an option|which) this version removed .*retrain it"):
+        ModelConfig.from_dict({**small().to_dict(), field: value})
+    kept = {"temporal_pooling": "last", "normalize_std": [0.229, 0.224, 0.225], "inputs": ["appearance", "motion"]}
+    assert ModelConfig.from_dict({**small().to_dict(), field: kept[field]}) == small()
+
+
+def test_freeze_backbone_off_reads_as_every_block_fine_tuned():
+    old = {**small().to_dict(), "freeze_backbone": False}
+    assert ModelConfig.from_dict(old).fine_tune_blocks == 19
+    assert ModelConfig.from_dict({**old, "freeze_backbone": True}).fine_tune_blocks == 0
 
 
 def test_i3d_features_follow_mobilenet_s():
     """INPUTS "scene_video": 1024 I3D features, after MobileNetV2's, normalized on their own and reaching the
     output; a checkpoint from before I3D reads no video stream."""
-    cfg = small(inputs=("appearance", "scene", "scene_video", "motion"))
-    assert cfg.i3d and cfg.feature_dim == 2 * FEATURE_DIM + 1024 and cfg.feature_streams == [
-        "appearance", "scene", "scene_video"]
+    cfg = small(inputs=("appearance", "scene_video", "motion"))
+    assert cfg.i3d and cfg.feature_dim == FEATURE_DIM + 1024 and cfg.feature_streams == ["appearance", "scene_video"]
     net = BehaviorNet(cfg, None).eval()
     features, vectors = torch.randn(2, 4, cfg.feature_dim), torch.randn(2, 4, MOTION_DIM)
     assert net.members[0].scene_video_norm.normalized_shape == (1024,)
     changed = features.clone()
-    changed[..., 2 * FEATURE_DIM:] += torch.randn(2, 4, 1024)
+    changed[..., FEATURE_DIM:] += torch.randn(2, 4, 1024)
     assert not torch.allclose(net(features, vectors), net(changed, vectors))
     video_only = small(inputs=("scene_video",))
-    assert not video_only.cnn and BehaviorNet(video_only, None)(torch.randn(2, 4, 1024), None).shape == (2, 3)
+    assert not video_only.appearance and BehaviorNet(video_only, None)(torch.randn(2, 4, 1024), None).shape == (2, 3)
     with pytest.raises(InputError, match="'scene_video' needs a frozen MobileNetV2"):
         small(inputs=("appearance", "scene_video"), fine_tune_blocks=2).validate()
     with pytest.raises(InputError, match="'scene_video' needs ENABLE_PERSON_TRACKING"):
@@ -211,7 +202,7 @@ def test_stream_norm_puts_every_stream_on_one_scale():
 
 
 def test_stream_settings_are_checked():
-    with pytest.raises(InputError, match="one or more of: appearance, scene, scene_video, motion, pose"):
+    with pytest.raises(InputError, match="one or more of: appearance, scene_video, motion, pose"):
         ModelConfig.from_dict({**small().to_dict(), "inputs": ["appearance", "gait"]})
     with pytest.raises(InputError, match="ENABLE_PERSON_TRACKING"):
         small(inputs=("pose",), person_tracking=False).validate()

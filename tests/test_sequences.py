@@ -19,7 +19,6 @@ from behavior.sequences import (
     pad_positions,
     split_segments,
     track_sequences,
-    uniform_windows,
     write_sequence_set,
 )
 from behavior.synthetic import write_frames_tree
@@ -37,20 +36,8 @@ def test_dense_windows():
     assert dense_windows(4, 4, 100) == [[0, 1, 2, 3]]
 
 
-def test_uniform_windows_spread_over_the_span():
-    windows = uniform_windows(128, length=16, span=64, stride=32)
-    assert [w[0] for w in windows] == [0, 32, 64]
-    assert all(len(w) == 16 and w[-1] - w[0] == 63 for w in windows)
-    assert all(b - a in (4, 5) for w in windows for a, b in zip(w, w[1:], strict=False))
-    assert uniform_windows(20, length=16, span=64, stride=8) == [list(range(20))[:1] + [
-        round(i * 19 / 15) for i in range(1, 16)]]
-    assert uniform_windows(10, 16, 64, 8) == []
-
-
 @pytest.mark.parametrize("mode,expected", [
     ("reverse", [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]),
-    ("loop", [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]),
-    ("repeat_last", [0, 1, 2, 3, 3, 3, 3, 3, 3, 3]),
     ("drop", None),
 ])
 def test_pad_modes(mode, expected):
@@ -93,13 +80,6 @@ def test_full_windows_are_not_padded():
     assert len({s.sequence_id for s in seqs}) == 3
 
 
-def test_uniform_sampling_mode():
-    settings = SequenceSettings(length=8, stride=16, sampling="uniform", span=32, min_frames=4)
-    seqs = track_sequences(make_track(range(64)), settings)
-    assert len(seqs) == 3 and all(s.n_real_frames == 8 and s.padding == "none" for s in seqs)
-    assert seqs[0].end_frame - seqs[0].start_frame == 2 * 31
-
-
 def test_evenly_spaced():
     assert evenly_spaced(list(range(10)), 3) == [0, 4, 9]  # first, middle, last
     assert evenly_spaced(list(range(3)), 0) == [0, 1, 2]
@@ -108,8 +88,6 @@ def test_evenly_spaced():
 def test_settings_validation():
     with pytest.raises(InputError, match="PAD_MODE"):
         SequenceSettings(pad_mode="mirror").validate()
-    with pytest.raises(InputError, match="SAMPLE_SPAN"):
-        SequenceSettings(sampling="uniform", span=8, length=16).validate()
 
 
 @pytest.fixture

@@ -20,11 +20,8 @@ from behavior.streams import (
     TARGETS,
     Person,
     StreamState,
-    change_speed,
     flip_vectors,
     limb_extension,
-    rate_mask,
-    speed_frames,
     vector_dim,
 )
 
@@ -242,27 +239,3 @@ def test_forget_drops_a_track():
     assert math.isfinite(float(state.step([Person(1, box_at(50, 100, 80))], 1.0)[0].sum()))
 
 
-@pytest.mark.parametrize("factor", [0.8, 1.25])
-def test_a_faster_replay_scales_exactly_the_rates(factor):
-    """A scene replayed ``factor`` times as fast gives the vectors ``change_speed`` makes: rates times factor."""
-    inputs = ("motion", "pose", "interaction", "reach", "reached")
-    rng = np.random.default_rng(1)
-    plain, fast = StreamState(inputs), StreamState(inputs)
-    for t in range(4):
-        a, b = skeleton(200 + 8 * t, 100, 80), skeleton(280 - 6 * t, 104 + t, 84 + t)
-        a[:, :2] += rng.normal(0, 2, (KEYPOINTS, 2))
-        people = [Person(1, box_at(200 + 8 * t, 100, 80), a), Person(2, box_at(280 - 6 * t, 104 + t, 84 + t), b)]
-        v = torch.from_numpy(np.stack(plain.step(people, t * 0.1)))
-        w = np.stack(fast.step(people, t * 0.1 / factor))
-        assert change_speed(v, inputs, torch.arange(len(v)), factor).numpy() == pytest.approx(w, abs=1e-4)
-    assert int(rate_mask(inputs).sum()) == 3 + 2 * KEYPOINTS + 1 + len(LIMBS)
-
-
-def test_speed_frames_stay_in_the_window_in_order():
-    assert speed_frames(16, 1.0, 0.7).tolist() == list(range(16))
-    for factor in (0.7, 0.9, 1.1, 1.5):
-        for start in (0.0, 0.5, 1.0):
-            frames = speed_frames(16, factor, start)
-            assert len(frames) == 16 and frames.min() >= 0 and frames.max() <= 15
-            assert (frames[1:] >= frames[:-1]).all()
-    assert speed_frames(16, 0.5, 1.0)[-1] == 15 and speed_frames(16, 0.5, 0.0)[0] == 0  # a slowed window slides

@@ -66,45 +66,23 @@ def test_streams_without_a_cnn(train_cfg, capsys):
     assert "Keypoint cache: 12 person folders reused, 0 computed" in capsys.readouterr().out
 
 
-def test_the_scene_stream_reads_every_frame_whole(train_cfg, tmp_path, capsys):
-    """INPUTS "scene": each person's frames come with their frame's scene image (stage 1's ``scene`` folders),
-    cached like the crops; without those images training stops with one line before any work."""
-    import shutil
-
-    frames = tmp_path / "frames"
-    shutil.copytree(train_cfg()["FRAMES_DIR"], frames)
-    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("appearance", "scene", "motion"))
-    with pytest.raises(InputError, match="scene image missing: .*rerun extract_frames.py"):
-        training.train(cfg, progress=False)
-    videos = sorted(p.parent for p in frames.glob("*/*/person_1"))
-    for video in videos:  # these synthetic videos have one person: their crops stand in for the scene images
-        shutil.copytree(video / "person_1", video / "scene")
-    report = training.train(cfg, progress=False)
-    assert f"Feature cache: 0 folders reused, {2 * len(videos)} computed" in capsys.readouterr().out
-    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
-    assert ModelConfig.from_dict(ckpt["model_config"]).feature_dim == 2560
-    assert any("scene_norm" in k for k in ckpt["model"]) and report["video_level"]["n"] == 2
-    alone = {**cfg, "INPUTS": ("scene", "motion"), "MODEL_DIR": cfg["MODEL_DIR"] + "2"}  # the scene without crops
-    training.train(alone, progress=False)
-    assert f"Feature cache: {len(videos)} folders reused, 0 computed" in capsys.readouterr().out
-    ckpt = torch.load(Path(alone["MODEL_DIR"]) / training.BEST, weights_only=True)
-    assert ModelConfig.from_dict(ckpt["model_config"]).feature_dim == 1280
-
-
 def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_path, capsys):
-    """INPUTS "scene_video": I3D's features of the scene's clips, cached once per folder; the checkpoint records the
-    clip length, the input size and the weights, and prediction refuses other weights."""
+    """INPUTS "scene_video": I3D's features of the scene's clips (stage 1's ``scene`` folders; without them training
+    stops with one line before any work), cached once per folder; the checkpoint records the clip length, the input
+    size and the weights, and prediction refuses other weights."""
     import shutil
 
     from behavior.prediction import Predictor, PredictSettings
 
     frames = tmp_path / "frames"
     shutil.copytree(train_cfg()["FRAMES_DIR"], frames)
+    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("scene_video", "motion"), VIDEO_CLIP_LENGTH=4, VIDEO_SIZE=32,
+                    NUM_EPOCHS=2)
+    with pytest.raises(InputError, match="scene image missing: .*rerun extract_frames.py"):
+        training.train(cfg, progress=False)  # before any work
     videos = sorted(p.parent for p in frames.glob("*/*/person_1"))
     for video in videos:  # one person each: their crops stand in for the scene images
         shutil.copytree(video / "person_1", video / "scene")
-    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("scene_video", "motion"), VIDEO_CLIP_LENGTH=4, VIDEO_SIZE=32,
-                    NUM_EPOCHS=2)
     report = training.train(cfg, progress=False)
     assert f"I3D feature cache: 0 folders reused, {len(videos)} computed" in capsys.readouterr().out
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
@@ -354,7 +332,7 @@ def test_a_full_or_read_only_model_dir_is_one_line(small_sequences, weights_dir,
     ("--num-workers", "-1", "NUM_WORKERS (--num-workers) must be an integer >= 0, got -1"),
     ("--feature-batch-size", "0", "FEATURE_BATCH_SIZE (--feature-batch-size) must be an integer >= 1, got 0"),
     ("--lr-factor", "1.0", "LR_FACTOR (--lr-factor) must be a number in (0, 1), got 1.0"),
-    ("--label-smoothing", "1", "LABEL_SMOOTHING (--label-smoothing) must be a number in [0, 1), got 1.0"),
+    ("--lstm-dropout", "1", "LSTM_DROPOUT (--lstm-dropout) must be a number in [0, 1), got 1.0"),
     ("--focal-gamma", "-1", "FOCAL_GAMMA (--focal-gamma) must be a number >= 0, got -1.0"),
     ("--torch-threads", "-2", "TORCH_THREADS (--torch-threads) must be an integer >= 0, got -2"),
     ("--early-stopping-patience", "0", "EARLY_STOPPING_PATIENCE (--early-stopping-patience) must be an integer >= 1"),
