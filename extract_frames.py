@@ -18,17 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import config
-from behavior import cli, extraction, files
+from behavior import cli, extraction, files, settings
 
 log = logging.getLogger("extract_frames")
 
-STAGE = ("CLIPS_DIR", "FRAMES_DIR", "YOLO_WEIGHTS", "TARGET_FPS", "FRAME_WIDTH", "FRAME_HEIGHT", "CROP_MARGIN",
-         "ENABLE_PERSON_TRACKING", "MAX_PERSONS_PER_VIDEO", "MIN_TRACK_FRAMES", "YOLO_CONF_THRESHOLD",
-         "YOLO_IOU_THRESHOLD", "YOLO_IMGSZ", "TRACKER_CONFIG", "JPEG_QUALITY", "INPUTS", "DEVICE", "TORCH_THREADS")
+FLAGS = (("Paths", ("CLIPS_DIR", "FRAMES_DIR")), settings.ExtractSettings, settings.DetectorSettings,
+         ("What the model will read: stage 1 saves the scene images its streams need", ("INPUTS",)), settings.Runtime)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config, stage=STAGE)
+    parser = cli.build_parser(__doc__, config, FLAGS)
     parser.add_argument("--overwrite", action="store_true", help="redo videos that are already done")
     parser.add_argument("--shard", metavar="I/N", help="process only share I of N (0-based), for job arrays")
     parser.add_argument("--rebuild-manifest", action="store_true",

@@ -16,15 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import config
-from behavior import cli, files, sequences
+from behavior import cli, files, sequences, settings
 
-STAGE = ("FRAMES_DIR", "SEQUENCES_FILE", "SEQUENCE_LENGTH", "SEQUENCE_STRIDE", "MAX_GAP_FRAMES",
-         "MIN_SEQUENCE_FRAMES", "PAD_MODE", "MAX_SEQUENCES_PER_VIDEO", "SPLIT_FRACTIONS", "GROUPS_FILE",
-         "GROUP_PATTERN", "SEED")
+FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE")), settings.SequenceSettings, settings.SplitSettings,
+         ("Logging", ("LOG_LEVEL",)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config, stage=STAGE)
+    parser = cli.build_parser(__doc__, config, FLAGS)
     parser.add_argument("--split-file", type=Path, help="CSV with columns video,split to reproduce a given split")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing, different SEQUENCES_FILE")
     args = parser.parse_args(argv)

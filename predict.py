@@ -22,23 +22,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import config
-from behavior import cli, metrics
+from behavior import cli, metrics, settings
 from behavior.errors import InputError
-from behavior.model import CONSTANT_OF
-from behavior.prediction import Predictor, PredictSettings, evaluate_batch, evaluation_headline, predict_folder
+from behavior.prediction import Predictor, evaluate_batch, evaluation_headline, predict_folder
 from behavior.report import format_table
+from behavior.settings import PredictSettings
 from behavior.training import BEST
 
 log = logging.getLogger("predict")
 
-STAGE = ("CHECKPOINT", "MODEL_DIR", "OUTPUT_DIR", "PREDICT_STRIDE", "SMOOTHING", "VIDEO_LABEL_RULE", "DRAW_POSE",
-         "YOLO_WEIGHTS", "POSE_WEIGHTS", "I3D_WEIGHTS", "YOLO_CONF_THRESHOLD", "YOLO_IOU_THRESHOLD", "YOLO_IMGSZ",
-         "TRACKER_CONFIG", "DEVICE", "TORCH_THREADS")
-FROM_CHECKPOINT = tuple(CONSTANT_OF.values())
+FLAGS = (("Paths (the model's own settings come from its checkpoint)", ("CHECKPOINT", "MODEL_DIR", "OUTPUT_DIR")),
+         settings.PredictSettings, settings.DetectorSettings, ("Weights", ("POSE_WEIGHTS", "I3D_WEIGHTS")),
+         settings.Runtime)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config, stage=STAGE, from_checkpoint=FROM_CHECKPOINT,
+    parser = cli.build_parser(__doc__, config, FLAGS,
                               usage="%(prog)s (--video FILE | --source CAMERA_OR_URL | --videos-dir DIR) [flags]")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--video", type=Path, help="a video file")
@@ -55,10 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError("--evaluate needs --videos-dir")
     checkpoint = Path(cfg["CHECKPOINT"] or Path(cfg["MODEL_DIR"]) / BEST)
     predictor = Predictor(checkpoint, PredictSettings.from_config(cfg))
-    saved = predictor.mc.to_dict()
-    for name in cli.changed_settings(cfg, config, FROM_CHECKPOINT):
-        field = next(f for f, c in CONSTANT_OF.items() if c == name)
-        log.warning("%s is ignored: the checkpoint sets %s = %r", cli.flag_name(name), field, saved[field])
     progress = not args.no_progress
 
     if args.videos_dir:

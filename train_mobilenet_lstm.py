@@ -23,19 +23,14 @@ import sys
 from collections.abc import Sequence
 
 import config
-from behavior import cli, crossval, training
+from behavior import cli, crossval, settings, training
 
-STAGE = ("SEQUENCES_FILE", "FRAMES_DIR", "FEATURES_DIR", "MODEL_DIR", "BACKBONE_WEIGHTS", "INPUTS", "CNN_INPUT",
-         "MIL_POOLING", "BACKGROUND_CLASS", "ACTOR_CLASSES", "POSE_WEIGHTS", "POSE_IMGSZ", "I3D_WEIGHTS",
-         "VIDEO_CLIP_LENGTH", "VIDEO_SIZE", "FINE_TUNE_BLOCKS", "LSTM_HIDDEN_DIM", "LSTM_NUM_LAYERS", "LSTM_DROPOUT",
-         "BIDIRECTIONAL", "HEAD_HIDDEN_DIM", "HEAD_DROPOUT", "STREAM_NORM", "ENSEMBLE_SIZE", "BATCH_SIZE",
-         "LEARNING_RATE", "WEIGHT_DECAY", "NUM_EPOCHS", "EARLY_STOPPING_PATIENCE", "LR_PATIENCE", "LR_FACTOR",
-         "GRAD_CLIP_NORM", "FOCAL_GAMMA", "AUGMENT", "CNN_PRECISION", "FEATURE_BATCH_SIZE", "NUM_WORKERS", "SEED",
-         "DEVICE", "TORCH_THREADS", "SPLIT_FRACTIONS", "GROUPS_FILE", "GROUP_PATTERN")
+FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE", "FEATURES_DIR", "MODEL_DIR")), settings.Weights,
+         settings.ModelSettings, settings.TrainConfig, settings.SplitSettings, settings.Runtime)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config, stage=STAGE)
+    parser = cli.build_parser(__doc__, config, FLAGS)
     parser.add_argument("--resume", action="store_true", help="continue from MODEL_DIR/last.pth")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in MODEL_DIR")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

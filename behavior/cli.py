@@ -1,10 +1,10 @@
 """Command-line plumbing shared by the top-level scripts.
 
-Every upper-case constant in ``config.py`` becomes a flag of the same name in kebab case
-(``SEQUENCE_LENGTH`` -> ``--sequence-length``), typed after its default, with its help taken
-from the comment beside it in config.py. ``--help`` lists the script's own flags, then the
-settings of its stage, then the rest. Settings are validated (``behavior.settings``) before
-any work starts, and errors the user can fix are printed as one line with an exit code
+Each script offers the config.py constants of its stage as flags of the same name in kebab case
+(``SEQUENCE_LENGTH`` -> ``--sequence-length``): those its settings classes declare
+(``behavior.settings``) and the few it names, grouped under headings, typed after their
+defaults, with their help taken from the comment beside them in config.py. Settings are
+validated before any work starts, and errors the user can fix are printed as one line with an exit code
 instead of a traceback.
 """
 
@@ -95,42 +95,45 @@ def _help(name: str, value: Any, doc: ConstantDoc | None) -> str:
     return f"{text} (default: {value!r})".strip().replace("%", "%%")
 
 
-def add_config_flags(parser: argparse.ArgumentParser, config: types.ModuleType, stage: Sequence[str] = (),
-                     from_checkpoint: Sequence[str] = ()) -> None:
-    """Add one override flag per config constant: the stage's first, then those a checkpoint decides, then the rest."""
+FlagGroup = type | tuple[str, Sequence[str]]  # a settings class (its declared constants) or a heading and constants
+
+
+def group_constants(group: FlagGroup) -> tuple[str, list[str]]:
+    """A flag group's heading and constants: a settings class gives its docstring's first line and what it declares."""
+    if isinstance(group, tuple):
+        return group[0], list(group[1])
+    title = (group.__doc__ or group.__name__).splitlines()[0].rstrip(".")
+    return title, list(settings.constants_of(group, declared_only=True).values())
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config: types.ModuleType, groups: Sequence[FlagGroup]) -> None:
+    """Add one override flag per config constant of ``groups``, under their headings; no other constant is offered."""
     constants = config_constants(config)
     docs = constant_docs(config)
-    groups = [("settings of this stage (config.py; a flag overrides one for one run)",
-               [n for n in stage if n in constants]),
-              ("set by the checkpoint: these flags are ignored here",
-               [n for n in from_checkpoint if n in constants]),
-              ("other config.py settings (used by the other stages)",
-               [n for n in constants if n not in stage and n not in from_checkpoint])]
-    for title, names in groups:
-        if not names:
-            continue
-        group = parser.add_argument_group(title)
+    for group in groups:
+        title, names = group_constants(group)
+        section = parser.add_argument_group(title)
         for name in names:
             value = constants[name]
             kwargs: dict[str, Any] = {"dest": name, "default": value, "help": _help(name, value, docs.get(name))}
             if isinstance(value, bool):
                 kwargs["action"] = argparse.BooleanOptionalAction
-            elif isinstance(value, tuple | list) and value and isinstance(value[0], str):
-                kwargs.update(nargs="+", type=str)  # a list of names (INPUTS): any length
+            elif isinstance(value, tuple | list) and (not value or isinstance(value[0], str)):
+                kwargs.update(nargs="+" if settings.RULES[name].choices else "*", type=str)  # names (INPUTS)
             elif isinstance(value, tuple | list):
-                kwargs.update(nargs=len(value) if value else "*", type=type(value[0]) if value else str)
-            elif isinstance(value, int | float | str):
-                kwargs.update(type=type(value), metavar=type(value).__name__.upper())
+                kwargs.update(nargs=len(value), type=type(value[0]))
             else:
-                continue
-            group.add_argument(flag_name(name), **kwargs)
+                kwargs.update(type=type(value), metavar=type(value).__name__.upper())
+            section.add_argument(flag_name(name), **kwargs)
 
 
-def build_parser(description: str | None, config: types.ModuleType, stage: Sequence[str] = (),
-                 from_checkpoint: Sequence[str] = (), usage: str = "%(prog)s [flags]") -> argparse.ArgumentParser:
-    """A parser with the script's description and every config override flag, the stage's settings first."""
-    parser = Parser(description=description, usage=usage, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_flags(parser, config, stage, from_checkpoint)
+def build_parser(description: str | None, config: types.ModuleType, groups: Sequence[FlagGroup],
+                 usage: str = "%(prog)s [flags]") -> argparse.ArgumentParser:
+    """A parser with the script's description and a flag for each setting of ``groups``, grouped."""
+    parser = Parser(description=description, usage=usage, formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog="Each flag overrides the config.py constant of the same name (--seed: SEED) for one run; "
+                           "the other constants are set in config.py.")
+    add_config_flags(parser, config, groups)
     return parser
 
 
@@ -139,16 +142,6 @@ def settings_from_args(args: argparse.Namespace, config: types.ModuleType) -> di
     cfg = {name: getattr(args, name, value) for name, value in config_constants(config).items()}
     settings.validate(cfg)
     return cfg
-
-
-def changed_settings(cfg: dict[str, Any], config: types.ModuleType, names: Sequence[str]) -> list[str]:
-    """Those of ``names`` whose effective value differs from config.py (given on the command line)."""
-    defaults = config_constants(config)
-
-    def plain(value: Any) -> Any:
-        return list(value) if isinstance(value, list | tuple) else value
-
-    return [n for n in names if n in cfg and plain(cfg[n]) != plain(defaults.get(n))]
 
 
 class TqdmHandler(logging.Handler):

@@ -17,7 +17,6 @@ from behavior import files
 
 PAD_VALUE = (0, 0, 0)  # where a crop leaves the frame
 SCENE_DIR = "scene"  # beside a video's person_<n> folders: every kept frame whole (INPUTS "scene_video")
-SCENE_STREAMS = frozenset({"scene_video"})  # the INPUTS that read the scene images
 
 
 def crop_region(

@@ -26,10 +26,10 @@ from behavior.data import SequenceTable, check_crops_exist, read_sequences
 from behavior.errors import InputError
 from behavior.report import format_table
 from behavior.sequences import GROUPS_NAME
+from behavior.settings import TrainConfig
 from behavior.splits import SPLITS, assign_folds, assign_splits, read_groups_file, video_groups
 from behavior.training import (
     Distributed,
-    TrainConfig,
     fit,
     load_training_data,
     model_config_from,

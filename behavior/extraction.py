@@ -21,20 +21,20 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from tqdm import tqdm
 
 from behavior import files, runtime
-from behavior.crops import SCENE_DIR, SCENE_STREAMS, JpegWriter, clip_box, crop_person, letterbox, scene_crop
+from behavior.crops import SCENE_DIR, JpegWriter, clip_box, crop_person, letterbox, scene_crop
 from behavior.errors import InputError, first_line
 from behavior.interrupts import StopRequest, stop_requests
 from behavior.report import format_table
-from behavior.settings import build_settings, check_fields
-from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker, describe_detector
+from behavior.settings import ExtractSettings
+from behavior.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker, describe_detector
 from behavior.video import (
     VIDEO_EXTENSIONS,
     Frame,
@@ -52,51 +52,18 @@ MANIFEST_HEADER = ("group", "class", "video", "status", "persons", "frames", "se
 STATUS_DONE, STATUS_FAILED, STATUS_SKIPPED = "done", "failed", "skipped"
 
 
-@dataclass(frozen=True)
-class ExtractSettings:
-    """The settings that decide what stage 1 writes; recorded in every meta.json."""
+def identity_of(settings: ExtractSettings) -> dict[str, Any]:
+    """Everything that determines the output, as JSON-comparable plain values.
 
-    target_fps: float = 15.0
-    frame_width: int = 224
-    frame_height: int = 224
-    crop_margin: float = 0.15
-    person_tracking: bool = True
-    max_persons: int = 5
-    min_track_frames: int = 8
-    jpeg_quality: int = 95
-    detect_batch: int = 1  # frames detected in one call: speed only, the tracks are the same
-    scene: bool = False  # also save every kept frame whole (INPUTS "scene_video"); added to finished videos later
-    detector: DetectorSettings = field(default_factory=DetectorSettings)
-
-    CONSTANTS: ClassVar[dict[str, str]] = {
-        "target_fps": "TARGET_FPS", "frame_width": "FRAME_WIDTH", "frame_height": "FRAME_HEIGHT",
-        "crop_margin": "CROP_MARGIN", "person_tracking": "ENABLE_PERSON_TRACKING",
-        "max_persons": "MAX_PERSONS_PER_VIDEO", "min_track_frames": "MIN_TRACK_FRAMES", "jpeg_quality": "JPEG_QUALITY",
-        "detect_batch": "DETECT_BATCH"}
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> ExtractSettings:
-        """Build from the effective ``config.py`` values (after command-line overrides)."""
-        return build_settings(cls, cfg, cls.CONSTANTS, detector=DetectorSettings.from_config(cfg),
-                              scene=bool(SCENE_STREAMS & set(cfg["INPUTS"])) and bool(cfg["ENABLE_PERSON_TRACKING"]))
-
-    def validate(self) -> None:
-        """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""
-        check_fields(self, self.CONSTANTS)
-        check_fields(self.detector, self.detector.CONSTANTS)
-
-    def identity(self) -> dict[str, Any]:
-        """Everything that determines the output, as JSON-comparable plain values.
-
-        Device, threads, backend and batch are left out: they change speed, not results; so are the scene images,
-        which are added to a finished video without tracking it again. Resolving the detector here also fails
-        early, before any video, when its weights are missing.
-        """
-        own = {k: v for k, v in asdict(self).items() if k not in ("detector", "detect_batch", "scene")}
-        ident: dict[str, Any] = {"settings": own, "detector": None, "tracker": None}
-        if self.person_tracking:
-            ident.update(describe_detector(self.detector))
-        return json.loads(json.dumps(ident))
+    Device, threads, backend and batch are left out: they change speed, not results; so are the scene images,
+    which are added to a finished video without tracking it again. Resolving the detector here also fails
+    early, before any video, when its weights are missing.
+    """
+    own = {k: v for k, v in asdict(settings).items() if k not in ("detector", "scene")}
+    ident: dict[str, Any] = {"settings": own, "detector": None, "tracker": None}
+    if settings.person_tracking:
+        ident.update(describe_detector(settings.detector))
+    return json.loads(json.dumps(ident))
 
 
 @dataclass(frozen=True)
@@ -492,7 +459,7 @@ def extract_all(
 ) -> list[VideoResult]:
     """Extract every job in order, holding FRAMES_DIR's lock; the detector is loaded only if some video needs work."""
     settings.validate()
-    identity = settings.identity()
+    identity = identity_of(settings)
     files.ensure_writable(Path(frames_dir))
     with files.folder_lock(frames_dir, "FRAMES_DIR"):
         if not overwrite:
@@ -508,7 +475,7 @@ def _extract_jobs(jobs: list[VideoJob], frames_dir: Path, settings: ExtractSetti
         if not settings.person_tracking:
             return None
         if not loaded:
-            loaded.append(PersonTracker(settings.detector, batch=settings.detect_batch))
+            loaded.append(PersonTracker(settings.detector))
         return loaded[0]
 
     results = []

@@ -11,7 +11,7 @@ before the BiLSTM. Without "appearance" there is no CNN at all. The streams-to-l
 averages their log-probabilities (``combine_members``).
 
 Example:
-    >>> cfg = ModelConfig(num_classes=3, sequence_length=16)
+    >>> cfg = ModelConfig(num_classes=3, sequence_length=16, inputs=("appearance", "motion"))
     >>> net = BehaviorNet(cfg, backbone=None)
     >>> net(torch.zeros(2, 16, FEATURE_DIM), torch.zeros(2, 16, MOTION_DIM)).shape
     torch.Size([2, 3])
@@ -30,10 +30,9 @@ import torch
 from torch import nn
 
 from behavior import settings
-from behavior.crops import SCENE_STREAMS
 from behavior.errors import InputError, first_line
 from behavior.i3d import FEATURE_DIM as VIDEO_FEATURE_DIM
-from behavior.settings import BACKBONE_BLOCKS
+from behavior.settings import BACKBONE_BLOCKS, SCENE_STREAMS, ModelSettings, constants_of, recorded, uses
 from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vector_dim, vector_streams
 from behavior.weights import IMAGENET_MEAN, IMAGENET_STD
 
@@ -50,21 +49,6 @@ __all__ = ["FEATURE_DIM", "MOTION_DIM", "POSE_DIM", "BehaviorNet", "ModelConfig"
 BACKBONES = ("mobilenet_v2",)
 CNN_BACKENDS = ("torch", "openvino", "onnxruntime")  # INFERENCE_BACKEND resolved (behavior.backends)
 
-# model_config field -> the config.py constant it comes from: checkpoint values are checked by the same rules,
-# and predict.py names these constants as the ones its checkpoint decides.
-CONSTANT_OF = {
-    "sequence_length": "SEQUENCE_LENGTH", "frame_width": "FRAME_WIDTH", "frame_height": "FRAME_HEIGHT",
-    "crop_margin": "CROP_MARGIN", "target_fps": "TARGET_FPS", "person_tracking": "ENABLE_PERSON_TRACKING",
-    "jpeg_quality": "JPEG_QUALITY", "pad_mode": "PAD_MODE", "min_sequence_frames": "MIN_SEQUENCE_FRAMES",
-    "hidden_dim": "LSTM_HIDDEN_DIM",
-    "num_layers": "LSTM_NUM_LAYERS", "dropout": "LSTM_DROPOUT", "bidirectional": "BIDIRECTIONAL",
-    "head_hidden_dim": "HEAD_HIDDEN_DIM", "head_dropout": "HEAD_DROPOUT",
-    "inputs": "INPUTS", "pose_imgsz": "POSE_IMGSZ", "fine_tune_blocks": "FINE_TUNE_BLOCKS",
-    "cpu_precision": "CNN_PRECISION", "cnn_input": "CNN_INPUT",
-    "mil_pooling": "MIL_POOLING", "background_class": "BACKGROUND_CLASS", "stream_norm": "STREAM_NORM",
-    "ensemble_size": "ENSEMBLE_SIZE", "actor_classes": "ACTOR_CLASSES", "video_clip_length": "VIDEO_CLIP_LENGTH",
-    "video_size": "VIDEO_SIZE",
-}
 # The per-frame features, in the order they are concatenated: (INPUTS name, length). MobileNetV2's, then I3D's.
 FEATURE_STREAMS = (("appearance", FEATURE_DIM), ("scene_video", VIDEO_FEATURE_DIM))
 # each feature stream's layer norm, by attribute name: checkpoints keep their "members.0.feature_norm.weight" keys
@@ -76,40 +60,25 @@ REMOVED_OPTIONS = {"temporal_pooling": "last", "normalize_mean": list(IMAGENET_M
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild the network and to feed it at prediction time."""
+class ModelConfig(ModelSettings):
+    """Everything needed to rebuild the network and to feed it at prediction time: the model settings of stage 3
+    (``settings.ModelSettings``), and how its data were made."""
 
     num_classes: int = 2
-    sequence_length: int = 16
-    frame_width: int = 224
-    frame_height: int = 224
-    crop_margin: float = 0.15
-    target_fps: float = 15.0
-    person_tracking: bool = True
-    jpeg_quality: int = 95
-    pad_mode: str = "reverse"
-    min_sequence_frames: int = 8
-    hidden_dim: int = 32
-    num_layers: int = 1
-    dropout: float = 0.3
-    bidirectional: bool = True
-    head_hidden_dim: int = 128
-    head_dropout: float = 0.3
-    stream_norm: bool = True  # batch-normalize each vector stream before its embedding (STREAM_NORM)
-    ensemble_size: int = 5  # sequence classifiers whose log-probabilities are averaged (ENSEMBLE_SIZE)
-    inputs: tuple[str, ...] = ("appearance", "motion")  # the streams read per frame (INPUTS)
-    pose_imgsz: int = 224  # the pose model's input size, when a stream needs keypoints
-    pose_sha256: str = ""  # the pose weights the keypoints came from ("" = no keypoint stream)
-    backbone: str = "mobilenet_v2"
-    fine_tune_blocks: int = 0  # the last MobileNetV2 blocks that train (0: frozen, features cached)
-    cpu_precision: str = "float32"  # how MobileNetV2 (and I3D on OpenVINO) runs on the CPU ("float32" or "bfloat16")
+    sequence_length: int = uses("SEQUENCE_LENGTH")
+    frame_width: int = uses("FRAME_WIDTH")  # how stage 1 cut the crops (its meta.json)
+    frame_height: int = uses("FRAME_HEIGHT")
+    crop_margin: float = uses("CROP_MARGIN")
+    target_fps: float = uses("TARGET_FPS")
+    person_tracking: bool = uses("ENABLE_PERSON_TRACKING")
+    jpeg_quality: int = uses("JPEG_QUALITY")
+    pad_mode: str = uses("PAD_MODE")
+    min_sequence_frames: int = uses("MIN_SEQUENCE_FRAMES")
+    mil_pooling: str = recorded("MIL_POOLING", "none")  # as training resolved "auto" (behavior.mil)
+    cpu_precision: str = recorded("CNN_PRECISION", "float32")  # how MobileNetV2 (and I3D on OpenVINO) ran on the CPU
     cnn_backend: str = "torch"  # where MobileNetV2 and I3D computed the features: "torch", "openvino", "onnxruntime"
-    cnn_input: str = "rgb"  # "rgb": the crop; "difference": the crop minus the person's previous crop
-    mil_pooling: str = "none"  # how training pooled a clip's people into its label (behavior.mil)
-    background_class: str = ""  # the class that means "nothing of interest" ("" = none)
-    actor_classes: tuple[str, ...] = ()  # classes one person does to another: training labeled who acts
-    video_clip_length: int = 16  # images per I3D clip (INPUTS "scene_video")
-    video_size: int = 224  # I3D's input size
+    backbone: str = "mobilenet_v2"
+    pose_sha256: str = ""  # the pose weights the keypoints came from ("" = no keypoint stream)
     video_sha256: str = ""  # the I3D weights the features came from ("" = no I3D stream)
 
     @property
@@ -169,7 +138,7 @@ class ModelConfig:
         if missing:
             raise InputError(f"model_config lacks {', '.join(sorted(missing))}")
         kwargs = {k: v for k, v in data.items() if k in names}
-        for name, constant in CONSTANT_OF.items():
+        for name, constant in constants_of(cls).items():
             message = settings.problem(constant, kwargs[name], label=f"model_config {name}")
             if message:
                 raise InputError(message)
@@ -204,7 +173,7 @@ class ModelConfig:
                              "are cached")
         if "scene_video" in self.inputs and not self.person_tracking:
             raise InputError("INPUTS 'scene_video' needs ENABLE_PERSON_TRACKING")
-        settings.check({c: getattr(self, f) for f, c in CONSTANT_OF.items()})
+        settings.check(self.values())
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:

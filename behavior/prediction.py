@@ -26,7 +26,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,9 +42,9 @@ from behavior.mil import bag_probs, fold_received, label_rule, received_classes
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import CropGeometry, PoseEstimator, PoseSettings
 from behavior.sequences import pad_positions
-from behavior.settings import build_settings, check_fields
+from behavior.settings import PredictSettings
 from behavior.streams import Person, StreamState, as_recorded
-from behavior.tracking import WHOLE_FRAME_TRACK, Detection, DetectorSettings, PersonTracker
+from behavior.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker
 from behavior.training import background_index, load_checkpoint
 from behavior.video import Frame, FrameReader, VideoWriter, is_stream, require_display
 from behavior.video_features import ClipBuffer, VideoBackbone, fit_size
@@ -57,35 +57,6 @@ OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "summary.json")  # the only files
 BATCH_FILES = ("batch.json", "evaluation.json", "confusion_matrix.csv", "confusion_matrix.png")
 STAGING = ".partial"
 NO_LABEL = "(no label)"  # what --evaluate predicts for a video that failed or where nobody was tracked
-
-
-@dataclass(frozen=True)
-class PredictSettings:
-    """How to run prediction (config.py, stage 4); the model's own settings come from its checkpoint."""
-
-    stride: int = 4
-    smoothing: float = 0.5
-    video_label_rule: str = "auto"
-    pose_weights: str = "yolov8n-pose.pt"
-    i3d_weights: str = "i3d_kinetics400_rgb.npz"
-    draw_pose: bool = True
-    detect_batch: int = 1  # frames detected in one call, one batch ahead: speed only, the tracks are the same
-    detector: DetectorSettings = field(default_factory=DetectorSettings)
-
-    CONSTANTS: ClassVar[dict[str, str]] = {
-        "stride": "PREDICT_STRIDE", "smoothing": "SMOOTHING", "video_label_rule": "VIDEO_LABEL_RULE",
-        "pose_weights": "POSE_WEIGHTS", "i3d_weights": "I3D_WEIGHTS", "draw_pose": "DRAW_POSE",
-        "detect_batch": "DETECT_BATCH"}
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> PredictSettings:
-        """Build from the effective ``config.py`` values."""
-        return build_settings(cls, cfg, cls.CONSTANTS, detector=DetectorSettings.from_config(cfg))
-
-    def validate(self) -> None:
-        """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""
-        check_fields(self, self.CONSTANTS)
-        check_fields(self.detector, self.detector.CONSTANTS)
 
 
 def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
@@ -251,7 +222,7 @@ class Predictor:
         self.background = background_index(self.mc, self.classes)
         rule = settings.video_label_rule
         self.video_rule = label_rule(self.mc.mil_pooling, self.mc.actor_classes) if rule == "auto" else rule
-        self.tracker = (PersonTracker(settings.detector, batch=settings.detect_batch)
+        self.tracker = (PersonTracker(settings.detector)
                         if self.mc.person_tracking else None)
         if self.mc.appearance and self.device == "cpu":
             backends.compiled_backbone(self.net)  # export or load MobileNetV2 for its runtime now, not mid-video

@@ -20,15 +20,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from behavior import files, settings
+from behavior import files
 from behavior.errors import InputError
 from behavior.extraction import STATUS_DONE, iter_meta
 from behavior.report import format_table
-from behavior.settings import PAD_MODES, build_settings
+from behavior.settings import PAD_MODES, SequenceSettings
 from behavior.splits import SPLITS, assign_splits, read_split_file, video_groups
 from behavior.video import kept_ordinal
 
@@ -40,32 +40,6 @@ GROUPS_NAME = "groups.csv"  # beside SEQUENCES_FILE: each video's recording grou
 GROUPS_HEADER = ("video", "group")
 FRAME_FILE = re.compile(r"frame_(\d+)\.jpg$")
 PERSON_DIR = re.compile(r"person_(\d+)$")
-
-
-@dataclass(frozen=True)
-class SequenceSettings:
-    """How person tracks become windows (see config.py, stage 2)."""
-
-    length: int = 16
-    stride: int = 4
-    max_gap: int = 5
-    min_frames: int = 8
-    pad_mode: str = "reverse"
-    max_per_video: int = 0
-
-    CONSTANTS: ClassVar[dict[str, str]] = {
-        "length": "SEQUENCE_LENGTH", "stride": "SEQUENCE_STRIDE",
-        "max_gap": "MAX_GAP_FRAMES", "min_frames": "MIN_SEQUENCE_FRAMES", "pad_mode": "PAD_MODE",
-        "max_per_video": "MAX_SEQUENCES_PER_VIDEO"}
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> SequenceSettings:
-        """Build from the effective ``config.py`` values."""
-        return build_settings(cls, cfg, cls.CONSTANTS)
-
-    def validate(self) -> None:
-        """Raise InputError for values no run could use (the rules of ``behavior.settings``)."""
-        settings.validate(settings.values_of(self, self.CONSTANTS))  # with the rules that tie them together
 
 
 @dataclass(frozen=True)

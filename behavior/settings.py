@@ -1,15 +1,18 @@
-"""The allowed values of every ``config.py`` constant, checked in one place before any work starts.
+"""Every ``config.py`` constant's declaration: which stage's settings class holds it, and its allowed values.
 
-Each constant has a ``Rule``: its type, its range or its choices. ``validate`` checks a whole
-settings dict (config.py after command-line overrides) and raises one ``InputError`` that names
-the constant, its flag, what is allowed and what was given. ``check`` applies the same rules to
-any subset, which is how a checkpoint's ``model_config`` is checked when it is loaded.
+config.py holds each constant's value and, in the comment beside it, its help. Here one field of one
+settings class declares it (``setting``) with a ``Rule``: its type, its range or its choices. Its
+default, its command-line flag, its validation and its place in a checkpoint all derive from that
+field (docs/ARCHITECTURE.md). ``validate`` checks a whole settings dict (config.py after command-line
+overrides) and raises one ``InputError`` that names the constant, its flag, what is allowed and what
+was given. ``check`` applies the same rules to any subset, which is how a checkpoint's
+``model_config`` is checked when it is loaded.
 
 Example:
     >>> check({"LSTM_HIDDEN_DIM": 0})
     Traceback (most recent call last):
     ...
-    behavior.errors.InputError: LSTM_HIDDEN_DIM (--lstm-hidden-dim) must be an integer >= 1, got 0
+    behavior.errors.InputError: LSTM_HIDDEN_DIM (--lstm-hidden-dim) must be an integer in [1, 4096], got 0
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import math
 import re
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from behavior.errors import InputError
 
 # Choices, defined once: the modules that act on them import them from here.
+SCENE_STREAMS = frozenset({"scene_video"})  # the INPUTS that read stage 1's scene images (the whole frame)
 PAD_MODES = ("reverse", "drop")
 CNN_INPUTS = ("rgb", "difference")
 STREAMS = ("appearance", "scene_video", "motion", "pose", "interaction", "reach",
@@ -122,63 +126,246 @@ TEXT = Rule(str, nonempty=True)
 FLAG = Rule(bool)
 FRACTION = Rule(float, low=0, high=1, high_open=True)  # dropouts, smoothing: [0, 1)
 
-RULES: dict[str, Rule] = {
-    # paths and weights
-    "CLIPS_DIR": TEXT, "FRAMES_DIR": TEXT, "SEQUENCES_FILE": TEXT, "FEATURES_DIR": TEXT, "MODEL_DIR": TEXT,
-    "OUTPUT_DIR": Rule(str), "YOLO_WEIGHTS": TEXT, "BACKBONE_WEIGHTS": TEXT,
-    "POSE_WEIGHTS": TEXT, "I3D_WEIGHTS": TEXT,
-    # stage 1
-    "TARGET_FPS": Rule(float, low=0, high=1000),
-    "FRAME_WIDTH": Rule(int, low=8, high=4096), "FRAME_HEIGHT": Rule(int, low=8, high=4096),
-    "CROP_MARGIN": Rule(float, low=0, high=5),
-    "ENABLE_PERSON_TRACKING": FLAG,
-    "MAX_PERSONS_PER_VIDEO": INT_POS, "MIN_TRACK_FRAMES": INT_POS,
-    "YOLO_CONF_THRESHOLD": Rule(float, low=0, high=1, low_open=True, high_open=True),
-    "YOLO_IOU_THRESHOLD": Rule(float, low=0, high=1, low_open=True),
-    "YOLO_IMGSZ": Rule(int, low=32, high=4096),
-    "TRACKER_CONFIG": TEXT,
-    "JPEG_QUALITY": Rule(int, low=1, high=100),
-    "DEVICE": Rule(str, pattern=DEVICE_PATTERN, words="auto, cpu, cuda, cuda:N or a GPU number"),
-    "TORCH_THREADS": INT_NONNEG,
-    # stage 2
-    "SEQUENCE_LENGTH": INT_POS, "SEQUENCE_STRIDE": INT_POS,
-    "MAX_GAP_FRAMES": INT_NONNEG, "MIN_SEQUENCE_FRAMES": INT_POS,
-    "PAD_MODE": Rule(str, choices=PAD_MODES),
-    "MAX_SEQUENCES_PER_VIDEO": INT_NONNEG,
-    "SPLIT_FRACTIONS": Rule(float, low=0, high=1, length=3),
-    "GROUPS_FILE": Rule(str), "GROUP_PATTERN": Rule(str),
-    "SEED": Rule(int, low=0, high=2**63 - 1),
-    # stage 3
-    "LSTM_HIDDEN_DIM": INT_POS, "LSTM_NUM_LAYERS": INT_POS, "LSTM_DROPOUT": FRACTION,
-    "BIDIRECTIONAL": FLAG,
-    "HEAD_HIDDEN_DIM": INT_POS, "HEAD_DROPOUT": FRACTION, "STREAM_NORM": FLAG,
-    "ENSEMBLE_SIZE": Rule(int, low=1, high=32),
-    "INPUTS": Rule(tuple, choices=STREAMS), "POSE_IMGSZ": Rule(int, low=32, high=4096),
-    "VIDEO_CLIP_LENGTH": Rule(int, low=1, high=256), "VIDEO_SIZE": Rule(int, low=32, high=1024),
-    "CNN_INPUT": Rule(str, choices=CNN_INPUTS),
-    "MIL_POOLING": Rule(str, choices=MIL_POOLINGS), "BACKGROUND_CLASS": Rule(str), "ACTOR_CLASSES": Rule(tuple),
-    "FINE_TUNE_BLOCKS": Rule(int, low=0, high=BACKBONE_BLOCKS),
-    "AUGMENT": FLAG,
-    "BATCH_SIZE": INT_POS,
-    "LEARNING_RATE": Rule(float, low=0, low_open=True),
-    "WEIGHT_DECAY": Rule(float, low=0),
-    "NUM_EPOCHS": INT_POS, "EARLY_STOPPING_PATIENCE": INT_POS, "LR_PATIENCE": INT_NONNEG,
-    "LR_FACTOR": Rule(float, low=0, high=1, low_open=True, high_open=True),
-    "GRAD_CLIP_NORM": Rule(float, low=0),
-    "FOCAL_GAMMA": Rule(float, low=0),
-    "CNN_PRECISION": Rule(str, choices=CNN_PRECISIONS),
-    "INFERENCE_BACKEND": Rule(str, choices=INFERENCE_BACKENDS),
-    "INFERENCE_PRECISION": Rule(str, choices=INFERENCE_PRECISIONS),
-    "DETECT_BATCH": INT_POS,
-    "FEATURE_BATCH_SIZE": INT_POS, "NUM_WORKERS": INT_NONNEG,
-    # stage 4
-    "CHECKPOINT": Rule(str),
-    "PREDICT_STRIDE": INT_POS,
-    "SMOOTHING": Rule(float, low=0, high=1, low_open=True),
-    "VIDEO_LABEL_RULE": Rule(str, choices=VIDEO_LABEL_RULES),
-    "DRAW_POSE": FLAG,
-    "LOG_LEVEL": Rule(str, choices=LOG_LEVELS),
-}
+RULES: dict[str, Rule] = {}  # every config.py constant's rule, filled by the declarations below
+
+
+def _config_value(constant: str) -> Any:
+    """config.py's value of ``constant`` (lists as tuples: settings are immutable)."""
+    import config
+
+    value = getattr(config, constant)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def setting(constant: str, rule: Rule) -> Any:
+    """Declare a field as config.py's ``constant``: its allowed values here, its default and help in config.py.
+
+    Each constant is declared by exactly one field of one settings class; every other use is ``uses``.
+    """
+    if constant in RULES:
+        raise TypeError(f"{constant} is declared twice")
+    RULES[constant] = rule
+    return field(default=_config_value(constant), metadata={"constant": constant, "declares": True})
+
+
+def uses(constant: str) -> Any:
+    """A field holding a setting that another class declares (config.py's value by default)."""
+    return field(default=_config_value(constant), metadata={"constant": constant})
+
+
+def recorded(constant: str, default: Any) -> Any:
+    """A field recording ``constant`` as resolved (``"auto"`` made concrete), checked by its rule."""
+    return field(default=default, metadata={"constant": constant})
+
+
+def constants_of(cls: Any, declared_only: bool = False) -> dict[str, str]:
+    """A settings class's fields that hold config.py constants: field name -> constant."""
+    return {f.name: f.metadata["constant"] for f in fields(cls)
+            if "constant" in f.metadata and (f.metadata.get("declares") or not declared_only)}
+
+
+class Settings:
+    """What every settings dataclass can do: be built from config.py's values, and check them."""
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], **nested: Any) -> Any:
+        """Build from the effective config.py values (after command-line overrides), each cast to its field's type.
+
+        Example:
+            >>> SequenceSettings.from_config({"SEQUENCE_LENGTH": 8, "SEQUENCE_STRIDE": 2, "MAX_GAP_FRAMES": 5,
+            ...     "MIN_SEQUENCE_FRAMES": 4, "PAD_MODE": "drop", "MAX_SEQUENCES_PER_VIDEO": 0}).length
+            8
+        """
+        hints = typing.get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        for name, constant in constants_of(cls).items():
+            value, kind = cfg[constant], hints[name]
+            kwargs[name] = tuple(value) if typing.get_origin(kind) is tuple else kind(value) if kind in (
+                int, float, str, bool) else value
+        return cls(**kwargs, **nested)
+
+    def values(self) -> dict[str, Any]:
+        """This object's settings under the names of their config.py constants."""
+        return {constant: getattr(self, name) for name, constant in constants_of(self).items()}
+
+    def validate(self) -> None:
+        """Raise InputError for values no run could use, nested settings included."""
+        validate(self.values())
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, Settings):
+                value.validate()
+
+
+# --- The declarations: one field per config.py constant, by stage ------------------------------------------------
+
+@dataclass(frozen=True)
+class Paths(Settings):
+    """Where the stages read and write."""
+
+    clips_dir: str = setting("CLIPS_DIR", TEXT)
+    frames_dir: str = setting("FRAMES_DIR", TEXT)
+    sequences_file: str = setting("SEQUENCES_FILE", TEXT)
+    features_dir: str = setting("FEATURES_DIR", TEXT)
+    model_dir: str = setting("MODEL_DIR", TEXT)
+    checkpoint: str = setting("CHECKPOINT", Rule(str))
+    output_dir: str = setting("OUTPUT_DIR", Rule(str))
+
+
+@dataclass(frozen=True)
+class Weights(Settings):
+    """The networks' weights besides the detector's."""
+
+    backbone_weights: str = setting("BACKBONE_WEIGHTS", TEXT)
+    pose_weights: str = setting("POSE_WEIGHTS", TEXT)
+    i3d_weights: str = setting("I3D_WEIGHTS", TEXT)
+
+
+@dataclass(frozen=True)
+class Runtime(Settings):
+    """Where and how the networks run: speed, not results (within the parity tests' tolerance)."""
+
+    device: str = setting("DEVICE", Rule(str, pattern=DEVICE_PATTERN, words="auto, cpu, cuda, cuda:N or a GPU number"))
+    threads: int = setting("TORCH_THREADS", INT_NONNEG)
+    backend: str = setting("INFERENCE_BACKEND", Rule(str, choices=INFERENCE_BACKENDS))
+    precision: str = setting("INFERENCE_PRECISION", Rule(str, choices=INFERENCE_PRECISIONS))
+    cnn_precision: str = setting("CNN_PRECISION", Rule(str, choices=CNN_PRECISIONS))
+    log_level: str = setting("LOG_LEVEL", Rule(str, choices=LOG_LEVELS))
+
+
+@dataclass(frozen=True)
+class DetectorSettings(Settings):
+    """Everything that decides which boxes come out of the detector and tracker."""
+
+    weights: str = setting("YOLO_WEIGHTS", TEXT)
+    conf: float = setting("YOLO_CONF_THRESHOLD", Rule(float, low=0, high=1, low_open=True, high_open=True))
+    iou: float = setting("YOLO_IOU_THRESHOLD", Rule(float, low=0, high=1, low_open=True))
+    imgsz: int = setting("YOLO_IMGSZ", Rule(int, low=32, high=4096))
+    tracker_config: str = setting("TRACKER_CONFIG", TEXT)
+    batch: int = setting("DETECT_BATCH", Rule(int, low=1, high=256))  # frames detected in one call: speed only
+    device: str = uses("DEVICE")
+    threads: int = uses("TORCH_THREADS")
+    backend: str = uses("INFERENCE_BACKEND")
+    precision: str = uses("INFERENCE_PRECISION")
+
+
+@dataclass(frozen=True)
+class ExtractSettings(Settings):
+    """Stage 1: what decides the crops it writes; recorded in every meta.json."""
+
+    target_fps: float = setting("TARGET_FPS", Rule(float, low=0, high=1000))
+    frame_width: int = setting("FRAME_WIDTH", Rule(int, low=8, high=4096))
+    frame_height: int = setting("FRAME_HEIGHT", Rule(int, low=8, high=4096))
+    crop_margin: float = setting("CROP_MARGIN", Rule(float, low=0, high=5))
+    person_tracking: bool = setting("ENABLE_PERSON_TRACKING", FLAG)
+    max_persons: int = setting("MAX_PERSONS_PER_VIDEO", INT_POS)
+    min_track_frames: int = setting("MIN_TRACK_FRAMES", INT_POS)
+    jpeg_quality: int = setting("JPEG_QUALITY", Rule(int, low=1, high=100))
+    scene: bool = False  # also save every kept frame whole (INPUTS "scene_video"); added to finished videos later
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], **nested: Any) -> ExtractSettings:
+        """Stage 1's settings; it saves the scene images when a stream of INPUTS reads them."""
+        scene = bool(SCENE_STREAMS & set(cfg["INPUTS"])) and bool(cfg["ENABLE_PERSON_TRACKING"])
+        return super().from_config(cfg, detector=DetectorSettings.from_config(cfg), scene=scene, **nested)
+
+
+@dataclass(frozen=True)
+class SequenceSettings(Settings):
+    """Stage 2: how person tracks become windows."""
+
+    length: int = setting("SEQUENCE_LENGTH", Rule(int, low=1, high=1024))
+    stride: int = setting("SEQUENCE_STRIDE", INT_POS)
+    max_gap: int = setting("MAX_GAP_FRAMES", INT_NONNEG)
+    min_frames: int = setting("MIN_SEQUENCE_FRAMES", INT_POS)
+    pad_mode: str = setting("PAD_MODE", Rule(str, choices=PAD_MODES))
+    max_per_video: int = setting("MAX_SEQUENCES_PER_VIDEO", INT_NONNEG)
+
+
+@dataclass(frozen=True)
+class SplitSettings(Settings):
+    """Stages 2 and 3: how videos are split, grouped by recording, and shuffled."""
+
+    fractions: tuple[float, float, float] = setting("SPLIT_FRACTIONS", Rule(float, low=0, high=1, length=3))
+    groups_file: str = setting("GROUPS_FILE", Rule(str))
+    group_pattern: str = setting("GROUP_PATTERN", Rule(str))
+    seed: int = setting("SEED", Rule(int, low=0, high=2**63 - 1))
+
+
+@dataclass(frozen=True)
+class ModelSettings(Settings):
+    """Stage 3: what the network reads and how big it is; recorded in the checkpoint (``model.ModelConfig``)."""
+
+    inputs: tuple[str, ...] = setting("INPUTS", Rule(tuple, choices=STREAMS))
+    hidden_dim: int = setting("LSTM_HIDDEN_DIM", Rule(int, low=1, high=4096))
+    num_layers: int = setting("LSTM_NUM_LAYERS", Rule(int, low=1, high=16))
+    dropout: float = setting("LSTM_DROPOUT", FRACTION)
+    bidirectional: bool = setting("BIDIRECTIONAL", FLAG)
+    stream_norm: bool = setting("STREAM_NORM", FLAG)
+    ensemble_size: int = setting("ENSEMBLE_SIZE", Rule(int, low=1, high=32))
+    head_hidden_dim: int = setting("HEAD_HIDDEN_DIM", Rule(int, low=1, high=4096))
+    head_dropout: float = setting("HEAD_DROPOUT", FRACTION)
+    cnn_input: str = setting("CNN_INPUT", Rule(str, choices=CNN_INPUTS))
+    fine_tune_blocks: int = setting("FINE_TUNE_BLOCKS", Rule(int, low=0, high=BACKBONE_BLOCKS))
+    pose_imgsz: int = setting("POSE_IMGSZ", Rule(int, low=32, high=4096))
+    video_clip_length: int = setting("VIDEO_CLIP_LENGTH", Rule(int, low=1, high=256))
+    video_size: int = setting("VIDEO_SIZE", Rule(int, low=32, high=1024))
+    mil_pooling: str = setting("MIL_POOLING", Rule(str, choices=MIL_POOLINGS))
+    background_class: str = setting("BACKGROUND_CLASS", Rule(str))
+    actor_classes: tuple[str, ...] = setting("ACTOR_CLASSES", Rule(tuple))
+
+
+@dataclass(frozen=True)
+class TrainConfig(Settings):
+    """Stage 3: how to train (paths, optimization, runtime)."""
+
+    batch_size: int = setting("BATCH_SIZE", INT_POS)
+    learning_rate: float = setting("LEARNING_RATE", Rule(float, low=0, low_open=True))
+    weight_decay: float = setting("WEIGHT_DECAY", Rule(float, low=0))
+    epochs: int = setting("NUM_EPOCHS", Rule(int, low=1, high=100_000))
+    patience: int = setting("EARLY_STOPPING_PATIENCE", INT_POS)
+    lr_patience: int = setting("LR_PATIENCE", INT_NONNEG)
+    lr_factor: float = setting("LR_FACTOR", Rule(float, low=0, high=1, low_open=True, high_open=True))
+    grad_clip: float = setting("GRAD_CLIP_NORM", Rule(float, low=0))
+    focal_gamma: float = setting("FOCAL_GAMMA", Rule(float, low=0, high=10))
+    augment: bool = setting("AUGMENT", FLAG)
+    feature_batch_size: int = setting("FEATURE_BATCH_SIZE", INT_POS)
+    num_workers: int = setting("NUM_WORKERS", Rule(int, low=0, high=64))
+    sequences_file: str = uses("SEQUENCES_FILE")
+    frames_dir: str = uses("FRAMES_DIR")
+    features_dir: str = uses("FEATURES_DIR")
+    model_dir: str = uses("MODEL_DIR")
+    backbone_weights: str = uses("BACKBONE_WEIGHTS")
+    pose_weights: str = uses("POSE_WEIGHTS")
+    i3d_weights: str = uses("I3D_WEIGHTS")
+    seed: int = uses("SEED")
+    device: str = uses("DEVICE")
+    threads: int = uses("TORCH_THREADS")
+    inference_backend: str = uses("INFERENCE_BACKEND")  # the pose model's (MobileNetV2's is in the model config)
+    inference_precision: str = uses("INFERENCE_PRECISION")
+
+
+@dataclass(frozen=True)
+class PredictSettings(Settings):
+    """Stage 4: how to run prediction; the model's own settings come from its checkpoint."""
+
+    stride: int = setting("PREDICT_STRIDE", INT_POS)
+    smoothing: float = setting("SMOOTHING", Rule(float, low=0, high=1, low_open=True))
+    video_label_rule: str = setting("VIDEO_LABEL_RULE", Rule(str, choices=VIDEO_LABEL_RULES))
+    draw_pose: bool = setting("DRAW_POSE", FLAG)
+    pose_weights: str = uses("POSE_WEIGHTS")
+    i3d_weights: str = uses("I3D_WEIGHTS")
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], **nested: Any) -> PredictSettings:
+        """Stage 4's settings, with the detector's."""
+        return super().from_config(cfg, detector=DetectorSettings.from_config(cfg), **nested)
+
+
+DECLARING = (Paths, Weights, Runtime, DetectorSettings, ExtractSettings, SequenceSettings, SplitSettings,
+             ModelSettings, TrainConfig, PredictSettings)  # every class that declares constants, in config.py order
 
 
 def flag_name(constant: str) -> str:
@@ -236,36 +423,3 @@ def validate(cfg: Mapping[str, Any]) -> None:
         resolve_device(str(cfg["DEVICE"]))  # an unavailable GPU is refused here, before any work
 
 
-def build_settings(cls: type, cfg: Mapping[str, Any], constants: Mapping[str, str], **nested: Any) -> Any:
-    """Build the settings dataclass ``cls``: each field from its config constant, cast to the field's type.
-
-    ``constants`` maps field names to constant names, the one place a stage names its settings.
-
-    Example:
-        >>> from dataclasses import dataclass
-        >>> @dataclass
-        ... class Speed:
-        ...     fps: float = 15.0
-        >>> build_settings(Speed, {"TARGET_FPS": 5}, {"fps": "TARGET_FPS"})
-        Speed(fps=5.0)
-    """
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for name, constant in constants.items():
-        value, kind = cfg[constant], hints[name]
-        if kind in (int, float, str, bool):
-            value = kind(value)
-        elif typing.get_origin(kind) is tuple:
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs, **nested)
-
-
-def values_of(obj: Any, constants: Mapping[str, str]) -> dict[str, Any]:
-    """A settings dataclass's fields under the names of the constants they come from."""
-    return {constant: getattr(obj, name) for name, constant in constants.items()}
-
-
-def check_fields(obj: Any, constants: Mapping[str, str]) -> None:
-    """``check`` the fields of a settings dataclass by the rules of the constants they come from."""
-    check(values_of(obj, constants))

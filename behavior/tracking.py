@@ -20,14 +20,14 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from behavior import backends, runtime
 from behavior.backends import load_yolo_backend
 from behavior.errors import InputError
-from behavior.settings import build_settings
+from behavior.settings import DetectorSettings
 from behavior.weights import file_sha256, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -44,31 +44,6 @@ class Detection:
     track_id: int
     box: tuple[float, float, float, float]
     conf: float
-
-
-@dataclass(frozen=True)
-class DetectorSettings:
-    """Everything that decides which boxes come out of the detector and tracker."""
-
-    weights: str = "yolov8n.pt"
-    conf: float = 0.25
-    iou: float = 0.7
-    imgsz: int = 640
-    tracker_config: str = "bytetrack.yaml"
-    device: str = "auto"
-    threads: int = 0
-    backend: str = "auto"  # INFERENCE_BACKEND and INFERENCE_PRECISION: speed, within the parity tests' tolerance
-    precision: str = "float32"
-
-    CONSTANTS: ClassVar[dict[str, str]] = {
-        "weights": "YOLO_WEIGHTS", "conf": "YOLO_CONF_THRESHOLD", "iou": "YOLO_IOU_THRESHOLD", "imgsz": "YOLO_IMGSZ",
-        "tracker_config": "TRACKER_CONFIG", "device": "DEVICE", "threads": "TORCH_THREADS",
-        "backend": "INFERENCE_BACKEND", "precision": "INFERENCE_PRECISION"}
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> DetectorSettings:
-        """Build from the effective ``config.py`` values."""
-        return build_settings(cls, cfg, cls.CONSTANTS)
 
 
 def load_tracker_config(spec: str) -> dict[str, Any]:
@@ -117,11 +92,11 @@ class PersonTracker:
     call, side by side on the cores, then tracks them one by one, so the tracks are those of ``batch`` 1.
     """
 
-    def __init__(self, settings: DetectorSettings, batch: int = 1) -> None:
+    def __init__(self, settings: DetectorSettings) -> None:
         from types import SimpleNamespace
 
         self.settings = settings
-        self.batch = max(int(batch), 1)
+        self.batch = settings.batch
         self.device = runtime.resolve_device(settings.device)
         self.weights_path = resolve_weights(settings.weights)
         self.model, self.backend = load_yolo_backend(

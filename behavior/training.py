@@ -24,7 +24,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ from behavior.features import FeatureCache, FeatureStore, backbone_key
 from behavior.mil import PersonStats
 from behavior.model import BehaviorNet, ModelConfig, combine_members, load_backbone
 from behavior.pose import KeypointCache, KeypointStore, PoseSettings
-from behavior.settings import build_settings
+from behavior.settings import ExtractSettings, ModelSettings, TrainConfig
 from behavior.tracking import WHOLE_FRAME_TRACK
 from behavior.video_features import VideoBackbone, VideoFeatureCache
 from behavior.weights import file_sha256, resolve_weights
@@ -63,75 +63,20 @@ WHOLE_FRAME_INPUTS = ("appearance", "motion")  # what a model of whole frames re
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train: paths, optimization and runtime settings (config.py, stage 3)."""
-
-    sequences_file: str = "datasets/sequences/sequences.csv"
-    frames_dir: str = "datasets/frames"
-    features_dir: str = "datasets/features"
-    model_dir: str = "models/lstm_mn"
-    backbone_weights: str = "mobilenet_v2_imagenet.pth"
-    pose_weights: str = "yolov8n-pose.pt"
-    i3d_weights: str = "i3d_kinetics400_rgb.npz"
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    epochs: int = 50
-    patience: int = 10
-    lr_patience: int = 3
-    lr_factor: float = 0.5
-    grad_clip: float = 1.0
-    focal_gamma: float = 0.0
-    augment: bool = True
-    seed: int = 42
-    device: str = "auto"
-    threads: int = 0
-    inference_backend: str = "auto"  # INFERENCE_BACKEND of the pose model (MobileNetV2's is in the model config)
-    inference_precision: str = "float32"
-    num_workers: int = 2
-    feature_batch_size: int = 64
-
-    CONSTANTS: ClassVar[dict[str, str]] = {
-        "sequences_file": "SEQUENCES_FILE", "frames_dir": "FRAMES_DIR", "features_dir": "FEATURES_DIR",
-        "model_dir": "MODEL_DIR", "backbone_weights": "BACKBONE_WEIGHTS", "pose_weights": "POSE_WEIGHTS",
-        "i3d_weights": "I3D_WEIGHTS", "batch_size": "BATCH_SIZE",
-        "learning_rate": "LEARNING_RATE", "weight_decay": "WEIGHT_DECAY",
-        "epochs": "NUM_EPOCHS", "patience": "EARLY_STOPPING_PATIENCE", "lr_patience": "LR_PATIENCE",
-        "lr_factor": "LR_FACTOR", "grad_clip": "GRAD_CLIP_NORM", "focal_gamma": "FOCAL_GAMMA",
-        "augment": "AUGMENT", "seed": "SEED", "device": "DEVICE",
-        "threads": "TORCH_THREADS", "num_workers": "NUM_WORKERS", "feature_batch_size": "FEATURE_BATCH_SIZE",
-        "inference_backend": "INFERENCE_BACKEND", "inference_precision": "INFERENCE_PRECISION"}
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> TrainConfig:
-        """Build from the effective ``config.py`` values."""
-        return build_settings(cls, cfg, cls.CONSTANTS)
-
-
 def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Path) -> ModelConfig:
     """The network's settings: stage 3 constants, plus how the crops were made (from stage 1's meta.json)."""
     first_video = Path(frames_dir) / table.frames[0][0].rsplit("/", 2)[0] / "meta.json"
     extraction = (files.read_json(first_video) or {}).get("settings", {})
+    chosen = ModelSettings.from_config(cfg)
+    crops = ExtractSettings.from_config(cfg)  # config.py's, where a meta.json from before a field lacks it
+    pooling = resolve_pooling(chosen.mil_pooling, chosen.background_class, chosen.actor_classes)
     mc = ModelConfig(
-        num_classes=len(table.classes), sequence_length=table.sequence_length,
-        frame_width=int(extraction.get("frame_width", cfg["FRAME_WIDTH"])),
-        frame_height=int(extraction.get("frame_height", cfg["FRAME_HEIGHT"])),
-        crop_margin=float(extraction.get("crop_margin", cfg["CROP_MARGIN"])),
-        target_fps=float(extraction.get("target_fps", cfg["TARGET_FPS"])),
-        person_tracking=bool(extraction.get("person_tracking", cfg["ENABLE_PERSON_TRACKING"])),
-        jpeg_quality=int(extraction.get("jpeg_quality", cfg["JPEG_QUALITY"])),
+        **{**asdict(chosen), "mil_pooling": pooling}, num_classes=len(table.classes),
+        sequence_length=table.sequence_length,
+        **{name: type(getattr(crops, name))(extraction.get(name, getattr(crops, name)))
+           for name in ("frame_width", "frame_height", "crop_margin", "target_fps", "person_tracking", "jpeg_quality")},
         pad_mode=str(cfg["PAD_MODE"]), min_sequence_frames=int(cfg["MIN_SEQUENCE_FRAMES"]),
-        hidden_dim=int(cfg["LSTM_HIDDEN_DIM"]), num_layers=int(cfg["LSTM_NUM_LAYERS"]),
-        dropout=float(cfg["LSTM_DROPOUT"]), bidirectional=bool(cfg["BIDIRECTIONAL"]),
-        head_hidden_dim=int(cfg["HEAD_HIDDEN_DIM"]),
-        head_dropout=float(cfg["HEAD_DROPOUT"]), stream_norm=bool(cfg["STREAM_NORM"]),
-        ensemble_size=int(cfg["ENSEMBLE_SIZE"]), inputs=tuple(cfg["INPUTS"]), pose_imgsz=int(cfg["POSE_IMGSZ"]),
-        fine_tune_blocks=int(cfg["FINE_TUNE_BLOCKS"]),
-        cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])), cnn_input=str(cfg["CNN_INPUT"]),
-        mil_pooling=resolve_pooling(str(cfg["MIL_POOLING"]), str(cfg["BACKGROUND_CLASS"]), cfg["ACTOR_CLASSES"]),
-        background_class=str(cfg["BACKGROUND_CLASS"]), actor_classes=tuple(cfg["ACTOR_CLASSES"]),
-        video_clip_length=int(cfg["VIDEO_CLIP_LENGTH"]), video_size=int(cfg["VIDEO_SIZE"]),
+        cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])),
     )
     if mc.background_class and mc.background_class not in table.classes:
         raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "

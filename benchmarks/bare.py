@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 
 from behavior import runtime
-from behavior.tracking import DetectorSettings
+from behavior.settings import DetectorSettings  # noqa: E402
 
 
 def bare_track_pass(model, paths: list[Path], d: DetectorSettings) -> int:

@@ -38,7 +38,8 @@ from behavior.i3d import to_clip  # noqa: E402
 from behavior.model import BehaviorNet, ModelConfig, load_backbone  # noqa: E402
 from behavior.pose import PoseEstimator, PoseSettings  # noqa: E402
 from behavior.report import format_table  # noqa: E402
-from behavior.tracking import DetectorSettings, PersonTracker  # noqa: E402
+from behavior.settings import DetectorSettings  # noqa: E402
+from behavior.tracking import PersonTracker  # noqa: E402
 from behavior.video_features import CLIP_BATCH, VideoBackbone, clip_positions, fit_size, folder_features  # noqa: E402
 from behavior.weights import resolve_weights  # noqa: E402
 

@@ -38,9 +38,10 @@ from bare import Run, bare_track_pass  # noqa: E402
 
 import config  # noqa: E402
 from behavior import backends, cli, runtime  # noqa: E402
-from behavior.extraction import ExtractSettings, extract_video, find_videos  # noqa: E402
+from behavior.extraction import extract_video, find_videos, identity_of  # noqa: E402
 from behavior.pose import KeypointCache, PoseEstimator, PoseSettings  # noqa: E402
 from behavior.report import format_table  # noqa: E402
+from behavior.settings import ExtractSettings  # noqa: E402
 from behavior.synthetic import generate_dataset  # noqa: E402
 from behavior.tracking import PersonTracker  # noqa: E402
 from behavior.weights import load_yolo  # noqa: E402
@@ -88,18 +89,18 @@ def main() -> int:
         jobs = jobs[:: max(1, len(jobs) // args.videos)][: args.videos]  # spread over the classes
         cfg = {**cli.config_constants(config), "TARGET_FPS": 0.0, "YOLO_IMGSZ": args.imgsz, "DEVICE": args.device}
         base = ExtractSettings.from_config(cfg)
-        identity = base.identity()
+        identity = identity_of(base)
 
         bare = load_yolo(base.detector.weights)  # the same checked file the pipeline loads
         loops = {}
         for run in runs:
-            detector = dataclasses.replace(base.detector, backend=run.backend, precision=run.precision)
-            tracker = PersonTracker(detector, batch=run.batch)
+            detector = dataclasses.replace(base.detector, backend=run.backend, precision=run.precision, batch=run.batch)
+            tracker = PersonTracker(detector)
             if tracker.backend != run.backend:
                 raise SystemExit(f"{run}: the backend did not load (see the warning above)")
             pose = None if args.no_pose else PoseEstimator(PoseSettings(
                 config.POSE_WEIGHTS, config.POSE_IMGSZ, args.device, backend=run.backend, precision=run.precision))
-            loops[str(run)] = (tracker, dataclasses.replace(base, detector=detector, detect_batch=run.batch), pose)
+            loops[str(run)] = (tracker, dataclasses.replace(base, detector=detector), pose)
         out_dir = Path(tmp) / "frames"
         bare_track_pass(bare, [j.path for j in jobs[:1]], base.detector)  # warm-up, untimed
         for tracker, settings, _ in loops.values():

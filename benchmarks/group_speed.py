@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 import config  # noqa: E402
 from behavior import cli  # noqa: E402
-from behavior.sequences import SequenceSettings, group_sequences, write_sequence_set  # noqa: E402
+from behavior.sequences import group_sequences, write_sequence_set  # noqa: E402
+from behavior.settings import SequenceSettings  # noqa: E402
 from behavior.synthetic import write_frames_tree  # noqa: E402
 
 

@@ -35,7 +35,8 @@ from behavior.model import ModelConfig  # noqa: E402
 from behavior.pose import MIN_MATCH_IOU, POSE_CONF, CropGeometry, PoseEstimator, PoseSettings, box_iou  # noqa: E402
 from behavior.prediction import training_crop  # noqa: E402
 from behavior.report import format_table  # noqa: E402
-from behavior.tracking import DetectorSettings, PersonTracker  # noqa: E402
+from behavior.settings import DetectorSettings  # noqa: E402
+from behavior.tracking import PersonTracker  # noqa: E402
 from behavior.video import FrameReader  # noqa: E402
 
 DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"

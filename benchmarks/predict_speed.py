@@ -42,8 +42,9 @@ import config  # noqa: E402
 from behavior import cli, runtime  # noqa: E402
 from behavior.model import BehaviorNet, ModelConfig  # noqa: E402
 from behavior.pose import PoseSettings  # noqa: E402
-from behavior.prediction import Predictor, PredictSettings  # noqa: E402
+from behavior.prediction import Predictor  # noqa: E402
 from behavior.report import format_table  # noqa: E402
+from behavior.settings import PredictSettings  # noqa: E402
 from behavior.synthetic import ClipSpec, write_clip  # noqa: E402
 from behavior.training import BEST, save_checkpoint  # noqa: E402
 from behavior.weights import file_sha256, load_yolo, resolve_weights  # noqa: E402
@@ -90,9 +91,9 @@ def main() -> int:
         checkpoint = args.checkpoint or Path(cfg["MODEL_DIR"]) / BEST
         trained = checkpoint.is_file()
         predictors = {}
-        for run in (Run.parse(text, batch=base.detect_batch) for text in args.backends):
-            detector = dataclasses.replace(base.detector, backend=run.backend, precision=run.precision)
-            settings = dataclasses.replace(base, detector=detector, detect_batch=run.batch)
+        for run in (Run.parse(text, batch=base.detector.batch) for text in args.backends):
+            detector = dataclasses.replace(base.detector, backend=run.backend, precision=run.precision, batch=run.batch)
+            settings = dataclasses.replace(base, detector=detector)
             if trained:
                 predictor = Predictor(checkpoint, settings)
                 predictors[f"{run} {'+'.join(predictor.mc.inputs)}"] = predictor

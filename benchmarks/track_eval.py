@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import config  # noqa: E402
 from behavior import cli, mot  # noqa: E402
-from behavior.extraction import ExtractSettings  # noqa: E402
+from behavior.settings import ExtractSettings  # noqa: E402
 from behavior.tracking import PersonTracker  # noqa: E402
 
 DEFAULT = ROOT.parent / "shared" / "assets" / "mot" / "MOT17-mini"

@@ -31,10 +31,10 @@ from behavior.data import CachedSequenceDataset, ImageSequenceDataset, load_vect
 from behavior.features import FeatureCache, backbone_key  # noqa: E402
 from behavior.model import BehaviorNet, load_backbone  # noqa: E402
 from behavior.report import format_table  # noqa: E402
-from behavior.sequences import SequenceSettings, group_sequences, write_sequence_set  # noqa: E402
+from behavior.sequences import group_sequences, write_sequence_set  # noqa: E402
+from behavior.settings import SequenceSettings, TrainConfig  # noqa: E402
 from behavior.synthetic import write_frames_tree  # noqa: E402
 from behavior.training import (  # noqa: E402
-    TrainConfig,
     class_weights,
     make_optimizer,
     make_scaler,

@@ -71,7 +71,8 @@ def sample_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_sequences(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Real 32x32 JPEG crops of two classes (with tracks.csv) and their sequences: stage 3's input."""
-    from behavior.sequences import SequenceSettings, group_sequences, write_sequence_set
+    from behavior.sequences import group_sequences, write_sequence_set
+    from behavior.settings import SequenceSettings
     from behavior.synthetic import write_frames_tree
 
     root = tmp_path_factory.mktemp("small")

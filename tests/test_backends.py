@@ -15,7 +15,8 @@ from behavior import backends
 from behavior.features import backbone_key, embed_crops
 from behavior.model import BehaviorNet, ModelConfig, load_backbone
 from behavior.pose import box_iou
-from behavior.tracking import DetectorSettings, PersonTracker
+from behavior.settings import DetectorSettings
+from behavior.tracking import PersonTracker
 from behavior.video_features import VideoBackbone, fit_size
 
 RUNTIMES = ("openvino", "onnxruntime")

@@ -4,20 +4,28 @@ import re
 import pytest
 
 import config
-from behavior import cli
+from behavior import cli, settings
 from behavior.errors import BehaviorError, InputError
 
 
-def test_every_constant_has_a_flag():
-    parser = cli.build_parser("x", config)
-    flags = {opt for action in parser._actions for opt in action.option_strings}
-    for name in cli.config_constants(config):
-        assert cli.flag_name(name) in flags, name
+def test_every_constant_is_a_flag_of_some_script():
+    import importlib
+
+    flags = set()
+    for script in ("extract_frames", "group_sequences", "train_mobilenet_lstm", "predict"):
+        parser = cli.build_parser("x", config, importlib.import_module(script).FLAGS)
+        flags |= {opt for action in parser._actions for opt in action.option_strings}
+    missing = [name for name in cli.config_constants(config) if cli.flag_name(name) not in flags]
+    assert missing == [], f"constants no script offers (set in config.py only): {missing}"
     assert cli.flag_name("SEQUENCE_LENGTH") == "--sequence-length"
 
 
+def every_group() -> list:
+    return list(settings.DECLARING)
+
+
 def test_flags_override_and_keep_types():
-    parser = cli.build_parser("x", config)
+    parser = cli.build_parser("x", config, every_group())
     args = parser.parse_args(["--sequence-length", "24", "--no-enable-person-tracking", "--target-fps", "7.5",
                               "--split-fractions", "0.8", "0.1", "0.1", "--frames-dir", "/tmp/f"])
     cfg = cli.settings_from_args(args, config)
@@ -28,7 +36,7 @@ def test_flags_override_and_keep_types():
 
 def test_bad_flag_value_is_a_usage_error():
     with pytest.raises(SystemExit) as exit_info:
-        cli.build_parser("x", config).parse_args(["--sequence-length", "many"])
+        cli.build_parser("x", config, every_group()).parse_args(["--sequence-length", "many"])
     assert exit_info.value.code == 2
 
 
@@ -59,8 +67,8 @@ def test_config_holds_constants_only():
 
 
 @pytest.mark.parametrize("script", ["extract_frames", "group_sequences", "train_mobilenet_lstm", "predict"])
-def test_help_lists_the_stage_flags_first_with_their_help(script, capsys):
-    """Own flags, then the stage's settings (help from config.py's comments, allowed values), then the rest."""
+def test_help_lists_the_stage_flags_grouped_with_their_help(script, capsys):
+    """Own flags, then each group of settings under its heading (help from config.py's comments, allowed values)."""
     import importlib
 
     module = importlib.import_module(script)
@@ -69,16 +77,17 @@ def test_help_lists_the_stage_flags_first_with_their_help(script, capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     flags = text[text.index("options:"):]
-    stage, rest = flags.index("settings of this stage"), flags.index("other config.py settings")
-    assert stage < rest
-    for name in module.STAGE:
-        at = re.search(re.escape(cli.flag_name(name)) + "[ ,]", flags)
-        assert at and stage < at.start() < rest, name
+    starts = [flags.index(f"\n{cli.group_constants(group)[0]}:\n") for group in module.FLAGS]
+    assert starts == sorted(starts)
+    for group, start, end in zip(module.FLAGS, starts, [*starts[1:], len(flags)], strict=True):
+        for name in cli.group_constants(group)[1]:
+            at = re.search(re.escape(cli.flag_name(name)) + "[ ,]", flags)
+            assert at and start < at.start() < end, name
     assert "(default: " in flags and "[an integer >= 1]" in flags
 
 
 def test_usage_errors_are_one_line(capsys):
     with pytest.raises(SystemExit):
-        cli.build_parser("x", config).parse_args(["--sequence-length", "many"])
+        cli.build_parser("x", config, every_group()).parse_args(["--sequence-length", "many"])
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "invalid int value: 'many'" in err[0]

@@ -12,7 +12,8 @@ import pytest
 
 from behavior import crossval
 from behavior.errors import InputError
-from behavior.sequences import SequenceSettings, group_sequences, write_sequence_set
+from behavior.sequences import group_sequences, write_sequence_set
+from behavior.settings import SequenceSettings
 from behavior.synthetic import write_frames_tree
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ import pytest
 from behavior import extraction
 from behavior.crops import crop_person
 from behavior.errors import InputError
-from behavior.extraction import ExtractSettings, VideoJob, extract_all, find_videos, select_shard
-from behavior.tracking import DetectorSettings
+from behavior.extraction import VideoJob, extract_all, find_videos, identity_of, select_shard
+from behavior.settings import DetectorSettings, ExtractSettings
 
 FAST = ExtractSettings(target_fps=8.0, frame_width=96, frame_height=96, min_track_frames=3,
                        detector=DetectorSettings(imgsz=320))
@@ -210,7 +210,7 @@ def test_scene_images_are_saved_or_added_without_tracking_again(sample_clips, we
     """INPUTS "scene_video": every kept frame whole beside the people. A video finished without them gets them on the
     next run, decoded again but not tracked again, and they are the images a fresh extraction saves."""
     with_scene = ExtractSettings(**{**FAST.__dict__, "scene": True})
-    assert with_scene.identity() == FAST.identity()  # not a change of settings: nothing to --overwrite
+    assert identity_of(with_scene) == identity_of(FAST)  # not a change of settings: nothing to --overwrite
     job = find_videos(sample_clips)[0]
     extract_all([job], tmp_path / "fresh", with_scene, progress=False)
     fresh = job.out_dir(tmp_path / "fresh")

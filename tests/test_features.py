@@ -9,7 +9,8 @@ from behavior.weights import resolve_weights
 
 
 def make_net(weights):
-    cfg = ModelConfig(num_classes=2, frame_width=32, frame_height=32, hidden_dim=8, head_hidden_dim=8)
+    cfg = ModelConfig(num_classes=2, frame_width=32, frame_height=32, hidden_dim=8, head_hidden_dim=8,
+                      inputs=("appearance", "motion"), cnn_input="rgb")
     return BehaviorNet(cfg, load_backbone(weights)), cfg
 
 

@@ -14,7 +14,7 @@ def backbone_weights(weights_dir):
 
 def small(**kw) -> ModelConfig:
     return ModelConfig(**{"num_classes": 3, "sequence_length": 4, "hidden_dim": 16, "num_layers": 2,
-                          "head_hidden_dim": 8, **kw})
+                          "head_hidden_dim": 8, "inputs": ("appearance", "motion"), "cnn_input": "rgb", **kw})
 
 
 @pytest.mark.parametrize("motion", [True, False])
@@ -72,9 +72,9 @@ def test_config_round_trip_and_errors():
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("sequence_length", "sixteen", "model_config sequence_length must be an integer >= 1, got 'sixteen'"),
-    ("sequence_length", 0, "model_config sequence_length must be an integer >= 1, got 0"),
-    ("hidden_dim", 12.5, "model_config hidden_dim must be an integer >= 1"),
+    ("sequence_length", "sixteen", "model_config sequence_length must be an integer in \\[1, 1024\\], got 'sixteen'"),
+    ("sequence_length", 0, "model_config sequence_length must be an integer in \\[1, 1024\\], got 0"),
+    ("hidden_dim", 12.5, "model_config hidden_dim must be an integer in"),
     ("bidirectional", "yes", "model_config bidirectional must be true or false"),
     ("dropout", 1.0, r"model_config dropout must be a number in \[0, 1\)"),
     ("num_classes", 1, "model_config num_classes must be an integer >= 2"),

@@ -3,7 +3,8 @@ import pytest
 from conftest import SHARED_ASSETS  # noqa: I001
 
 from behavior import mot
-from behavior.tracking import DetectorSettings, PersonTracker
+from behavior.settings import DetectorSettings
+from behavior.tracking import PersonTracker
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from behavior.data import load_vectors
-from behavior.extraction import ExtractSettings, extract_all, find_videos
+from behavior.extraction import extract_all, find_videos
 from behavior.model import BehaviorNet, ModelConfig
 from behavior.pose import CropGeometry, KeypointCache, PoseEstimator, PoseSettings, pick_pose
-from behavior.prediction import Predictor, PredictSettings
-from behavior.tracking import DetectorSettings
+from behavior.prediction import Predictor
+from behavior.settings import DetectorSettings, ExtractSettings, PredictSettings
 from behavior.training import save_checkpoint
 
 CLIP = "fight/fi079.mp4"  # 640x360, 71 frames, two people fighting

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from behavior.errors import InputError
-from behavior.extraction import ExtractSettings, extract_all, find_videos
+from behavior.extraction import extract_all, find_videos
 from behavior.features import FeatureCache
-from behavior.prediction import Predictor, PredictSettings, video_label
+from behavior.prediction import Predictor, video_label
+from behavior.settings import DetectorSettings, ExtractSettings, PredictSettings
 from behavior.synthetic import ClipSpec, render_clip, write_clip
 from behavior.video import VideoWriter
 from behavior.video_features import VideoBackbone, VideoFeatureCache
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def predictor(tiny_checkpoint):
-    return Predictor(tiny_checkpoint, PredictSettings(stride=2))
+    return Predictor(tiny_checkpoint, PredictSettings(stride=2, detector=DetectorSettings(batch=1)))
 
 
 def read_rows(path):
@@ -122,7 +123,7 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
 def test_detecting_ahead_in_batches_gives_the_same_outputs(predictor, tiny_checkpoint, sample_clips, tmp_path):
     """DETECT_BATCH changes speed only: the same tracks, boxes and labels as detecting frame by frame."""
     clip = sample_clips / "walking" / "walking_1.mp4"  # two people
-    ahead = Predictor(tiny_checkpoint, PredictSettings(stride=2, detect_batch=4))
+    ahead = Predictor(tiny_checkpoint, PredictSettings(stride=2, detector=DetectorSettings(batch=4)))
     assert ahead.tracker.batch == 4 and predictor.tracker.batch == 1
     one = predictor.run(clip, tmp_path / "one", progress=False)
     four = ahead.run(clip, tmp_path / "four", progress=False)
@@ -235,7 +236,7 @@ def _with_model_config(folder: Path, tiny: Path, **changes) -> Path:
 @pytest.mark.parametrize("make,message", [
     (lambda d, tiny: d / "none.pth", "checkpoint not found"),
     (lambda d, tiny: _with_model_config(d, tiny, sequence_length="sixteen"),
-     "model_config sequence_length must be an integer >= 1, got 'sixteen'"),
+     "model_config sequence_length must be an integer in [1, 1024], got 'sixteen'"),
     (lambda d, tiny: _with_model_config(d, tiny, sequence_length=0), "model_config sequence_length must be an int"),
     (lambda d, tiny: (d / "junk.pth").write_bytes(b"junk") and d / "junk.pth", "cannot read checkpoint"),
     (lambda d, tiny: torch.save({"model": {}}, d / "partial.pth") or d / "partial.pth", "lacks classes"),
@@ -502,18 +503,19 @@ def test_people_are_named_as_stage_1_names_them(tiny_checkpoint, sample_clips, t
     assert table[2].split()[:2] == ["person_1", str(tracks[0]["track_id"])]
 
 
-def test_flags_the_checkpoint_decides_are_named_not_silently_ignored(tiny_checkpoint, sample_clips, tmp_path,
-                                                                     capfd):
-    code, _, err = predict_here(capfd, "--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint",
-                                str(tiny_checkpoint), "--output-dir", str(tmp_path / "out"), "--sequence-length", "24")
-    assert code == 0, err
-    assert "--sequence-length is ignored: the checkpoint sets sequence_length = 4" in err
+def test_flags_the_checkpoint_decides_are_not_offered(tiny_checkpoint, sample_clips, tmp_path, capfd):
+    """The model's settings come from its checkpoint: predict.py has no flag for them, rather than ignoring one."""
+    with pytest.raises(SystemExit) as exit_info:
+        predict_here(capfd, "--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint",
+                     str(tiny_checkpoint), "--output-dir", str(tmp_path / "out"), "--sequence-length", "24")
+    assert exit_info.value.code == 2
+    [line] = capfd.readouterr().err.strip().splitlines()
+    assert "unrecognized arguments: --sequence-length 24" in line and not (tmp_path / "out").exists()
     with pytest.raises(SystemExit):
         predict_here(capfd, "--help")
-    help_text = capfd.readouterr().out
-    flags = help_text[help_text.index("options:"):]
-    assert flags.index("--video ") < flags.index("settings of this stage") < flags.index("--checkpoint") < flags.index(
-        "set by the checkpoint") < flags.index("--sequence-length") < flags.index("other config.py settings")
+    flags = capfd.readouterr().out.split("options:")[1]
+    assert flags.index("--video ") < flags.index("the model's own settings come from its checkpoint") < flags.index(
+        "--checkpoint") and "--sequence-length" not in flags
 
 
 def test_memory_stays_flat_on_a_long_stream(predictor, tmp_path):

@@ -11,7 +11,6 @@ from behavior.errors import InputError
 from behavior.sequences import (
     SEQUENCES_HEADER,
     PersonTrack,
-    SequenceSettings,
     build_sequences,
     dense_windows,
     evenly_spaced,
@@ -21,6 +20,7 @@ from behavior.sequences import (
     track_sequences,
     write_sequence_set,
 )
+from behavior.settings import SequenceSettings
 from behavior.synthetic import write_frames_tree
 
 

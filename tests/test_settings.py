@@ -16,6 +16,42 @@ def test_every_constant_has_a_rule_and_the_defaults_pass():
     settings.validate(defaults())
 
 
+def test_every_constant_is_declared_once_and_no_default_can_drift():
+    """One declaration per config.py constant (``settings.setting``); every field holding one, declaring or using it,
+    defaults to config.py's value, in every settings class and in the checkpoint's model config."""
+    import dataclasses
+
+    from behavior.model import ModelConfig
+
+    declared = [c for cls in settings.DECLARING for c in settings.constants_of(cls, declared_only=True).values()]
+    assert sorted(declared) == sorted(defaults()), "each config.py constant declared by exactly one field"
+    recorded = {"mil_pooling", "cpu_precision"}  # ModelConfig records these resolved ("auto" made concrete)
+    for cls in (*settings.DECLARING, ModelConfig):
+        for field in dataclasses.fields(cls):
+            constant = field.metadata.get("constant")
+            if constant and not (cls is ModelConfig and field.name in recorded):
+                value = getattr(config, constant)
+                assert field.default == (tuple(value) if isinstance(value, list) else value), (cls, field.name)
+
+
+@pytest.mark.parametrize("script,offered,refused", [
+    ("extract_frames", ["--frames-dir", "--yolo-imgsz", "--detect-batch", "--inputs", "--device"],
+     ["--lstm-hidden-dim", "--sequence-length", "--predict-stride"]),
+    ("group_sequences", ["--sequence-length", "--groups-file", "--seed", "--log-level"],
+     ["--lstm-hidden-dim", "--yolo-imgsz", "--device", "--learning-rate"]),
+    ("train_mobilenet_lstm", ["--lstm-hidden-dim", "--inputs", "--focal-gamma", "--inference-backend"],
+     ["--yolo-imgsz", "--sequence-length", "--predict-stride"]),
+    ("predict", ["--predict-stride", "--yolo-imgsz", "--detect-batch", "--checkpoint", "--inference-precision"],
+     ["--lstm-hidden-dim", "--sequence-length", "--learning-rate", "--inputs"]),
+])
+def test_each_script_offers_its_own_stage_s_flags_and_nothing_else(script, offered, refused):
+    import importlib
+
+    parser = cli.build_parser(None, config, importlib.import_module(script).FLAGS)
+    flags = {option for action in parser._actions for option in action.option_strings}
+    assert set(offered) <= flags and not set(refused) & flags
+
+
 @pytest.mark.parametrize("name,value,allowed", [
     ("YOLO_IMGSZ", 0, "an integer in [32, 4096]"),
     ("YOLO_IMGSZ", -640, "an integer in [32, 4096]"),
@@ -23,11 +59,11 @@ def test_every_constant_has_a_rule_and_the_defaults_pass():
     ("YOLO_CONF_THRESHOLD", 0.0, "a number in (0, 1)"),
     ("YOLO_IOU_THRESHOLD", 1.2, "a number in (0, 1]"),
     ("DEVICE", "banana", "auto, cpu, cuda, cuda:N or a GPU number"),
-    ("LSTM_HIDDEN_DIM", 0, "an integer >= 1"),
-    ("LSTM_NUM_LAYERS", 0, "an integer >= 1"),
+    ("LSTM_HIDDEN_DIM", 0, "an integer in [1, 4096]"),
+    ("LSTM_NUM_LAYERS", 0, "an integer in [1, 16]"),
     ("LSTM_DROPOUT", 1.0, "a number in [0, 1)"),
     ("HEAD_DROPOUT", -0.1, "a number in [0, 1)"),
-    ("NUM_WORKERS", -1, "an integer >= 0"),
+    ("NUM_WORKERS", -1, "an integer in [0, 64]"),
     ("FEATURE_BATCH_SIZE", 0, "an integer >= 1"),
     ("LR_FACTOR", 1.0, "a number in (0, 1)"),
     ("LSTM_DROPOUT", 1.0, "a number in [0, 1)"),
@@ -36,14 +72,15 @@ def test_every_constant_has_a_rule_and_the_defaults_pass():
     ("JPEG_QUALITY", 101, "an integer in [1, 100]"),
     ("TARGET_FPS", float("nan"), "a number in [0, 1000]"),
     ("TARGET_FPS", float("inf"), "a number in [0, 1000]"),
-    ("FOCAL_GAMMA", -1.0, "a number >= 0"),
+    ("FOCAL_GAMMA", -1.0, "a number in [0, 10]"),
     ("TORCH_THREADS", -1, "an integer >= 0"),
     ("EARLY_STOPPING_PATIENCE", 0, "an integer >= 1"),
-    ("SEQUENCE_LENGTH", "sixteen", "an integer >= 1"),
+    ("SEQUENCE_LENGTH", "sixteen", "an integer in [1, 1024]"),
+    ("SEQUENCE_LENGTH", 100000, "an integer in [1, 1024]"),  # 127 MB of padding once,
     ("ENABLE_PERSON_TRACKING", "no", "true or false"),
     ("PAD_MODE", "mirror", "one of: reverse, drop"),
     ("VIDEO_LABEL_RULE", "vote", "one of: auto, mean, max, mean_min"),
-        ("MIL_POOLING", "attention", "one of: auto, none, max, roles"),
+    ("MIL_POOLING", "attention", "one of: auto, none, max, roles"),
     ("SPLIT_FRACTIONS", (0.7, 0.3), "3 numbers, each in [0, 1]"),
     ("FRAMES_DIR", "", "a non-empty text"),
 ])

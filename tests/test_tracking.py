@@ -1,8 +1,9 @@
 import pytest
 
 from behavior.errors import InputError
+from behavior.settings import DetectorSettings
 from behavior.synthetic import ClipSpec, render_clip
-from behavior.tracking import DetectorSettings, PersonTracker, describe_detector, load_tracker_config
+from behavior.tracking import PersonTracker, describe_detector, load_tracker_config
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,8 @@ def test_batched_detection_gives_the_tracks_of_frame_by_frame(weights_dir, surv_
     cap = cv2.VideoCapture(str(sorted((surv_fight / "fight").glob("*.mp4"))[3]))
     frames = [cap.read()[1] for _ in range(23)]  # 23: the last batch of 4 is short
     assert all(f is not None for f in frames)
-    one, four = PersonTracker(DetectorSettings(backend=backend)), PersonTracker(DetectorSettings(backend=backend), 4)
+    one = PersonTracker(DetectorSettings(backend=backend, batch=1))
+    four = PersonTracker(DetectorSettings(backend=backend, batch=4))
     assert four.batch == 4 and four.backend == backend
     one.reset(fps=25)
     expected = [one.update(f) for f in frames]

@@ -12,6 +12,8 @@ import torch
 from behavior import training
 from behavior.errors import BehaviorError, InputError
 from behavior.model import BehaviorNet, ModelConfig
+from behavior.prediction import Predictor
+from behavior.settings import PredictSettings
 from behavior.weights import resolve_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +74,6 @@ def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_pat
     size and the weights, and prediction refuses other weights."""
     import shutil
 
-    from behavior.prediction import Predictor, PredictSettings
 
     frames = tmp_path / "frames"
     shutil.copytree(train_cfg()["FRAMES_DIR"], frames)
@@ -101,7 +102,6 @@ def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_pat
 def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
     """MIL_POOLING trains on whole clips; the report's video level pools people the same way and says who is
     labeled what; predict.py's "auto" video rule takes the checkpoint's pooling."""
-    from behavior.prediction import Predictor, PredictSettings
 
     cfg = train_cfg(MIL_POOLING="max", BACKGROUND_CLASS="walk", INPUTS=("motion",), NUM_EPOCHS=2)
     report = training.train(cfg, progress=False)
@@ -125,7 +125,6 @@ def test_actor_classes_label_each_person_and_add_the_background_class(train_cfg,
     """ACTOR_CLASSES with a BACKGROUND_CLASS that has no folder: it and the received classes become classes of the
     model, training is per person, and the video label (report and predict.py) is the mean with the background's
     minimum; settings that cannot work are one-line errors before any training."""
-    from behavior.prediction import Predictor, PredictSettings
 
     cfg = train_cfg(ACTOR_CLASSES=("fight",), BACKGROUND_CLASS="none", INPUTS=("motion",), NUM_EPOCHS=2)
     report = training.train(cfg, progress=False)
@@ -151,7 +150,6 @@ def test_roles_without_actor_classes_train_each_person_and_pool_by_mean_min(trai
     """MIL_POOLING "roles" with a background folder and no ACTOR_CLASSES: no class is added, training is per person
     (main people carry the clip label), and the video label of the report and predict.py is mean_min; without a
     background class it is a one-line error before any training."""
-    from behavior.prediction import Predictor, PredictSettings
 
     cfg = train_cfg(MIL_POOLING="roles", BACKGROUND_CLASS="walk", INPUTS=("motion",), NUM_EPOCHS=2)
     report = training.train(cfg, progress=False)
@@ -325,15 +323,15 @@ def test_a_full_or_read_only_model_dir_is_one_line(small_sequences, weights_dir,
 
 
 @pytest.mark.parametrize("flag,value,message", [
-    ("--lstm-hidden-dim", "0", "LSTM_HIDDEN_DIM (--lstm-hidden-dim) must be an integer >= 1, got 0"),
-    ("--lstm-num-layers", "0", "LSTM_NUM_LAYERS (--lstm-num-layers) must be an integer >= 1, got 0"),
+    ("--lstm-hidden-dim", "0", "LSTM_HIDDEN_DIM (--lstm-hidden-dim) must be an integer in [1, 4096], got 0"),
+    ("--lstm-num-layers", "0", "LSTM_NUM_LAYERS (--lstm-num-layers) must be an integer in [1, 16], got 0"),
     ("--lstm-dropout", "1.0", "LSTM_DROPOUT (--lstm-dropout) must be a number in [0, 1), got 1.0"),
     ("--head-dropout", "-0.1", "HEAD_DROPOUT (--head-dropout) must be a number in [0, 1), got -0.1"),
-    ("--num-workers", "-1", "NUM_WORKERS (--num-workers) must be an integer >= 0, got -1"),
+    ("--num-workers", "-1", "NUM_WORKERS (--num-workers) must be an integer in [0, 64], got -1"),
     ("--feature-batch-size", "0", "FEATURE_BATCH_SIZE (--feature-batch-size) must be an integer >= 1, got 0"),
     ("--lr-factor", "1.0", "LR_FACTOR (--lr-factor) must be a number in (0, 1), got 1.0"),
     ("--lstm-dropout", "1", "LSTM_DROPOUT (--lstm-dropout) must be a number in [0, 1), got 1.0"),
-    ("--focal-gamma", "-1", "FOCAL_GAMMA (--focal-gamma) must be a number >= 0, got -1.0"),
+    ("--focal-gamma", "-1", "FOCAL_GAMMA (--focal-gamma) must be a number in [0, 10], got -1.0"),
     ("--torch-threads", "-2", "TORCH_THREADS (--torch-threads) must be an integer >= 0, got -2"),
     ("--early-stopping-patience", "0", "EARLY_STOPPING_PATIENCE (--early-stopping-patience) must be an integer >= 1"),
     ("--device", "banana", "DEVICE (--device) must be auto, cpu, cuda, cuda:N or a GPU number, got 'banana'"),
