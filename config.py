@@ -38,8 +38,10 @@ TORCH_THREADS = 0  # CPU threads for torch; 0 = all cores
 INFERENCE_BACKEND = "auto"  # where the detector, the pose model and MobileNetV2 run: "auto" (OpenVINO on the CPU,
                             # measured fastest; torch on a GPU), "torch", "openvino" or "onnxruntime". Exports are
                             # made once into models/exported/; results match torch's (tests/test_backends.py)
-INFERENCE_PRECISION = "float32"  # how OpenVINO computes the detector and the pose model: "float32" (the same results
-                                 # as torch) or "bfloat16" (faster where the CPU has AVX-512; measured: README)
+INFERENCE_PRECISION = "auto"  # how every network computes on the CPU: "auto" (bfloat16 where the CPU computes it
+                              # natively, else float32; stage 1 2.2x the bare loop against 1.45x in float32, grouped
+                              # accuracy within 1 point: docs/RESULTS.md), "float32" or "bfloat16"; recorded in the
+                              # checkpoint and the caches, so prediction computes features as training did
 DETECT_BATCH = 4  # frames the detector takes in one call, side by side on the cores, one batch ahead of the
                   # tracker (stage 1 and predict.py; the tracks stay the same; a live stream's labels come this
                   # many frames later)
@@ -112,9 +114,6 @@ LR_PATIENCE = 3  # ReduceLROnPlateau on the validation loss
 LR_FACTOR = 0.5  # ReduceLROnPlateau multiplies the learning rate by this
 GRAD_CLIP_NORM = 1.0  # clip the gradient norm to this; 0 = no clipping
 FOCAL_GAMMA = 0.0  # > 0: focal loss
-CNN_PRECISION = "auto"  # MobileNetV2 on the CPU, and I3D on OpenVINO: "auto" (bfloat16 where the CPU computes it
-                        # natively), "float32" or "bfloat16"; recorded in the checkpoint so prediction computes
-                        # features the same way
 FEATURE_BATCH_SIZE = 64  # crops per MobileNetV2 batch when filling the feature cache
 NUM_WORKERS = 2  # data-loading workers for the image path (fine-tuning)
 

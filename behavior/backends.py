@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from behavior import files
+from behavior import files, runtime
 from behavior.errors import InputError, first_line
 from behavior.weights import (
     IMAGENET_MEAN,
@@ -217,7 +217,7 @@ OPENVINO_PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
 def openvino_config(precision: str, throughput: bool = False) -> dict[str, str]:
     """OpenVINO CPU settings: the precision said out loud (it picks bfloat16 by itself on CPUs with AVX-512)."""
     return {"PERFORMANCE_HINT": "THROUGHPUT" if throughput else "LATENCY",
-            "INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[precision]}
+            "INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[runtime.cpu_precision(precision)]}
 
 
 def _compile_openvino(autobackend: Any, model_file: Path, precision: str, throughput: bool) -> None:

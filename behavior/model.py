@@ -75,7 +75,7 @@ class ModelConfig(ModelSettings):
     pad_mode: str = uses("PAD_MODE")
     min_sequence_frames: int = uses("MIN_SEQUENCE_FRAMES")
     mil_pooling: str = recorded("MIL_POOLING", "none")  # as training resolved "auto" (behavior.mil)
-    cpu_precision: str = recorded("CNN_PRECISION", "float32")  # how MobileNetV2 (and I3D on OpenVINO) ran on the CPU
+    cpu_precision: str = recorded("INFERENCE_PRECISION", "float32")  # how MobileNetV2 and I3D ran on the CPU
     cnn_backend: str = "torch"  # where MobileNetV2 and I3D computed the features: "torch", "openvino", "onnxruntime"
     backbone: str = "mobilenet_v2"
     pose_sha256: str = ""  # the pose weights the keypoints came from ("" = no keypoint stream)

@@ -35,6 +35,7 @@ from behavior.backends import load_yolo_backend
 from behavior.crops import crop_region
 from behavior.errors import InputError
 from behavior.features import FolderCache, decoded_batches
+from behavior.settings import uses
 from behavior.streams import KEYPOINTS
 from behavior.weights import file_sha256, resolve_weights
 
@@ -50,12 +51,12 @@ MISSING = np.full((KEYPOINTS, 3), np.nan, np.float32)
 class PoseSettings:
     """The pose model and how it runs."""
 
-    weights: str = "yolov8n-pose.pt"
-    imgsz: int = 224
-    device: str = "auto"
-    threads: int = 0
-    backend: str = "auto"  # INFERENCE_BACKEND
-    precision: str = "float32"  # INFERENCE_PRECISION (OpenVINO)
+    weights: str = uses("POSE_WEIGHTS")
+    imgsz: int = uses("POSE_IMGSZ")
+    device: str = uses("DEVICE")
+    threads: int = uses("TORCH_THREADS")
+    backend: str = uses("INFERENCE_BACKEND")
+    precision: str = uses("INFERENCE_PRECISION")  # "auto": bfloat16 where the CPU computes it natively
 
     @property
     def runs_on(self) -> str:
@@ -67,7 +68,7 @@ class PoseSettings:
         path = resolve_weights(self.weights)
         text = "|".join(map(str, (CACHE_VERSION, file_sha256(str(path)), self.imgsz, MIN_MATCH_IOU, POSE_CONF)))
         if self.runs_on != "torch":  # torch's keys stay those of the caches made before the backends
-            text += f"|{self.runs_on}|{backends.runtime_version(self.runs_on)}|{self.precision}"
+            text += f"|{self.runs_on}|{backends.runtime_version(self.runs_on)}|{runtime.cpu_precision(self.precision)}"
         return "pose-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def sha256(self) -> str:

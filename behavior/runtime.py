@@ -64,13 +64,13 @@ def versions() -> dict[str, str]:
 
 
 def cpu_precision(choice: str = "auto") -> str:
-    """Resolve CNN_PRECISION for the CPU: "auto" is bfloat16 where the CPU has native bfloat16 units."""
+    """Resolve INFERENCE_PRECISION for the CPU: "auto" is bfloat16 where the CPU has native bfloat16 units."""
     if choice in ("float32", "bfloat16"):
         return choice
     if choice != "auto":
         from behavior.errors import InputError
 
-        raise InputError(f"CNN_PRECISION must be auto, float32 or bfloat16, got {choice!r}")
+        raise InputError(f"INFERENCE_PRECISION must be auto, float32 or bfloat16, got {choice!r}")
     native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(
         torch.cpu, "_is_amx_tile_supported", lambda: False)()
     return "bfloat16" if native else "float32"

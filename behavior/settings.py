@@ -32,9 +32,8 @@ PAD_MODES = ("reverse", "drop")
 CNN_INPUTS = ("rgb", "difference")
 STREAMS = ("appearance", "scene_video", "motion", "pose", "interaction", "reach",
            "reached")  # what the net reads (INPUTS)
-CNN_PRECISIONS = ("auto", "float32", "bfloat16")
 INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.backends)
-INFERENCE_PRECISIONS = ("float32", "bfloat16")  # how OpenVINO computes the detector and the pose model
+INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # how the networks compute on the CPU (runtime.cpu_precision)
 # how a clip's people make its label, or (roles) each person's (behavior.mil)
 MIL_POOLINGS = ("auto", "none", "max", "roles")
 VIDEO_LABEL_RULES = ("auto", "mean", "max", "mean_min")  # "auto": the pooling the model was trained with
@@ -229,7 +228,6 @@ class Runtime(Settings):
     threads: int = setting("TORCH_THREADS", INT_NONNEG)
     backend: str = setting("INFERENCE_BACKEND", Rule(str, choices=INFERENCE_BACKENDS))
     precision: str = setting("INFERENCE_PRECISION", Rule(str, choices=INFERENCE_PRECISIONS))
-    cnn_precision: str = setting("CNN_PRECISION", Rule(str, choices=CNN_PRECISIONS))
     log_level: str = setting("LOG_LEVEL", Rule(str, choices=LOG_LEVELS))
 
 

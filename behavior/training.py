@@ -76,7 +76,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         **{name: type(getattr(crops, name))(extraction.get(name, getattr(crops, name)))
            for name in ("frame_width", "frame_height", "crop_margin", "target_fps", "person_tracking", "jpeg_quality")},
         pad_mode=str(cfg["PAD_MODE"]), min_sequence_frames=int(cfg["MIN_SEQUENCE_FRAMES"]),
-        cpu_precision=runtime.cpu_precision(str(cfg["CNN_PRECISION"])),
+        cpu_precision=runtime.cpu_precision(str(cfg["INFERENCE_PRECISION"])),
     )
     if mc.background_class and mc.background_class not in table.classes:
         raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "

@@ -81,7 +81,7 @@ class VideoBackbone:
     sha256: str
     device: str = "cpu"
     compiled: backends.CompiledNetwork | None = field(default=None, repr=False)
-    cpu_precision: str = "float32"  # OpenVINO's precision (CNN_PRECISION); torch computes float32 on the CPU
+    cpu_precision: str = "float32"  # OpenVINO's precision (INFERENCE_PRECISION); torch computes float32 on the CPU
 
     @classmethod
     def load(cls, weights: str, clip_length: int, size: int, device: str = "cpu", backend: str = "torch",

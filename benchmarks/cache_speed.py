@@ -101,7 +101,7 @@ def main() -> int:
     size = (config.FRAME_WIDTH, config.FRAME_HEIGHT)
     crops = person_crops(args.clips_dir, args.crops, size)
     backbone = load_backbone(resolve_weights(config.BACKBONE_WEIGHTS))
-    precision = runtime.cpu_precision(config.CNN_PRECISION)
+    precision = runtime.cpu_precision(config.INFERENCE_PRECISION)
     nets = {b: BehaviorNet(ModelConfig(cpu_precision=precision, cnn_backend=b), backbone) for b in args.backends}
     poses = {b: PoseEstimator(PoseSettings(config.POSE_WEIGHTS, config.POSE_IMGSZ, backend=b)) for b in args.backends}
     boxes = [(0.0, 0.0, float(size[0]), float(size[1]))] * len(crops)  # where each crop's person is expected

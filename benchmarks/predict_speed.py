@@ -102,7 +102,7 @@ def main() -> int:
                 for size in args.ensemble_sizes:
                     label = f"{name} x{size}" if len(args.ensemble_sizes) > 1 else name
                     path = untrained_checkpoint(Path(tmp) / f"{name}_{size}_{run.backend}.pth", runtime.cpu_precision(
-                        cfg["CNN_PRECISION"]), tuple(name.split("+")), run.backend, size)
+                        cfg["INFERENCE_PRECISION"]), tuple(name.split("+")), run.backend, size)
                     predictors[f"{run} {label}"] = Predictor(path, settings)
         bare = load_yolo(base.detector.weights)  # the same checked file the pipeline loads
         rows = []

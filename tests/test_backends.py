@@ -43,7 +43,7 @@ def real_frames(surv_fight) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def trackers(weights_dir) -> dict[str, PersonTracker]:
-    return {b: PersonTracker(DetectorSettings(backend=b)) for b in ("torch", *RUNTIMES)}
+    return {b: PersonTracker(DetectorSettings(backend=b, precision="float32")) for b in ("torch", *RUNTIMES)}
 
 
 def test_auto_is_openvino_on_the_cpu_and_torch_on_a_gpu():
@@ -199,7 +199,7 @@ def test_pose_keypoints_match_torch(weights_dir, surv_fight, tmp_path):
         crops.append(cv2.cvtColor(cv2.resize(frame[y1:y2, x1:x2], (224, 224)), cv2.COLOR_BGR2RGB))
     expected = [(0.0, 0.0, 224.0, 224.0)] * len(crops)
     ref = PoseEstimator(PoseSettings(backend="torch")).estimate(crops, expected)
-    got = PoseEstimator(PoseSettings(backend="openvino")).estimate(crops, expected)
+    got = PoseEstimator(PoseSettings(backend="openvino", precision="float32")).estimate(crops, expected)
     seen = 0
     for r, g in zip(ref, got, strict=True):
         assert np.isnan(r).all() == np.isnan(g).all()
