@@ -11,7 +11,6 @@ FRAMES_DIR = "datasets/frames"  # stage 1 output: per-person crops
 SEQUENCES_FILE = "datasets/sequences/sequences.csv"  # stage 2 output
 FEATURES_DIR = "datasets/features"  # stage 3 cache of per-crop CNN features
 MODEL_DIR = "models/lstm_mn"  # stage 3 output: checkpoints and reports
-OUTPUT_DIR = ""  # stage 4 output folder; "" = outputs/<video name> (outputs/<folder>_predictions for a batch)
 
 # --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
@@ -27,12 +26,8 @@ FRAME_HEIGHT = 224  # crop height
 CROP_MARGIN = 0.15  # context added on each side of a person box, as a fraction of its longer side
 ENABLE_PERSON_TRACKING = True  # False: the whole letterboxed frame is one "person"
 MAX_PERSONS_PER_VIDEO = 5  # keep the tracks with the most frames
-MIN_TRACK_FRAMES = 8  # drop tracks seen in fewer kept frames (as stage 2 drops segments under MIN_SEQUENCE_FRAMES)
 YOLO_CONF_THRESHOLD = 0.25  # minimum person detection confidence
-YOLO_IOU_THRESHOLD = 0.7  # detector NMS IoU
 YOLO_IMGSZ = 640  # detector input size
-TRACKER_CONFIG = "bytetrack.yaml"  # an Ultralytics tracker YAML (name or path)
-JPEG_QUALITY = 95  # quality of the saved crops (prediction encodes its crops the same way)
 DEVICE = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
 TORCH_THREADS = 0  # CPU threads for torch; 0 = all cores
 INFERENCE_BACKEND = "auto"  # where the detector, the pose model and MobileNetV2 run: "auto" (OpenVINO on the CPU,
@@ -49,10 +44,8 @@ DETECT_BATCH = 4  # frames the detector takes in one call, side by side on the c
 # --- Stage 2: sequences ---------------------------------------------------------------------
 SEQUENCE_LENGTH = 16  # frames per training sequence
 SEQUENCE_STRIDE = 4  # frames between the starts of consecutive windows (as PREDICT_STRIDE; 4 beat 8 on UT: RESULTS.md)
-MAX_GAP_FRAMES = 5  # a track missing for longer is cut into segments
 MIN_SEQUENCE_FRAMES = 8  # shorter segments are dropped; shorter windows are padded
 PAD_MODE = "reverse"  # windows shorter than SEQUENCE_LENGTH: "reverse" (played forwards, then backwards) or "drop"
-MAX_SEQUENCES_PER_VIDEO = 0  # 0 = no limit
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test, by video (by recording group with one of the next two)
 GROUPS_FILE = ""  # CSV video,group: the recording (camera, scene, people) of each video; a group never spans splits
 GROUP_PATTERN = ""  # or a regex whose first capture group, searched in each video's name, is its group
@@ -63,19 +56,16 @@ LSTM_HIDDEN_DIM = 32  # LSTM units per direction (small on purpose: with tens of
                       # LSTM memorizes them; measured on grouped CV: docs/RESULTS.md)
 LSTM_NUM_LAYERS = 1  # stacked LSTM layers
 LSTM_DROPOUT = 0.3  # dropout on the CNN features and between LSTM layers
-BIDIRECTIONAL = True  # read each sequence forwards and backwards
 STREAM_NORM = True  # batch-normalize each vector stream (motion, pose, ...) before its embedding (their
                     # scales differ: positions ~0.5 body heights, velocities up to 10 a second; measured: RESULTS)
 ENSEMBLE_SIZE = 5  # sequence classifiers trained side by side from different initial weights; prediction averages
                    # their log-probabilities (steadier than one on small datasets; each costs one more LSTM pass,
                    # not one more CNN pass; measured: docs/RESULTS.md)
-HEAD_HIDDEN_DIM = 128  # units of the classifier head: FC -> ReLU -> Dropout -> FC
-HEAD_DROPOUT = 0.3  # dropout in the classifier head
 INPUTS = ("motion", "pose", "interaction", "reach", "reached")  # what the network reads per frame, any of:
     # "motion" (box velocity), "pose" (keypoints and their velocities), "interaction" (the nearest other person),
     # "reach" (limbs closing on the nearest person's body), "reached" (the closest each limb has come to someone's
     # body so far in the track, and the furthest out), "appearance" (MobileNetV2 features of the crop, CNN_INPUT),
-    # "scene_video" (Kinetics-400 I3D features of the whole frame's last VIDEO_CLIP_LENGTH images, once a clip for
+    # "scene_video" (Kinetics-400 I3D features of the whole frame's last 16 images, once a clip for
     # everyone, from the scene images stage 1 saves for it; recommended for surveillance fights: docs/RESULTS.md).
     # Whole-frame mode reads ("appearance", "motion")
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
@@ -95,37 +85,22 @@ ACTOR_CLASSES: tuple[str, ...] = ()  # classes one person does to another ("kick
                                      # classes only the one whose wrists and ankles reach out towards another
                                      # acts, and the one it is done to gets "<class>_received" (a class of the
                                      # model). The video label counts a received kick as a kick (VIDEO_LABEL_RULE)
-VIDEO_CLIP_LENGTH = 16  # images per I3D clip ("video", "scene_video"): every this many kept frames, the clip of
-                        # the last this many gives the next ones their features (each image through I3D once)
 VIDEO_SIZE = 224  # I3D's input size in pixels (crops and scene images are resized to it; smaller is faster)
-POSE_IMGSZ = 224  # pose model input size; it runs on each person's saved crop (FRAME_WIDTH x FRAME_HEIGHT)
 CNN_INPUT = "difference"  # what MobileNetV2 sees per frame ("appearance"): "difference" (the crop minus the same
                           # person's previous crop, amplified: motion instead of looks; it beat "rgb" by grouped CV,
                           # docs/RESULTS.md) or "rgb" (the crop itself; needed to fine-tune)
 FINE_TUNE_BLOCKS = 0  # 0: MobileNetV2 frozen, its features cached; N > 0: train its last N blocks (19 = all;
                       # batch norms stay in eval mode; needs CNN_INPUT "rgb")
-AUGMENT = True  # random horizontal flip (cached features); plus crop and color jitter when fine-tuning
 BATCH_SIZE = 16  # sequences per training step
 LEARNING_RATE = 1e-3  # initial learning rate
-WEIGHT_DECAY = 1e-4  # AdamW's decoupled weight decay
 NUM_EPOCHS = 50  # at most this many passes over the training sequences
 EARLY_STOPPING_PATIENCE = 10  # epochs without a better validation macro-F1
-LR_PATIENCE = 3  # ReduceLROnPlateau on the validation loss
-LR_FACTOR = 0.5  # ReduceLROnPlateau multiplies the learning rate by this
-GRAD_CLIP_NORM = 1.0  # clip the gradient norm to this; 0 = no clipping
 FOCAL_GAMMA = 0.0  # > 0: focal loss
-FEATURE_BATCH_SIZE = 64  # crops per MobileNetV2 batch when filling the feature cache
-NUM_WORKERS = 2  # data-loading workers for the image path (fine-tuning)
 
 # --- Stage 4: prediction ----------------------------------------------------------------------
-CHECKPOINT = ""  # "" = MODEL_DIR/best_mobilenet_lstm.pth
 PREDICT_STRIDE = 4  # classify every N kept frames (all ready tracks in one batch)
 SMOOTHING = 0.5  # EMA weight of the newest probabilities per track (1 = no smoothing)
-DRAW_POSE = True  # draw each person's skeleton in annotated.mp4 (when the model reads keypoints)
 VIDEO_LABEL_RULE = "auto"  # how the tracks make the video's label: "auto" = as the model was trained (its
                            # MIL_POOLING; "mean" for "none", "mean_min" for "roles"); "mean" (everyone, by
                            # labeled frames), "max" (the most telling track), "mean_min" (the mean; background
                            # only when every track is)
-
-# --- Logging ----------------------------------------------------------------------------------
-LOG_LEVEL = "INFO"  # "DEBUG", "INFO", "WARNING" or "ERROR"

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
     cfg = cli.settings_from_args(args, config)
-    cli.setup_logging(cfg["LOG_LEVEL"])
+    cli.setup_logging(args.log_level)
     frames_dir = Path(cfg["FRAMES_DIR"])
 
     if args.rebuild_manifest:

@@ -18,8 +18,7 @@ from pathlib import Path
 import config
 from behavior import cli, files, sequences, settings
 
-FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE")), settings.SequenceSettings, settings.SplitSettings,
-         ("Logging", ("LOG_LEVEL",)))
+FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE")), settings.SequenceSettings, settings.SplitSettings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing, different SEQUENCES_FILE")
     args = parser.parse_args(argv)
     cfg = cli.settings_from_args(args, config)
-    cli.setup_logging(cfg["LOG_LEVEL"])
+    cli.setup_logging(args.log_level)
 
     out_file = Path(cfg["SEQUENCES_FILE"])
     files.ensure_writable(out_file.parent)

@@ -31,7 +31,7 @@ from behavior.training import BEST
 
 log = logging.getLogger("predict")
 
-FLAGS = (("Paths (the model's own settings come from its checkpoint)", ("CHECKPOINT", "MODEL_DIR", "OUTPUT_DIR")),
+FLAGS = (("Paths (the model's own settings come from its checkpoint)", ("MODEL_DIR",)),
          settings.PredictSettings, settings.DetectorSettings, ("Weights", ("POSE_WEIGHTS", "I3D_WEIGHTS")),
          settings.Runtime)
 
@@ -45,19 +45,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     what.add_argument("--videos-dir", type=Path, help="a folder of videos, as <class>/*.mp4 or <group>/<class>/*.mp4")
     parser.add_argument("--evaluate", action="store_true", help="with --videos-dir: score against the class folders")
     parser.add_argument("--show", action="store_true", help="show the annotated video while it runs (needs a screen)")
+    parser.add_argument("--checkpoint", type=Path, help="the model (default: MODEL_DIR/best_mobilenet_lstm.pth)")
+    parser.add_argument("--output-dir", type=Path, help="where the outputs go (default: outputs/<video name>, or "
+                                                        "outputs/<folder>_predictions for --videos-dir)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier predictions (only our own files)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
     cfg = cli.settings_from_args(args, config)
-    cli.setup_logging(cfg["LOG_LEVEL"])
+    cli.setup_logging(args.log_level)
     if args.evaluate and not args.videos_dir:
         raise InputError("--evaluate needs --videos-dir")
-    checkpoint = Path(cfg["CHECKPOINT"] or Path(cfg["MODEL_DIR"]) / BEST)
+    checkpoint = args.checkpoint or Path(cfg["MODEL_DIR"]) / BEST
     predictor = Predictor(checkpoint, PredictSettings.from_config(cfg))
     progress = not args.no_progress
 
     if args.videos_dir:
-        out = Path(cfg["OUTPUT_DIR"] or Path("outputs") / (args.videos_dir.resolve().name + "_predictions"))
+        out = args.output_dir or Path("outputs") / (args.videos_dir.resolve().name + "_predictions")
         items = predict_folder(predictor, args.videos_dir, out, args.overwrite, progress)
         rows = [[it.path.name, it.label, it.predicted or "-", "interrupted" if it.interrupted else it.error[:60]]
                 for it in items]
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         source, name = args.video, args.video.stem
     else:
         source, name = args.source, "stream_" + time.strftime("%Y%m%d_%H%M%S")
-    out = Path(cfg["OUTPUT_DIR"] or Path("outputs") / name)
+    out = args.output_dir or Path("outputs") / name
     summary = predictor.run(source, out, show=args.show, progress=progress, overwrite=args.overwrite)
     rows = [[f"person_{t['person']}", t["track_id"], t["first_frame"], t["last_frame"], t["frames"],
              t["majority_label"] or "...", t["mean_confidence"] if t["mean_confidence"] is not None else "-",

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "into MODEL_DIR/cv (the test split is never read; a rerun reuses finished folds)")
     args = parser.parse_args(argv)
     cfg = cli.settings_from_args(args, config)
-    cli.setup_logging(cfg["LOG_LEVEL"])
+    cli.setup_logging(args.log_level)
     if args.cv:
         if args.resume:
             parser.error("--cv reuses finished folds by itself; it takes no --resume")

@@ -134,6 +134,8 @@ def build_parser(description: str | None, config: types.ModuleType, groups: Sequ
                     epilog="Each flag overrides the config.py constant of the same name (--seed: SEED) for one run; "
                            "the other constants are set in config.py.")
     add_config_flags(parser, config, groups)
+    parser.add_argument("--log-level", default="INFO", choices=settings.LOG_LEVELS, type=str.upper,
+                        help="how much to log (default: INFO)")
     return parser
 
 

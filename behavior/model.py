@@ -32,7 +32,18 @@ from torch import nn
 from behavior import settings
 from behavior.errors import InputError, first_line
 from behavior.i3d import FEATURE_DIM as VIDEO_FEATURE_DIM
-from behavior.settings import BACKBONE_BLOCKS, SCENE_STREAMS, ModelSettings, constants_of, recorded, uses
+from behavior.settings import (
+    BACKBONE_BLOCKS,
+    FLAG,
+    FRACTION,
+    SCENE_STREAMS,
+    ModelSettings,
+    Rule,
+    constants_of,
+    internal,
+    recorded,
+    uses,
+)
 from behavior.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vector_dim, vector_streams
 from behavior.weights import IMAGENET_MEAN, IMAGENET_STD
 
@@ -71,9 +82,14 @@ class ModelConfig(ModelSettings):
     crop_margin: float = uses("CROP_MARGIN")
     target_fps: float = uses("TARGET_FPS")
     person_tracking: bool = uses("ENABLE_PERSON_TRACKING")
-    jpeg_quality: int = uses("JPEG_QUALITY")
+    jpeg_quality: int = internal(95, Rule(int, low=1, high=100))
     pad_mode: str = uses("PAD_MODE")
     min_sequence_frames: int = uses("MIN_SEQUENCE_FRAMES")
+    bidirectional: bool = internal(True, FLAG)  # the architecture, as this version builds it (RULES of old ones)
+    head_hidden_dim: int = internal(128, Rule(int, low=1, high=4096))  # the head: FC -> ReLU -> Dropout -> FC
+    head_dropout: float = internal(0.3, FRACTION)
+    pose_imgsz: int = internal(224, Rule(int, low=32, high=4096))  # the pose model's input (the crop size)
+    video_clip_length: int = internal(16, Rule(int, low=1, high=256))  # images per I3D clip ("scene_video")
     mil_pooling: str = recorded("MIL_POOLING", "none")  # as training resolved "auto" (behavior.mil)
     cpu_precision: str = recorded("INFERENCE_PRECISION", "float32")  # how MobileNetV2 and I3D ran on the CPU
     cnn_backend: str = "torch"  # where MobileNetV2 and I3D computed the features: "torch", "openvino", "onnxruntime"
@@ -142,6 +158,10 @@ class ModelConfig(ModelSettings):
             message = settings.problem(constant, kwargs[name], label=f"model_config {name}")
             if message:
                 raise InputError(message)
+        for f in fields(cls):
+            rule = f.metadata.get("rule")
+            if rule is not None and not rule.accepts(kwargs[f.name]):
+                raise InputError(f"model_config {f.name} must be {rule.describe()}, got {kwargs[f.name]!r}")
         num_classes = kwargs["num_classes"]
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise InputError(f"model_config num_classes must be an integer >= 2, got {num_classes!r}")

@@ -52,7 +52,7 @@ class PoseSettings:
     """The pose model and how it runs."""
 
     weights: str = uses("POSE_WEIGHTS")
-    imgsz: int = uses("POSE_IMGSZ")
+    imgsz: int = 224  # the pose model's input size: the crops' (ModelConfig.pose_imgsz)
     device: str = uses("DEVICE")
     threads: int = uses("TORCH_THREADS")
     backend: str = uses("INFERENCE_BACKEND")

@@ -157,6 +157,11 @@ def recorded(constant: str, default: Any) -> Any:
     return field(default=default, metadata={"constant": constant})
 
 
+def internal(default: Any, rule: Rule) -> Any:
+    """A field that is not a setting (a fixed part of this version) but is recorded, and checked when read back."""
+    return field(default=default, metadata={"rule": rule})
+
+
 def constants_of(cls: Any, declared_only: bool = False) -> dict[str, str]:
     """A settings class's fields that hold config.py constants: field name -> constant."""
     return {f.name: f.metadata["constant"] for f in fields(cls)
@@ -207,8 +212,6 @@ class Paths(Settings):
     sequences_file: str = setting("SEQUENCES_FILE", TEXT)
     features_dir: str = setting("FEATURES_DIR", TEXT)
     model_dir: str = setting("MODEL_DIR", TEXT)
-    checkpoint: str = setting("CHECKPOINT", Rule(str))
-    output_dir: str = setting("OUTPUT_DIR", Rule(str))
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,6 @@ class Runtime(Settings):
     threads: int = setting("TORCH_THREADS", INT_NONNEG)
     backend: str = setting("INFERENCE_BACKEND", Rule(str, choices=INFERENCE_BACKENDS))
     precision: str = setting("INFERENCE_PRECISION", Rule(str, choices=INFERENCE_PRECISIONS))
-    log_level: str = setting("LOG_LEVEL", Rule(str, choices=LOG_LEVELS))
 
 
 @dataclass(frozen=True)
@@ -237,9 +239,9 @@ class DetectorSettings(Settings):
 
     weights: str = setting("YOLO_WEIGHTS", TEXT)
     conf: float = setting("YOLO_CONF_THRESHOLD", Rule(float, low=0, high=1, low_open=True, high_open=True))
-    iou: float = setting("YOLO_IOU_THRESHOLD", Rule(float, low=0, high=1, low_open=True))
     imgsz: int = setting("YOLO_IMGSZ", Rule(int, low=32, high=4096))
-    tracker_config: str = setting("TRACKER_CONFIG", TEXT)
+    iou: float = 0.7  # the detector's NMS IoU
+    tracker_config: str = "bytetrack.yaml"  # an Ultralytics ByteTrack YAML (name or path)
     batch: int = setting("DETECT_BATCH", Rule(int, low=1, high=256))  # frames detected in one call: speed only
     device: str = uses("DEVICE")
     threads: int = uses("TORCH_THREADS")
@@ -257,8 +259,8 @@ class ExtractSettings(Settings):
     crop_margin: float = setting("CROP_MARGIN", Rule(float, low=0, high=5))
     person_tracking: bool = setting("ENABLE_PERSON_TRACKING", FLAG)
     max_persons: int = setting("MAX_PERSONS_PER_VIDEO", INT_POS)
-    min_track_frames: int = setting("MIN_TRACK_FRAMES", INT_POS)
-    jpeg_quality: int = setting("JPEG_QUALITY", Rule(int, low=1, high=100))
+    min_track_frames: int = 8  # tracks seen in fewer kept frames are dropped (as stage 2 drops shorter segments)
+    jpeg_quality: int = 95  # of the saved crops (prediction encodes its crops the same way)
     scene: bool = False  # also save every kept frame whole (INPUTS "scene_video"); added to finished videos later
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
@@ -275,10 +277,10 @@ class SequenceSettings(Settings):
 
     length: int = setting("SEQUENCE_LENGTH", Rule(int, low=1, high=1024))
     stride: int = setting("SEQUENCE_STRIDE", INT_POS)
-    max_gap: int = setting("MAX_GAP_FRAMES", INT_NONNEG)
     min_frames: int = setting("MIN_SEQUENCE_FRAMES", INT_POS)
     pad_mode: str = setting("PAD_MODE", Rule(str, choices=PAD_MODES))
-    max_per_video: int = setting("MAX_SEQUENCES_PER_VIDEO", INT_NONNEG)
+    max_gap: int = 5  # a track missing for more kept frames is cut into segments
+    max_per_video: int = 0  # sequences kept per video (evenly spaced); 0 = all
 
 
 @dataclass(frozen=True)
@@ -299,15 +301,10 @@ class ModelSettings(Settings):
     hidden_dim: int = setting("LSTM_HIDDEN_DIM", Rule(int, low=1, high=4096))
     num_layers: int = setting("LSTM_NUM_LAYERS", Rule(int, low=1, high=16))
     dropout: float = setting("LSTM_DROPOUT", FRACTION)
-    bidirectional: bool = setting("BIDIRECTIONAL", FLAG)
     stream_norm: bool = setting("STREAM_NORM", FLAG)
     ensemble_size: int = setting("ENSEMBLE_SIZE", Rule(int, low=1, high=32))
-    head_hidden_dim: int = setting("HEAD_HIDDEN_DIM", Rule(int, low=1, high=4096))
-    head_dropout: float = setting("HEAD_DROPOUT", FRACTION)
     cnn_input: str = setting("CNN_INPUT", Rule(str, choices=CNN_INPUTS))
     fine_tune_blocks: int = setting("FINE_TUNE_BLOCKS", Rule(int, low=0, high=BACKBONE_BLOCKS))
-    pose_imgsz: int = setting("POSE_IMGSZ", Rule(int, low=32, high=4096))
-    video_clip_length: int = setting("VIDEO_CLIP_LENGTH", Rule(int, low=1, high=256))
     video_size: int = setting("VIDEO_SIZE", Rule(int, low=32, high=1024))
     mil_pooling: str = setting("MIL_POOLING", Rule(str, choices=MIL_POOLINGS))
     background_class: str = setting("BACKGROUND_CLASS", Rule(str))
@@ -320,16 +317,16 @@ class TrainConfig(Settings):
 
     batch_size: int = setting("BATCH_SIZE", INT_POS)
     learning_rate: float = setting("LEARNING_RATE", Rule(float, low=0, low_open=True))
-    weight_decay: float = setting("WEIGHT_DECAY", Rule(float, low=0))
     epochs: int = setting("NUM_EPOCHS", Rule(int, low=1, high=100_000))
     patience: int = setting("EARLY_STOPPING_PATIENCE", INT_POS)
-    lr_patience: int = setting("LR_PATIENCE", INT_NONNEG)
-    lr_factor: float = setting("LR_FACTOR", Rule(float, low=0, high=1, low_open=True, high_open=True))
-    grad_clip: float = setting("GRAD_CLIP_NORM", Rule(float, low=0))
     focal_gamma: float = setting("FOCAL_GAMMA", Rule(float, low=0, high=10))
-    augment: bool = setting("AUGMENT", FLAG)
-    feature_batch_size: int = setting("FEATURE_BATCH_SIZE", INT_POS)
-    num_workers: int = setting("NUM_WORKERS", Rule(int, low=0, high=64))
+    weight_decay: float = 1e-4  # AdamW's decoupled weight decay
+    lr_patience: int = 3  # ReduceLROnPlateau on the validation loss: epochs without a better one
+    lr_factor: float = 0.5  # and the factor it multiplies the learning rate by
+    grad_clip: float = 1.0  # the gradient norm is clipped to this
+    augment: bool = True  # random horizontal flip (cached features); plus crop and color jitter when fine-tuning
+    feature_batch_size: int = 64  # crops per MobileNetV2 batch when filling the feature cache
+    num_workers: int = 2  # data-loading workers when fine-tuning reads the crops
     sequences_file: str = uses("SEQUENCES_FILE")
     frames_dir: str = uses("FRAMES_DIR")
     features_dir: str = uses("FEATURES_DIR")
@@ -351,7 +348,7 @@ class PredictSettings(Settings):
     stride: int = setting("PREDICT_STRIDE", INT_POS)
     smoothing: float = setting("SMOOTHING", Rule(float, low=0, high=1, low_open=True))
     video_label_rule: str = setting("VIDEO_LABEL_RULE", Rule(str, choices=VIDEO_LABEL_RULES))
-    draw_pose: bool = setting("DRAW_POSE", FLAG)
+    draw_pose: bool = True  # draw each person's skeleton in annotated.mp4 (when the model reads keypoints)
     pose_weights: str = uses("POSE_WEIGHTS")
     i3d_weights: str = uses("I3D_WEIGHTS")
     detector: DetectorSettings = field(default_factory=DetectorSettings)

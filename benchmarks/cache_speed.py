@@ -38,9 +38,11 @@ from behavior.i3d import to_clip  # noqa: E402
 from behavior.model import BehaviorNet, ModelConfig, load_backbone  # noqa: E402
 from behavior.pose import PoseEstimator, PoseSettings  # noqa: E402
 from behavior.report import format_table  # noqa: E402
-from behavior.settings import DetectorSettings  # noqa: E402
+from behavior.settings import DetectorSettings, TrainConfig  # noqa: E402
 from behavior.tracking import PersonTracker  # noqa: E402
 from behavior.video_features import CLIP_BATCH, VideoBackbone, clip_positions, fit_size, folder_features  # noqa: E402
+
+CLIP_LENGTH = ModelConfig.video_clip_length  # images per I3D clip
 from behavior.weights import resolve_weights  # noqa: E402
 
 DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
@@ -103,12 +105,12 @@ def main() -> int:
     backbone = load_backbone(resolve_weights(config.BACKBONE_WEIGHTS))
     precision = runtime.cpu_precision(config.INFERENCE_PRECISION)
     nets = {b: BehaviorNet(ModelConfig(cpu_precision=precision, cnn_backend=b), backbone) for b in args.backends}
-    poses = {b: PoseEstimator(PoseSettings(config.POSE_WEIGHTS, config.POSE_IMGSZ, backend=b)) for b in args.backends}
+    poses = {b: PoseEstimator(PoseSettings(config.POSE_WEIGHTS, backend=b)) for b in args.backends}
     boxes = [(0.0, 0.0, float(size[0]), float(size[1]))] * len(crops)  # where each crop's person is expected
 
     def features(backend: str) -> None:
-        for i in range(0, len(crops), config.FEATURE_BATCH_SIZE):
-            embed_images(nets[backend], crops[i:i + config.FEATURE_BATCH_SIZE], "cpu")
+        for i in range(0, len(crops), TrainConfig.feature_batch_size):
+            embed_images(nets[backend], crops[i:i + TrainConfig.feature_batch_size], "cpu")
 
     def keypoints(backend: str) -> None:
         for i in range(0, len(crops), 32):
@@ -130,12 +132,12 @@ def main() -> int:
 
     for size_px in args.video_sizes:
         runtimes = [*args.backends, *(["openvino bfloat16"] if "openvino" in args.backends else [])]
-        for name, run in i3d_runs(crops, size_px, config.VIDEO_CLIP_LENGTH, runtimes).items():
+        for name, run in i3d_runs(crops, size_px, CLIP_LENGTH, runtimes).items():
             run()  # warm-up
             for _ in range(args.passes):
                 start = time.perf_counter()
                 run()
-                rates.setdefault((f"I3D {size_px}px, clips of {config.VIDEO_CLIP_LENGTH}", name), []).append(
+                rates.setdefault((f"I3D {size_px}px, clips of {CLIP_LENGTH}", name), []).append(
                     len(crops) / (time.perf_counter() - start))
 
     rows = []

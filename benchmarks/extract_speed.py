@@ -99,7 +99,7 @@ def main() -> int:
             if tracker.backend != run.backend:
                 raise SystemExit(f"{run}: the backend did not load (see the warning above)")
             pose = None if args.no_pose else PoseEstimator(PoseSettings(
-                config.POSE_WEIGHTS, config.POSE_IMGSZ, args.device, backend=run.backend, precision=run.precision))
+                config.POSE_WEIGHTS, device=args.device, backend=run.backend, precision=run.precision))
             loops[str(run)] = (tracker, dataclasses.replace(base, detector=detector), pose)
         out_dir = Path(tmp) / "frames"
         bare_track_pass(bare, [j.path for j in jobs[:1]], base.detector)  # warm-up, untimed
@@ -135,7 +135,7 @@ def main() -> int:
             for name, r in rates.items()]
     print(f"clips: {len(jobs)} from {clips_dir}  device: {runtime.resolve_device(args.device)}  "
           f"threads: {threads}  imgsz: {args.imgsz}  passes: {args.passes}  crops/pass: {crops}  "
-          f"pose imgsz: {config.POSE_IMGSZ}  openvino {backends.runtime_version('openvino')}  "
+          f"pose imgsz: {PoseSettings.imgsz}  openvino {backends.runtime_version('openvino')}  "
           f"onnxruntime {backends.runtime_version('onnxruntime')}")
     print(format_table(["loop", "frames/pass", "median fps", "min fps", "max fps", "x bare"], rows))
     for name in loops:

@@ -65,7 +65,7 @@ def main() -> int:
     jobs = jobs[:: max(1, len(jobs) // args.videos)][: args.videos]
     detector = DetectorSettings.from_config(cli.config_constants(config))
     tracker = PersonTracker(detector)
-    estimator = PoseEstimator(PoseSettings(config.POSE_WEIGHTS, config.POSE_IMGSZ, detector.device))
+    estimator = PoseEstimator(PoseSettings(config.POSE_WEIGHTS, device=detector.device))
     mc = ModelConfig()
     threads = runtime.set_threads(detector.threads)
     ms = {"crop": [], "whole frame": []}
@@ -96,7 +96,7 @@ def main() -> int:
             for way, t in ms.items()]
     print(f"clips: {len(jobs)} from {args.clips_dir}; {frames} frames with people, {people} tracked people "
           f"({per_person:.1f} a frame); device: {estimator.device}; threads: {threads}; pose imgsz: crop "
-          f"{config.POSE_IMGSZ}, whole frame {detector.imgsz}")
+          f"{PoseSettings.imgsz}, whole frame {detector.imgsz}")
     print(format_table(["keypoints from", "median ms/frame", "mean ms/person", "coverage"], rows))
     return 0
 

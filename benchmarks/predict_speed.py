@@ -56,7 +56,7 @@ def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...]
     from torchvision.models import mobilenet_v2
 
     mc = ModelConfig(num_classes=2, cpu_precision=cpu_precision, inputs=inputs, cnn_backend=backend,
-                     ensemble_size=ensemble_size, video_clip_length=config.VIDEO_CLIP_LENGTH,
+                     ensemble_size=ensemble_size,
                      video_size=config.VIDEO_SIZE)
     if mc.i3d:
         mc = dataclasses.replace(mc, video_sha256=file_sha256(str(resolve_weights(config.I3D_WEIGHTS))))

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips-dir", type=Path, default=DATASET, help="the dataset, <class>/<clip>.mp4")
     parser.add_argument("--frames-dir", type=Path, required=True, help="stage 1's output, with scene images")
     parser.add_argument("--features-dir", type=Path, required=True, help="where the tool cached the I3D features")
-    parser.add_argument("--video-clip-length", type=int, default=config.VIDEO_CLIP_LENGTH)
+    parser.add_argument("--video-clip-length", type=int, default=16)
     parser.add_argument("--video-size", type=int, default=config.VIDEO_SIZE)
     parser.add_argument("--backend", default="torch", choices=["torch", *backends.RUNTIME_PACKAGES],
                         help="where I3D computes features missing from the cache (its key names the runtime)")

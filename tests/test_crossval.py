@@ -98,7 +98,7 @@ def test_the_cv_command(cv_cfg, weights_dir):
     cfg = cv_cfg()
     flags = ["--frames-dir", cfg["FRAMES_DIR"], "--sequences-file", cfg["SEQUENCES_FILE"],
              "--features-dir", cfg["FEATURES_DIR"], "--model-dir", cfg["MODEL_DIR"], "--lstm-hidden-dim", "16",
-             "--lstm-num-layers", "1", "--head-hidden-dim", "8", "--num-epochs", "2", "--num-workers", "0"]
+             "--lstm-num-layers", "1", "--num-epochs", "2"]
     proc = subprocess.run([sys.executable, str(ROOT / "train_mobilenet_lstm.py"), *flags, "--cv", "2",
                            "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

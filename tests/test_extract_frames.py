@@ -11,8 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "extract_frames.py"
-FAST = ["--target-fps", "5", "--yolo-imgsz", "320", "--frame-width", "64", "--frame-height", "64",
-        "--min-track-frames", "2", "--no-progress"]
+FAST = ["--target-fps", "10", "--yolo-imgsz", "320", "--frame-width", "64", "--frame-height", "64", "--no-progress"]
 
 
 def run_script(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -146,7 +145,7 @@ def test_changed_settings_need_overwrite(tmp_path, sample_clips, weights_dir):
     proc = run_script(*args, "--target-fps", "3")
     assert proc.returncode == 2
     line = proc.stderr.strip().splitlines()[-1]
-    assert "were extracted with other settings" in line and "target_fps 5.0 -> 3.0" in line and "--overwrite" in line
+    assert "were extracted with other settings" in line and "target_fps 10.0 -> 3.0" in line and "--overwrite" in line
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "f").rglob("*.jpg")) == before
     nan = run_script(*args, "--target-fps", "nan")
     assert nan.returncode == 2 and "TARGET_FPS (--target-fps) must be a number in [0, 1000], got nan" in nan.stderr

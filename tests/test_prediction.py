@@ -514,8 +514,8 @@ def test_flags_the_checkpoint_decides_are_not_offered(tiny_checkpoint, sample_cl
     with pytest.raises(SystemExit):
         predict_here(capfd, "--help")
     flags = capfd.readouterr().out.split("options:")[1]
-    assert flags.index("--video ") < flags.index("the model's own settings come from its checkpoint") < flags.index(
-        "--checkpoint") and "--sequence-length" not in flags
+    assert flags.index("--video ") < flags.index("--checkpoint") < flags.index(
+        "the model's own settings come from its checkpoint") and "--sequence-length" not in flags
 
 
 def test_memory_stays_flat_on_a_long_stream(predictor, tmp_path):
@@ -563,7 +563,6 @@ def test_a_full_or_read_only_output_dir_is_one_line(tiny_checkpoint, sample_clip
 
 @pytest.mark.parametrize("flag,value,message", [
     ("--yolo-conf-threshold", "1.5", "YOLO_CONF_THRESHOLD (--yolo-conf-threshold) must be a number in (0, 1)"),
-    ("--yolo-iou-threshold", "0", "YOLO_IOU_THRESHOLD (--yolo-iou-threshold) must be a number in (0, 1]"),
     ("--yolo-imgsz", "0", "YOLO_IMGSZ (--yolo-imgsz) must be an integer in [32, 4096]"),
     ("--smoothing", "0", "SMOOTHING (--smoothing) must be a number in (0, 1]"),
 ])

@@ -77,7 +77,7 @@ def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_pat
 
     frames = tmp_path / "frames"
     shutil.copytree(train_cfg()["FRAMES_DIR"], frames)
-    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("scene_video", "motion"), VIDEO_CLIP_LENGTH=4, VIDEO_SIZE=32,
+    cfg = train_cfg(FRAMES_DIR=str(frames), INPUTS=("scene_video", "motion"), VIDEO_SIZE=32,
                     NUM_EPOCHS=2)
     with pytest.raises(InputError, match="scene image missing: .*rerun extract_frames.py"):
         training.train(cfg, progress=False)  # before any work
@@ -88,7 +88,7 @@ def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_pat
     assert f"I3D feature cache: 0 folders reused, {len(videos)} computed" in capsys.readouterr().out
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
     mc = ModelConfig.from_dict(ckpt["model_config"])
-    assert (mc.feature_dim, mc.video_clip_length, mc.video_size, len(mc.video_sha256)) == (1024, 4, 32, 64)
+    assert (mc.feature_dim, mc.video_clip_length, mc.video_size, len(mc.video_sha256)) == (1024, 16, 32, 64)
     assert any("scene_video_norm" in k for k in ckpt["model"]) and report["video_level"]["n"] == 2
     training.train({**cfg, "INPUTS": ("scene_video",), "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
     assert f"I3D feature cache: {len(videos)} folders reused, 0 computed" in capsys.readouterr().out
@@ -273,7 +273,7 @@ def test_ddp_two_cpu_processes(train_cfg, tmp_path):
     cfg = train_cfg(NUM_EPOCHS=2)
     args = [f"--{k.lower().replace('_', '-')}={cfg[k]}" for k in
             ("FRAMES_DIR", "SEQUENCES_FILE", "FEATURES_DIR", "MODEL_DIR", "LSTM_HIDDEN_DIM", "LSTM_NUM_LAYERS",
-             "HEAD_HIDDEN_DIM", "BATCH_SIZE", "NUM_EPOCHS", "LEARNING_RATE", "NUM_WORKERS")]
+             "BATCH_SIZE", "NUM_EPOCHS", "LEARNING_RATE")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                str(ROOT / "train_mobilenet_lstm.py"), *args, "--torch-threads=1", "--device=cpu", "--no-progress"]
@@ -326,10 +326,6 @@ def test_a_full_or_read_only_model_dir_is_one_line(small_sequences, weights_dir,
     ("--lstm-hidden-dim", "0", "LSTM_HIDDEN_DIM (--lstm-hidden-dim) must be an integer in [1, 4096], got 0"),
     ("--lstm-num-layers", "0", "LSTM_NUM_LAYERS (--lstm-num-layers) must be an integer in [1, 16], got 0"),
     ("--lstm-dropout", "1.0", "LSTM_DROPOUT (--lstm-dropout) must be a number in [0, 1), got 1.0"),
-    ("--head-dropout", "-0.1", "HEAD_DROPOUT (--head-dropout) must be a number in [0, 1), got -0.1"),
-    ("--num-workers", "-1", "NUM_WORKERS (--num-workers) must be an integer in [0, 64], got -1"),
-    ("--feature-batch-size", "0", "FEATURE_BATCH_SIZE (--feature-batch-size) must be an integer >= 1, got 0"),
-    ("--lr-factor", "1.0", "LR_FACTOR (--lr-factor) must be a number in (0, 1), got 1.0"),
     ("--lstm-dropout", "1", "LSTM_DROPOUT (--lstm-dropout) must be a number in [0, 1), got 1.0"),
     ("--focal-gamma", "-1", "FOCAL_GAMMA (--focal-gamma) must be a number in [0, 10], got -1.0"),
     ("--torch-threads", "-2", "TORCH_THREADS (--torch-threads) must be an integer >= 0, got -2"),
