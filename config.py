@@ -95,7 +95,9 @@ BATCH_SIZE = 16  # sequences per training step
 LEARNING_RATE = 1e-3  # initial learning rate
 NUM_EPOCHS = 50  # at most this many passes over the training sequences
 EARLY_STOPPING_PATIENCE = 10  # epochs without a better validation macro-F1
-FOCAL_GAMMA = 0.0  # > 0: focal loss
+FOCAL_GAMMA = 0.0  # > 0: focal loss (examples already right count less), on top of the class weights; 2 is
+                   # recommended where a class is several times rarer than another (surv_fight with a third of its
+                   # fights: macro-F1 0.531 against 0.466 over three seeds; docs/RESULTS.md)
 
 # --- Stage 4: prediction ----------------------------------------------------------------------
 PREDICT_STRIDE = 4  # classify every N kept frames (all ready tracks in one batch)
