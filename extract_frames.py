@@ -39,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     frames_dir = Path(cfg["FRAMES_DIR"])
 
     if args.rebuild_manifest:
+        extraction.refuse_foreign_folder(frames_dir)
         with files.folder_lock(frames_dir, "FRAMES_DIR"):
             print(f"manifest: {extraction.rebuild_manifest(frames_dir)}")
         return cli.EXIT_OK

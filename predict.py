@@ -24,7 +24,7 @@ from pathlib import Path
 import config
 from behavior import cli, metrics, settings
 from behavior.errors import InputError
-from behavior.prediction import Predictor, evaluate_batch, evaluation_headline, predict_folder
+from behavior.prediction import Predictor, check_evaluation_classes, evaluate_batch, evaluation_headline, predict_folder
 from behavior.report import format_table
 from behavior.settings import PredictSettings
 from behavior.training import BEST
@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = not args.no_progress
 
     if args.videos_dir:
+        if args.evaluate:
+            check_evaluation_classes(args.videos_dir, predictor.classes)
         out = args.output_dir or Path("outputs") / (args.videos_dir.resolve().name + "_predictions")
         items = predict_folder(predictor, args.videos_dir, out, args.overwrite, progress)
         rows = [[it.path.name, it.label, it.predicted or "-", "interrupted" if it.interrupted else it.error[:60]]

@@ -13,6 +13,7 @@ One bad video is recorded as failed and the batch goes on.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import shutil
@@ -440,6 +441,25 @@ def iter_meta(frames_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
                 yield path, meta
 
 
+def refuse_foreign_folder(frames_dir: Path) -> None:
+    """InputError when FRAMES_DIR holds files stage 1 did not write, which a run would overwrite or mix with.
+
+    Stage 1 writes only ``manifest.csv`` (with its own header) and class or group folders at the top of FRAMES_DIR:
+    a user's own ``manifest.csv``, notes or spreadsheets there mean the wrong folder was given, even with --overwrite.
+    """
+    frames_dir = Path(frames_dir)
+    foreign = [n for n in files.foreign_entries(frames_dir, ("manifest.csv",)) if (frames_dir / n).is_file()]
+    manifest = frames_dir / "manifest.csv"
+    if manifest.is_file():
+        with open(manifest, newline="", encoding="utf-8", errors="replace") as f:
+            if tuple(next(csv.reader(f), [])) != MANIFEST_HEADER:
+                foreign.insert(0, "manifest.csv")
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise InputError(f"FRAMES_DIR {frames_dir} holds files stage 1 did not write ({foreign[0]!r}{more}): nothing "
+                         "was changed; choose an empty or new --frames-dir")
+
+
 def rebuild_manifest(frames_dir: Path) -> Path:
     """Write ``frames_dir/manifest.csv`` from all meta.json files, one row per video."""
     rows = sorted(
@@ -460,6 +480,7 @@ def extract_all(
     """Extract every job in order, holding FRAMES_DIR's lock; the detector is loaded only if some video needs work."""
     settings.validate()
     identity = identity_of(settings)
+    refuse_foreign_folder(frames_dir)
     files.ensure_writable(Path(frames_dir))
     with files.folder_lock(frames_dir, "FRAMES_DIR"):
         if not overwrite:

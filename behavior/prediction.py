@@ -662,6 +662,20 @@ def _predict_jobs(predictor: Predictor, jobs: list, root: Path, overwrite: bool,
     return items
 
 
+def check_evaluation_classes(videos_dir: Path, classes: list[str]) -> None:
+    """InputError, before any video is read, when no class folder of ``videos_dir`` is a class of the model: nothing
+    could be scored. Folders of other classes beside known ones are only logged (they are counted apart)."""
+    from behavior.extraction import find_videos
+
+    folders = sorted({job.label for job in find_videos(videos_dir)})
+    unknown = [c for c in folders if c not in classes]
+    if len(unknown) == len(folders):
+        raise InputError(f"--evaluate: the class folders of {videos_dir} ({', '.join(folders)}) are none of the "
+                         f"checkpoint's classes ({', '.join(classes)}): rename them, or leave out --evaluate")
+    if unknown:
+        log.warning("--evaluate: class folders the model does not know are not scored: %s", ", ".join(unknown))
+
+
 def evaluate_batch(items: list[BatchItem], classes: list[str], output_dir: Path) -> dict[str, Any]:
     """Video-level metrics over every video of a known class, with the confusion matrix as CSV and PNG.
 

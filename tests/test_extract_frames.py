@@ -196,3 +196,21 @@ def test_a_second_run_into_the_same_frames_folder_is_refused_while_one_runs(tmp_
         holder.kill()
         holder.wait()
     assert run_script("--clips-dir", str(sample_clips), "--frames-dir", str(frames), *FAST).returncode == 0
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
+def test_a_frames_folder_holding_the_user_s_own_files_is_refused_untouched(tmp_path, sample_clips, overwrite):
+    """--frames-dir pointed at a folder of the user's own files: one line, exit 2, and their manifest.csv (and all
+    else) untouched, even with --overwrite, which replaces only the tool's own files."""
+    frames = tmp_path / "mine"
+    frames.mkdir()
+    (frames / "manifest.csv").write_text("item,price\nchair,12\n")
+    proc = run_script("--clips-dir", str(sample_clips), "--frames-dir", str(frames), *FAST, *overwrite)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"extract_frames.py: error: FRAMES_DIR {frames} holds files stage 1 did not write ('manifest.csv'): nothing "
+        "was changed; choose an empty or new --frames-dir"]
+    assert sorted(p.name for p in frames.iterdir()) == ["manifest.csv"]
+    assert (frames / "manifest.csv").read_text() == "item,price\nchair,12\n"
+    rebuild = run_script("--frames-dir", str(frames), "--rebuild-manifest")
+    assert rebuild.returncode == 2 and (frames / "manifest.csv").read_text() == "item,price\nchair,12\n"

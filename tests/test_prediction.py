@@ -297,6 +297,18 @@ def test_batch_evaluation_counts_every_video(tiny_checkpoint, sample_clips, tmp_
     assert "macro-F1" in proc.stdout
 
 
+def test_evaluating_folders_of_other_classes_is_one_line_before_any_video(tiny_checkpoint, sample_clips, tmp_path):
+    """--evaluate where no class folder is a class of the model (fight, walk): one line naming both sides, exit 2."""
+    from conftest import one_error_line
+
+    proc = run_predict("--videos-dir", str(sample_clips), "--evaluate", "--checkpoint", str(tiny_checkpoint),
+                       "--output-dir", str(tmp_path / "eval"))
+    assert proc.returncode == 2 and one_error_line(proc, "predict.py") == (
+        f"predict.py: error: --evaluate: the class folders of {sample_clips} (standing, walking) are none of the "
+        "checkpoint's classes (fight, walk): rename them, or leave out --evaluate")
+    assert not (tmp_path / "eval").exists()
+
+
 def test_drop_mode_waits_for_a_full_window(predictor, sample_clips, tmp_path):
     """With PAD_MODE "drop" training saw no padded sequence, so a track is labeled only once its window is full."""
     import dataclasses
