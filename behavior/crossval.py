@@ -29,16 +29,17 @@ from behavior.sequences import GROUPS_NAME
 from behavior.settings import TrainConfig
 from behavior.splits import SPLITS, assign_folds, assign_splits, read_groups_file, video_groups
 from behavior.training import (
+    CV_DIR,
     Distributed,
     fit,
     load_training_data,
     model_config_from,
+    refuse_foreign_model_dir,
     with_person_classes,
 )
 
 log = logging.getLogger(__name__)
 
-CV_DIR = "cv"  # under MODEL_DIR: fold_<k>/ (a full model folder each), folds.csv, cv_report.json, confusion matrix
 FOLDS_HEADER = ("video", "label", "group", "fold")
 RUN_KEYS_IGNORED = ("model_dir", "device", "threads", "num_workers", "feature_batch_size")  # no effect on results
 
@@ -135,6 +136,7 @@ def cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool = False, pro
     """Grouped K-fold CV on SEQUENCES_FILE's train and val videos; writes MODEL_DIR/cv (holding MODEL_DIR's lock)
     and returns its report."""
     settings.validate(cfg)
+    refuse_foreign_model_dir(Path(cfg["MODEL_DIR"]))
     with files.folder_lock(Path(cfg["MODEL_DIR"]), "MODEL_DIR"):
         return _cross_validate(cfg, folds, overwrite, progress)
 

@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 BEST, LAST = "best_mobilenet_lstm.pth", "last.pth"
 WHOLE_FRAME_INPUTS = ("appearance", "motion")  # what a model of whole frames reads when INPUTS asks for people
+CV_DIR = "cv"  # under MODEL_DIR: fold_<k>/ (a full model folder each), folds.csv, cv_report.json, confusion matrix
+MODEL_FILES = (BEST, LAST, "history.csv", "report.json", "classification_report.txt", "confusion_matrix.csv",
+               "confusion_matrix.png", "curves.png", "predictions.csv", CV_DIR)  # all that training writes
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
 
 
@@ -406,6 +409,7 @@ def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, pr
     """
     settings.validate(cfg)
     tc = TrainConfig.from_config(cfg)
+    refuse_foreign_model_dir(Path(tc.model_dir))
     env = Distributed(tc.device)
     try:
         if not env.main:  # the main process holds MODEL_DIR's lock for every rank
@@ -414,6 +418,19 @@ def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, pr
             return _train(cfg, tc, env, resume, overwrite, progress)
     finally:
         env.close()
+
+
+def refuse_foreign_model_dir(model_dir: Path) -> None:
+    """InputError when MODEL_DIR holds files training did not write, which a run would overwrite or mix with: other
+    names, or reports without the model they report on. --overwrite replaces only training's own files."""
+    entries = files.foreign_entries(model_dir, ())
+    foreign = [e for e in entries if e not in MODEL_FILES]
+    if entries and not foreign and not {BEST, LAST, CV_DIR} & set(entries):
+        foreign = entries  # report.json or history.csv and no model: not from a training run
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise InputError(f"MODEL_DIR {model_dir} holds files training did not write ({foreign[0]!r}{more}): nothing "
+                         "was changed; choose an empty or new --model-dir")
 
 
 @dataclass

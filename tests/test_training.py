@@ -362,3 +362,25 @@ def test_the_cnn_backend_is_chosen_once_and_recorded(train_cfg, overrides, backe
     mc = training.model_config_from(cfg, read_sequences(Path(cfg["SEQUENCES_FILE"])), Path(cfg["FRAMES_DIR"]))
     assert mc.cnn_backend == backend
     assert ModelConfig.from_dict(mc.to_dict()).cnn_backend == backend
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
+def test_a_model_folder_holding_the_user_s_own_files_is_refused_untouched(train_cfg, tmp_path, overwrite):
+    """--model-dir pointed at a folder of the user's own report.json and history.csv: one line, and both untouched,
+    even with --overwrite (which replaces only training's own files); cross-validation likewise."""
+    from behavior import crossval
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.json").write_text('{"quarter": 3}')
+    (mine / "history.csv").write_text("year,sales\n2025,12\n")
+    cfg = train_cfg(MODEL_DIR=str(mine))
+    message = (f"MODEL_DIR {mine} holds files training did not write ('history.csv' and 1 more): nothing was "
+               "changed; choose an empty or new --model-dir")
+    with pytest.raises(InputError) as error:
+        training.train(cfg, overwrite=overwrite, progress=False)
+    assert str(error.value) == message
+    with pytest.raises(InputError, match="holds files training did not write"):
+        crossval.cross_validate(cfg, folds=2, overwrite=overwrite, progress=False)
+    assert sorted(p.name for p in mine.iterdir()) == ["history.csv", "report.json"]
+    assert (mine / "report.json").read_text() == '{"quarter": 3}'
