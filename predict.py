@@ -64,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_evaluation_classes(args.videos_dir, predictor.classes)
         out = args.output_dir or Path("outputs") / (args.videos_dir.resolve().name + "_predictions")
         items = predict_folder(predictor, args.videos_dir, out, args.overwrite, progress)
-        rows = [[it.path.name, it.label, it.predicted or "-", "interrupted" if it.interrupted else it.error[:60]]
-                for it in items]
+        rows = [[it.path.name, it.label, it.predicted or ("-" if it.error else "(nobody labeled)"),
+                 "interrupted" if it.interrupted else it.error[:60]] for it in items]
         print(format_table(["video", "class", "predicted", "error"], rows))
         if items and items[-1].interrupted:
             print(f"\ninterrupted: {len(items) - 1} videos done, outputs in {out}; run the same command to go on")
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(["person", "track", "first", "last", "frames", "majority", "confidence", "timeline"], rows))
     label = summary["video_label"]
     if label["label"] is None:
-        print("\nnobody was tracked long enough to be labeled")
+        print(f"\nvideo: no label ({label['why']})")
     else:
         scores = ", ".join(f"{c} {v:.2f}" for c, v in label["scores"].items())
         print(f"\nvideo: {label['label']} ({label['rule']} over tracks: {scores})")

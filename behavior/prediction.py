@@ -56,6 +56,7 @@ STAGES = ("decode", "detect_track", "crop_cnn", "i3d", "pose", "lstm", "draw_wri
 OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "summary.json")  # the only files a prediction writes or replaces
 BATCH_FILES = ("batch.json", "evaluation.json", "confusion_matrix.csv", "confusion_matrix.png")
 STAGING = ".partial"
+NOBODY_LABELED = "nobody was tracked long enough to be labeled"  # a video label's "why" when it is null
 NO_LABEL = "(no label)"  # what --evaluate predicts for a video that failed or where nobody was tracked
 
 
@@ -563,8 +564,8 @@ def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str, bac
                 actor_classes: Sequence[str] = ()) -> dict[str, Any]:
     """The video's label from its tracks' mean probabilities, pooled by ``rule`` as training pools a clip's people.
 
-    ``mean``: each class's probability averaged over tracks, weighted by their labeled frames. ``max``,
-    ``lse``, ``topk``: the most telling track(s) decide (``behavior.mil``); with a ``background``
+    ``mean``: each class's probability averaged over tracks, weighted by their labeled frames. ``max``: the most
+    telling track decides (``behavior.mil``); with a ``background``
     class, the video is background only when every track is (also under ``mean_min``). Scores are normalized
     to sum to one. With ``actor_classes``, a track receiving an action counts for it ("kick_received": kick).
 
@@ -577,7 +578,8 @@ def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str, bac
     folded = received_classes(actor_classes)  # counted for their actions: no video is "kick_received"
     labeled = [t for t in tracks if t["mean_probs"]]
     if not labeled:
-        return {"label": None, "rule": rule, "scores": {c: 0.0 for c in classes if c not in folded}}
+        return {"label": None, "rule": rule, "scores": {c: 0.0 for c in classes if c not in folded},
+                "why": NOBODY_LABELED}
     people = torch.tensor([[t["mean_probs"][c] for c in classes] for t in labeled], dtype=torch.float64)
     weights = torch.tensor([t["labeled_frames"] for t in labeled], dtype=torch.float64)
     pooled = bag_probs(fold_received(people, classes, actor_classes), rule, background, weights).tolist()

@@ -176,7 +176,8 @@ def test_video_label_rules():
     assert video_label(tracks, ["a", "b"], "max")["label"] == "a"
     assert video_label(tracks, ["a", "b"], "max", background=1)["scores"] == pytest.approx({"a": 0.9, "b": 0.1})
     assert video_label(tracks, ["a", "b"], "max", background=0)["label"] == "b"  # "a" needs everyone to be "a"
-    assert video_label([], ["a", "b"], "max")["label"] is None
+    nobody = video_label([], ["a", "b"], "max")
+    assert nobody["label"] is None and nobody["why"] == "nobody was tracked long enough to be labeled"
     assert video_label([], ["a", "a_received"], "mean_min", actor_classes=["a"])["scores"] == {"a": 0.0}
 
 
