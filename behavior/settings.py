@@ -326,7 +326,7 @@ class TrainConfig(Settings):
     grad_clip: float = 1.0  # the gradient norm is clipped to this
     augment: bool = True  # random horizontal flip (cached features); plus crop and color jitter when fine-tuning
     feature_batch_size: int = 64  # crops per MobileNetV2 batch when filling the feature cache
-    num_workers: int = 2  # data-loading workers when fine-tuning reads the crops
+    num_workers: int = 0  # data-loading workers when fine-tuning reads the crops (0: in the main process)
     sequences_file: str = uses("SEQUENCES_FILE")
     frames_dir: str = uses("FRAMES_DIR")
     features_dir: str = uses("FEATURES_DIR")
