@@ -46,7 +46,7 @@ from behavior.data import (
     person_stats,
     read_sequences,
 )
-from behavior.errors import BehaviorError, InputError, first_line
+from behavior.errors import BehaviorError, InputError
 from behavior.features import FeatureCache, FeatureStore, backbone_key
 from behavior.mil import PersonStats
 from behavior.model import BehaviorNet, ModelConfig, combine_members, load_backbone
@@ -222,13 +222,43 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise InputError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"cannot read checkpoint {path}: {first_line(exc)}") from None
+    except Exception:
+        raise InputError(f"cannot read checkpoint {path}: {unreadable_checkpoint(path)}") from None
     required = ("model", "classes", "model_config", "train_config", "metrics", "epoch", "versions")
     missing = [k for k in required if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise InputError(f"checkpoint {path} lacks {', '.join(missing)}: not a behavior checkpoint")
     return ckpt
+
+
+def unreadable_checkpoint(path: Path) -> str:
+    """What a file torch cannot load as a checkpoint is, and what to do, in words (never torch's own text).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".pth") as f:
+        ...     _ = f.write("model: mine"); f.flush(); unreadable_checkpoint(Path(f.name))
+        'it is a text file, not a checkpoint: pass the best_mobilenet_lstm.pth that train_mobilenet_lstm.py wrote'
+    """
+    ours = "pass the best_mobilenet_lstm.pth that train_mobilenet_lstm.py wrote"
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head:
+        return f"the file is empty: {ours}"
+    if not head.startswith(b"PK\x03\x04"):  # torch saves zip archives
+        text = b"\0" not in head and all(c >= 32 or c in b"\t\n\r" for c in head[:512])
+        return f"it is a {'text file' if text else 'file of another kind'}, not a checkpoint: {ours}"
+    import zipfile
+
+    try:
+        names = zipfile.ZipFile(path).namelist()
+    except (zipfile.BadZipFile, OSError):
+        return "it is truncated or damaged (an interrupted copy or save?): copy it again, or train again"
+    pickled = b"".join(zipfile.ZipFile(path).read(n) for n in names if n.endswith("data.pkl"))
+    if b"ultralytics" in pickled:
+        return f"it is an Ultralytics YOLO model (the detector or pose model), not a behavior checkpoint: {ours}"
+    return ("it holds Python objects, not only tensors and plain values, and such files are never unpickled here: "
+            f"not a checkpoint of this tool; {ours}")
 
 
 class Distributed:

@@ -1,6 +1,8 @@
+import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -239,13 +241,23 @@ def _with_model_config(folder: Path, tiny: Path, **changes) -> Path:
     (lambda d, tiny: _with_model_config(d, tiny, sequence_length="sixteen"),
      "model_config sequence_length must be an integer in [1, 1024], got 'sixteen'"),
     (lambda d, tiny: _with_model_config(d, tiny, sequence_length=0), "model_config sequence_length must be an int"),
-    (lambda d, tiny: (d / "junk.pth").write_bytes(b"junk") and d / "junk.pth", "cannot read checkpoint"),
+    (lambda d, tiny: (d / "junk.pth").write_bytes(b"junk") and d / "junk.pth",
+     "cannot read checkpoint {}: it is a text file, not a checkpoint: pass the best_mobilenet_lstm.pth that "
+     "train_mobilenet_lstm.py wrote"),
+    (lambda d, tiny: (d / "cut.pth").write_bytes(tiny.read_bytes()[:20000]) and d / "cut.pth",
+     "cannot read checkpoint {}: it is truncated or damaged (an interrupted copy or save?)"),
+    (lambda d, tiny: shutil.copy(Path(os.environ["BEHAVIOR_WEIGHTS_DIR"]) / "yolov8n.pt", d / "yolo.pth"),
+     "cannot read checkpoint {}: it is an Ultralytics YOLO model (the detector or pose model), not a behavior"),
+    (lambda d, tiny: torch.save({"model": argparse.Namespace()}, d / "objects.pth") or d / "objects.pth",
+     "cannot read checkpoint {}: it holds Python objects, not only tensors and plain values"),
     (lambda d, tiny: torch.save({"model": {}}, d / "partial.pth") or d / "partial.pth", "lacks classes"),
 ])
-def test_bad_checkpoints(tmp_path, sample_clips, tiny_checkpoint, make, message):
-    proc = run_predict("--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint",
-                       str(make(tmp_path, tiny_checkpoint)))
-    assert proc.returncode == 2 and message in proc.stderr
+def test_bad_checkpoints(tmp_path, sample_clips, tiny_checkpoint, weights_dir, make, message):
+    """Each says in the tool's own words what the file is and what to do (no torch text, no ANSI codes)."""
+    path = make(tmp_path, tiny_checkpoint)
+    proc = run_predict("--video", str(sample_clips / "walking" / "walking_0.mp4"), "--checkpoint", str(path))
+    assert proc.returncode == 2 and message.format(path) in proc.stderr, proc.stderr
+    assert "weights_only" not in proc.stderr and "\x1b" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
