@@ -455,9 +455,9 @@ def refuse_foreign_folder(frames_dir: Path) -> None:
             if tuple(next(csv.reader(f), [])) != MANIFEST_HEADER:
                 foreign.insert(0, "manifest.csv")
     if foreign:
-        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise InputError(f"FRAMES_DIR {frames_dir} holds files stage 1 did not write ({foreign[0]!r}{more}): nothing "
-                         "was changed; choose an empty or new --frames-dir")
+        raise InputError(f"FRAMES_DIR {frames_dir} holds files stage 1 did not write "
+                         f"({files.describe_entries(foreign)}): nothing was changed; choose an empty or new "
+                         "--frames-dir")
 
 
 def rebuild_manifest(frames_dir: Path) -> Path:

@@ -166,6 +166,11 @@ def foreign_entries(folder: Path, own: Iterable[str]) -> list[str]:
     return [n for n in names if n not in own and not n.startswith(".")]
 
 
+def describe_entries(names: list[str]) -> str:
+    """``"'notes.txt'"`` or ``"3 other entries, e.g. 'a'"``: what a refused folder holds, in a few words."""
+    return repr(names[0]) if len(names) == 1 else f"{len(names)} other entries, e.g. {names[0]!r}"
+
+
 LOCK_NAME = ".lock"
 
 

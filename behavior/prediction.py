@@ -115,17 +115,12 @@ def claim_output_dir(folder: Path, overwrite: bool) -> Path:
     state = prediction_state(folder)
     foreign = files.foreign_entries(folder, OUTPUT_FILES)
     if foreign and state == "none":
-        raise InputError(f"{folder} is not empty and holds no prediction ({_entries(foreign)}): nothing was "
-                         "changed; choose an empty or new --output-dir")
+        raise InputError(f"{folder} is not empty and holds no prediction ({files.describe_entries(foreign)}): "
+                         "nothing was changed; choose an empty or new --output-dir")
     if state == "done" and not overwrite:
         raise InputError(f"{folder} already holds a prediction: pass --overwrite to replace it (only "
                          f"{', '.join(OUTPUT_FILES)} are replaced) or choose another --output-dir")
     return folder
-
-
-def _entries(names: list[str]) -> str:
-    """``"'notes.txt'"`` or ``"3 other entries, e.g. 'a'"``: what a refused folder holds, in a few words."""
-    return repr(names[0]) if len(names) == 1 else f"{len(names)} other entries, e.g. {names[0]!r}"
 
 
 def _publish(staging: Path, out: Path) -> None:
@@ -611,8 +606,9 @@ def claim_batch_dir(folder: Path, jobs: list, checkpoint: dict[str, str], overwr
     ours = any((folder / name).is_file() for name in ("batch.json", "evaluation.json"))
     foreign = files.foreign_entries(folder, {*BATCH_FILES, *(job.out_dir(Path()).parts[0] for job in jobs)})
     if foreign and not ours:
-        raise InputError(f"{folder} is not empty and holds no batch of predictions ({_entries(foreign)}): nothing "
-                         "was changed; choose an empty or new --output-dir")
+        raise InputError(f"{folder} is not empty and holds no batch of predictions "
+                         f"({files.describe_entries(foreign)}): nothing was changed; choose an empty or new "
+                         "--output-dir")
     if not overwrite:
         for job in jobs:
             summary = files.read_json(job.out_dir(folder) / "summary.json")

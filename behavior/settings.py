@@ -176,8 +176,8 @@ class Settings:
         """Build from the effective config.py values (after command-line overrides), each cast to its field's type.
 
         Example:
-            >>> SequenceSettings.from_config({"SEQUENCE_LENGTH": 8, "SEQUENCE_STRIDE": 2, "MAX_GAP_FRAMES": 5,
-            ...     "MIN_SEQUENCE_FRAMES": 4, "PAD_MODE": "drop", "MAX_SEQUENCES_PER_VIDEO": 0}).length
+            >>> SequenceSettings.from_config({"SEQUENCE_LENGTH": 8, "SEQUENCE_STRIDE": 2, "MIN_SEQUENCE_FRAMES": 4,
+            ...                               "PAD_MODE": "drop"}).length
             8
         """
         hints = typing.get_type_hints(cls)

@@ -251,10 +251,10 @@ def unreadable_checkpoint(path: Path) -> str:
     import zipfile
 
     try:
-        names = zipfile.ZipFile(path).namelist()
+        with zipfile.ZipFile(path) as archive:
+            pickled = b"".join(archive.read(n) for n in archive.namelist() if n.endswith("data.pkl"))
     except (zipfile.BadZipFile, OSError):
         return "it is truncated or damaged (an interrupted copy or save?): copy it again, or train again"
-    pickled = b"".join(zipfile.ZipFile(path).read(n) for n in names if n.endswith("data.pkl"))
     if b"ultralytics" in pickled:
         return f"it is an Ultralytics YOLO model (the detector or pose model), not a behavior checkpoint: {ours}"
     return ("it holds Python objects, not only tensors and plain values, and such files are never unpickled here: "
@@ -458,9 +458,9 @@ def refuse_foreign_model_dir(model_dir: Path) -> None:
     if entries and not foreign and not {BEST, LAST, CV_DIR} & set(entries):
         foreign = entries  # report.json or history.csv and no model: not from a training run
     if foreign:
-        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise InputError(f"MODEL_DIR {model_dir} holds files training did not write ({foreign[0]!r}{more}): nothing "
-                         "was changed; choose an empty or new --model-dir")
+        raise InputError(f"MODEL_DIR {model_dir} holds files training did not write "
+                         f"({files.describe_entries(foreign)}): nothing was changed; choose an empty or new "
+                         "--model-dir")
 
 
 @dataclass

@@ -375,8 +375,8 @@ def test_a_model_folder_holding_the_user_s_own_files_is_refused_untouched(train_
     (mine / "report.json").write_text('{"quarter": 3}')
     (mine / "history.csv").write_text("year,sales\n2025,12\n")
     cfg = train_cfg(MODEL_DIR=str(mine))
-    message = (f"MODEL_DIR {mine} holds files training did not write ('history.csv' and 1 more): nothing was "
-               "changed; choose an empty or new --model-dir")
+    message = (f"MODEL_DIR {mine} holds files training did not write (2 other entries, e.g. 'history.csv'): "
+               "nothing was changed; choose an empty or new --model-dir")
     with pytest.raises(InputError) as error:
         training.train(cfg, overwrite=overwrite, progress=False)
     assert str(error.value) == message
