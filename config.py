@@ -12,7 +12,7 @@ SEQUENCES_FILE = "datasets/sequences/sequences.csv"  # stage 2 output
 FEATURES_DIR = "datasets/features"  # stage 3 cache of per-crop CNN features
 MODEL_DIR = "models/lstm_mn"  # stage 3 output: checkpoints and reports
 
-# --- Weights (resolved by behavior.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
+# --- Weights (resolved by behavior.io.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path
 BACKBONE_WEIGHTS = "mobilenet_v2_imagenet.pth"  # ImageNet MobileNetV2 state_dict: a file name or a path
 POSE_WEIGHTS = "yolov8n-pose.pt"  # keypoint model (YOLOv8-pose), used when INPUTS has pose, interaction, reach(ed)
@@ -68,7 +68,7 @@ INPUTS = ("motion", "pose", "interaction", "reach", "reached")  # what the netwo
     # "scene_video" (Kinetics-400 I3D features of the whole frame's last 16 images, once a clip for
     # everyone, from the scene images stage 1 saves for it; recommended for surveillance fights: docs/RESULTS.md).
     # Whole-frame mode reads ("appearance", "motion")
-MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/mil.py): "none" = every sequence of a
+MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/data/mil.py): "none" = every sequence of a
                      # clip is trained with the clip's label; "max" = the clip is a bag of its people, the most
                      # telling of whom does the labeled behavior (BATCH_SIZE then counts whole
                      # clips' sequences); "roles" = each person labeled from the clip's geometry (its main people

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import config
-from behavior import cli, extraction, files, settings
+from behavior import cli, settings
+from behavior.extract import extraction
+from behavior.io import clips, files, frames
 
 log = logging.getLogger("extract_frames")
 
@@ -39,12 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     frames_dir = Path(cfg["FRAMES_DIR"])
 
     if args.rebuild_manifest:
-        extraction.refuse_foreign_folder(frames_dir)
+        frames.refuse_foreign_folder(frames_dir)
         with files.folder_lock(frames_dir, "FRAMES_DIR"):
-            print(f"manifest: {extraction.rebuild_manifest(frames_dir)}")
+            print(f"manifest: {frames.rebuild_manifest(frames_dir)}")
         return cli.EXIT_OK
 
-    jobs = extraction.find_videos(Path(cfg["CLIPS_DIR"]))
+    jobs = clips.find_videos(Path(cfg["CLIPS_DIR"]))
     if args.shard:
         index, count = extraction.parse_shard(args.shard)
         jobs = extraction.select_shard(jobs, index, count)
@@ -53,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = extraction.extract_all(jobs, frames_dir, settings, args.overwrite, progress=not args.no_progress)
 
     print(extraction.summary_table(results))
-    skipped = sum(r.status == extraction.STATUS_SKIPPED for r in results)
-    failed = [r for r in results if r.status == extraction.STATUS_FAILED]
+    skipped = sum(r.status == frames.STATUS_SKIPPED for r in results)
+    failed = [r for r in results if r.status == frames.STATUS_FAILED]
     scene = sum(r.scene_added for r in results)
     print(f"\nframes: {frames_dir}  (manifest: {frames_dir / 'manifest.csv'}; "
           f"{len(results) - skipped - len(failed)} extracted, {skipped} already done, {len(failed)} failed"
@@ -64,5 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.EXIT_FAILED if results and len(failed) == len(results) else cli.EXIT_OK
 
 
+def run() -> int:
+    """The console command: ``main`` with one-line errors and exit codes."""
+    return cli.run(main)
+
+
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    sys.exit(run())

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import config
-from behavior import cli, files, sequences, settings
+from behavior import cli, settings
+from behavior.group import sequences
+from behavior.io import files
 
 FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE")), settings.SequenceSettings, settings.SplitSettings)
 
@@ -45,5 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.EXIT_OK
 
 
+def run() -> int:
+    """The console command: ``main`` with one-line errors and exit codes."""
+    return cli.run(main)
+
+
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    sys.exit(run())

@@ -24,10 +24,16 @@ from pathlib import Path
 import config
 from behavior import cli, metrics, settings
 from behavior.errors import InputError
-from behavior.prediction import Predictor, check_evaluation_classes, evaluate_batch, evaluation_headline, predict_folder
+from behavior.predict.prediction import (
+    Predictor,
+    check_evaluation_classes,
+    evaluate_batch,
+    evaluation_headline,
+    predict_folder,
+)
 from behavior.report import format_table
 from behavior.settings import PredictSettings
-from behavior.training import BEST
+from behavior.train.training import BEST
 
 log = logging.getLogger("predict")
 
@@ -106,5 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.EXIT_OK
 
 
+def run() -> int:
+    """The console command: ``main`` with one-line errors and exit codes."""
+    return cli.run(main)
+
+
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    sys.exit(run())

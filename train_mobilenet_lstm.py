@@ -23,7 +23,8 @@ import sys
 from collections.abc import Sequence
 
 import config
-from behavior import cli, crossval, settings, training
+from behavior import cli, settings
+from behavior.train import crossval, training
 
 FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE", "FEATURES_DIR", "MODEL_DIR")), settings.Weights,
          settings.ModelSettings, settings.TrainConfig, settings.SplitSettings, settings.Runtime)
@@ -49,5 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.EXIT_OK
 
 
+def run() -> int:
+    """The console command: ``main`` with one-line errors and exit codes."""
+    return cli.run(main)
+
+
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    sys.exit(run())

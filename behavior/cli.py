@@ -25,7 +25,8 @@ from typing import Any
 
 from behavior import settings
 from behavior.errors import BehaviorError
-from behavior.files import os_error_text
+from behavior.io.files import os_error_text
+from behavior.runtime import environment
 from behavior.settings import flag_name
 
 log = logging.getLogger("behavior")
@@ -176,6 +177,7 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     line naming the path and the cause.
     """
     prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "behavior"
+    environment.setup()
     try:
         return main(argv)
     except BehaviorError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from behavior import files
+from behavior.io import files
 from behavior.report import format_table
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from behavior.errors import InputError
+from behavior.runtime.hardware import resolve_device
 
 # Choices, defined once: the modules that act on them import them from here.
 SCENE_STREAMS = frozenset({"scene_video"})  # the INPUTS that read stage 1's scene images (the whole frame)
@@ -32,9 +33,9 @@ PAD_MODES = ("reverse", "drop")
 CNN_INPUTS = ("rgb", "difference")
 STREAMS = ("appearance", "scene_video", "motion", "pose", "interaction", "reach",
            "reached")  # what the net reads (INPUTS)
-INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.backends)
+INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.runtime.backends)
 INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # how the networks compute on the CPU (runtime.cpu_precision)
-# how a clip's people make its label, or (roles) each person's (behavior.mil)
+# how a clip's people make its label, or (roles) each person's (behavior.data.mil)
 MIL_POOLINGS = ("auto", "none", "max", "roles")
 VIDEO_LABEL_RULES = ("auto", "mean", "max", "mean_min")  # "auto": the pooling the model was trained with
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -409,12 +410,17 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):
         raise InputError("give GROUPS_FILE (--groups-file) or GROUP_PATTERN (--group-pattern), not both")
     if cfg.get("GROUP_PATTERN"):
-        from behavior.splits import compile_group_pattern
-
         compile_group_pattern(str(cfg["GROUP_PATTERN"]))
     if "DEVICE" in cfg:
-        from behavior.runtime import resolve_device
-
         resolve_device(str(cfg["DEVICE"]))  # an unavailable GPU is refused here, before any work
 
 
+def compile_group_pattern(pattern: str) -> re.Pattern:
+    """GROUP_PATTERN as a regular expression with a capture group; InputError when it is not one."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"GROUP_PATTERN (--group-pattern) is not a regular expression: {exc}") from None
+    if regex.groups < 1:
+        raise InputError(f"GROUP_PATTERN (--group-pattern) needs a capture group, e.g. ^\\d+_(\\d+)_; got {pattern!r}")
+    return regex

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import cv2
 
-from behavior import runtime
-from behavior.settings import DetectorSettings  # noqa: E402
+from behavior.runtime import hardware
+from behavior.settings import DetectorSettings
 
 
 def bare_track_pass(model, paths: list[Path], d: DetectorSettings) -> int:
@@ -26,7 +26,7 @@ def bare_track_pass(model, paths: list[Path], d: DetectorSettings) -> int:
             if not ok:
                 break
             model.track(frame, persist=True, classes=[0], conf=d.conf, iou=d.iou, imgsz=d.imgsz,
-                        tracker=d.tracker_config, device=runtime.resolve_device(d.device), verbose=False)
+                        tracker=d.tracker_config, device=hardware.resolve_device(d.device), verbose=False)
             frames += 1
         cap.release()
     return frames

@@ -18,32 +18,33 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
+import torch
+
+import config
+from behavior import cli
+from behavior.detect.crops import crop_person
+from behavior.detect.pose import PoseEstimator, PoseSettings
+from behavior.detect.tracking import PersonTracker
+from behavior.features.appearance import embed_images
+from behavior.features.video_backbone import CLIP_BATCH, VideoBackbone, clip_positions, fit_size, folder_features
+from behavior.io.weights import resolve_weights
+from behavior.model.i3d import to_clip
+from behavior.model.network import BehaviorNet, ModelConfig, load_backbone
+from behavior.report import format_table
+from behavior.runtime import backends, environment, hardware
+from behavior.settings import DetectorSettings, TrainConfig
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-import config  # noqa: E402
-from behavior import backends, cli, runtime  # noqa: E402
-from behavior.crops import crop_person  # noqa: E402
-from behavior.features import embed_images  # noqa: E402
-from behavior.i3d import to_clip  # noqa: E402
-from behavior.model import BehaviorNet, ModelConfig, load_backbone  # noqa: E402
-from behavior.pose import PoseEstimator, PoseSettings  # noqa: E402
-from behavior.report import format_table  # noqa: E402
-from behavior.settings import DetectorSettings, TrainConfig  # noqa: E402
-from behavior.tracking import PersonTracker  # noqa: E402
-from behavior.video_features import CLIP_BATCH, VideoBackbone, clip_positions, fit_size, folder_features  # noqa: E402
 
 CLIP_LENGTH = ModelConfig.video_clip_length  # images per I3D clip
-from behavior.weights import resolve_weights  # noqa: E402
 
 DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
 
@@ -103,7 +104,7 @@ def main() -> int:
     size = (config.FRAME_WIDTH, config.FRAME_HEIGHT)
     crops = person_crops(args.clips_dir, args.crops, size)
     backbone = load_backbone(resolve_weights(config.BACKBONE_WEIGHTS))
-    precision = runtime.cpu_precision(config.INFERENCE_PRECISION)
+    precision = hardware.cpu_precision(config.INFERENCE_PRECISION)
     nets = {b: BehaviorNet(ModelConfig(cpu_precision=precision, cnn_backend=b), backbone) for b in args.backends}
     poses = {b: PoseEstimator(PoseSettings(config.POSE_WEIGHTS, backend=b)) for b in args.backends}
     boxes = [(0.0, 0.0, float(size[0]), float(size[1]))] * len(crops)  # where each crop's person is expected
@@ -120,7 +121,7 @@ def main() -> int:
         backends.compiled_backbone(nets[backend])
         features(backend)
         keypoints(backend)
-    threads = runtime.set_threads(config.TORCH_THREADS)
+    threads = hardware.set_threads(config.TORCH_THREADS)
     rates: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.passes):
         for cache, run in (("features (MobileNetV2, plain + mirror)", features),
@@ -154,4 +155,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     raise SystemExit(main())

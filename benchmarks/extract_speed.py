@@ -25,26 +25,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bare import Run, bare_track_pass
+
+import config
+from behavior import cli
+from behavior.detect.pose import KeypointCache, PoseEstimator, PoseSettings
+from behavior.detect.tracking import PersonTracker
+from behavior.extract.extraction import extract_video, identity_of
+from behavior.io.clips import find_videos
+from behavior.io.weights import load_yolo
+from behavior.report import format_table
+from behavior.runtime import backends, environment, hardware
+from behavior.settings import ExtractSettings
+from tools.synthetic import generate_dataset
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bare import Run, bare_track_pass  # noqa: E402
 
-import config  # noqa: E402
-from behavior import backends, cli, runtime  # noqa: E402
-from behavior.extraction import extract_video, find_videos, identity_of  # noqa: E402
-from behavior.pose import KeypointCache, PoseEstimator, PoseSettings  # noqa: E402
-from behavior.report import format_table  # noqa: E402
-from behavior.settings import ExtractSettings  # noqa: E402
-from behavior.synthetic import generate_dataset  # noqa: E402
-from behavior.tracking import PersonTracker  # noqa: E402
-from behavior.weights import load_yolo  # noqa: E402
 
 DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
 
@@ -105,7 +106,7 @@ def main() -> int:
         bare_track_pass(bare, [j.path for j in jobs[:1]], base.detector)  # warm-up, untimed
         for tracker, settings, _ in loops.values():
             extraction_pass(tracker, jobs[:1], settings, identity, out_dir)
-        threads = runtime.set_threads(base.detector.threads)  # Ultralytics lowered it on first use
+        threads = hardware.set_threads(base.detector.threads)  # Ultralytics lowered it on first use
 
         rates: dict[str, list[float]] = {"bare torch track loop": []}
         frames = {}
@@ -133,7 +134,7 @@ def main() -> int:
     bare_fps = statistics.median(rates["bare torch track loop"])
     rows = [[name, frames[name], statistics.median(r), min(r), max(r), statistics.median(r) / bare_fps]
             for name, r in rates.items()]
-    print(f"clips: {len(jobs)} from {clips_dir}  device: {runtime.resolve_device(args.device)}  "
+    print(f"clips: {len(jobs)} from {clips_dir}  device: {hardware.resolve_device(args.device)}  "
           f"threads: {threads}  imgsz: {args.imgsz}  passes: {args.passes}  crops/pass: {crops}  "
           f"pose imgsz: {PoseSettings.imgsz}  openvino {backends.runtime_version('openvino')}  "
           f"onnxruntime {backends.runtime_version('onnxruntime')}")
@@ -151,4 +152,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     raise SystemExit(main())

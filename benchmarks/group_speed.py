@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import config
+from behavior import cli
+from behavior.group.sequences import group_sequences, write_sequence_set
+from behavior.runtime import environment
+from behavior.settings import SequenceSettings
+from tools.synthetic import write_frames_tree
 
-import config  # noqa: E402
-from behavior import cli  # noqa: E402
-from behavior.sequences import group_sequences, write_sequence_set  # noqa: E402
-from behavior.settings import SequenceSettings  # noqa: E402
-from behavior.synthetic import write_frames_tree  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 
 def main() -> int:
@@ -60,4 +60,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     raise SystemExit(main())

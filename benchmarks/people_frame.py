@@ -17,14 +17,17 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
+
+from behavior import cli
+from behavior.errors import InputError
+from behavior.io import files
+from behavior.io.video import kept_ordinal
+from behavior.runtime import environment
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
 
-from behavior import cli, files  # noqa: E402
-from behavior.errors import InputError  # noqa: E402
-from behavior.video import kept_ordinal  # noqa: E402
 
 
 def best_frame(tracks_csv: Path) -> tuple[int, list[dict[str, str]]]:
@@ -77,4 +80,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     sys.exit(cli.run(main))

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from behavior import files
 from behavior.errors import InputError
+from behavior.io import files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def link_videos(clips_dir: Path, keys: list[str], out: Path, suffix: str = ".mp4
 
 def predict_flags(checkpoint: Path, output_dir: Path) -> list[str]:
     """``["--overwrite"]`` when ``output_dir`` holds predictions of another checkpoint (they are stale), else []."""
-    from behavior.weights import file_sha256
+    from behavior.io.files import file_sha256
 
     batch = files.read_json(output_dir / "batch.json") or {}
     made_with = (batch.get("checkpoint") or {}).get("sha256")

@@ -19,25 +19,25 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import config
+from behavior import cli
+from behavior.detect.pose import MIN_MATCH_IOU, POSE_CONF, CropGeometry, PoseEstimator, PoseSettings, box_iou
+from behavior.detect.tracking import PersonTracker
+from behavior.io.clips import find_videos
+from behavior.io.video import FrameReader
+from behavior.model.network import ModelConfig
+from behavior.predict.prediction import training_crop
+from behavior.report import format_table
+from behavior.runtime import environment, hardware
+from behavior.settings import DetectorSettings
 
-import config  # noqa: E402
-from behavior import cli, runtime  # noqa: E402
-from behavior.extraction import find_videos  # noqa: E402
-from behavior.model import ModelConfig  # noqa: E402
-from behavior.pose import MIN_MATCH_IOU, POSE_CONF, CropGeometry, PoseEstimator, PoseSettings, box_iou  # noqa: E402
-from behavior.prediction import training_crop  # noqa: E402
-from behavior.report import format_table  # noqa: E402
-from behavior.settings import DetectorSettings  # noqa: E402
-from behavior.tracking import PersonTracker  # noqa: E402
-from behavior.video import FrameReader  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 DEFAULT_CLIPS = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
 
@@ -67,7 +67,7 @@ def main() -> int:
     tracker = PersonTracker(detector)
     estimator = PoseEstimator(PoseSettings(config.POSE_WEIGHTS, device=detector.device))
     mc = ModelConfig()
-    threads = runtime.set_threads(detector.threads)
+    threads = hardware.set_threads(detector.threads)
     ms = {"crop": [], "whole frame": []}
     found = {"crop": 0, "whole frame": 0}
     people = frames = 0
@@ -102,4 +102,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     raise SystemExit(main())

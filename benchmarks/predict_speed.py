@@ -26,28 +26,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bare import Run, bare_track_pass
+
+import config
+from behavior import cli
+from behavior.detect.pose import PoseSettings
+from behavior.io.checkpoint import save_checkpoint
+from behavior.io.files import file_sha256
+from behavior.io.weights import load_yolo, resolve_weights
+from behavior.model.network import BehaviorNet, ModelConfig
+from behavior.predict.prediction import Predictor
+from behavior.report import format_table
+from behavior.runtime import environment, hardware
+from behavior.settings import PredictSettings
+from behavior.train.training import BEST
+from tools.synthetic import ClipSpec, write_clip
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-from bare import Run, bare_track_pass  # noqa: E402
 
-import config  # noqa: E402
-from behavior import cli, runtime  # noqa: E402
-from behavior.model import BehaviorNet, ModelConfig  # noqa: E402
-from behavior.pose import PoseSettings  # noqa: E402
-from behavior.prediction import Predictor  # noqa: E402
-from behavior.report import format_table  # noqa: E402
-from behavior.settings import PredictSettings  # noqa: E402
-from behavior.synthetic import ClipSpec, write_clip  # noqa: E402
-from behavior.training import BEST, save_checkpoint  # noqa: E402
-from behavior.weights import file_sha256, load_yolo, resolve_weights  # noqa: E402
 
 
 def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...], backend: str,
@@ -64,7 +66,7 @@ def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...]
         mc = dataclasses.replace(mc, pose_sha256=PoseSettings(config.POSE_WEIGHTS).sha256())
     net = BehaviorNet(mc, mobilenet_v2().features if mc.appearance else None)
     save_checkpoint(path, {"model": net.state_dict(), "classes": ["a", "b"], "model_config": mc.to_dict(),
-                           "train_config": {}, "metrics": {}, "epoch": 0, "versions": runtime.versions()})
+                           "train_config": {}, "metrics": {}, "epoch": 0, "versions": hardware.versions()})
     return path
 
 
@@ -101,7 +103,7 @@ def main() -> int:
             for name in args.inputs:
                 for size in args.ensemble_sizes:
                     label = f"{name} x{size}" if len(args.ensemble_sizes) > 1 else name
-                    path = untrained_checkpoint(Path(tmp) / f"{name}_{size}_{run.backend}.pth", runtime.cpu_precision(
+                    path = untrained_checkpoint(Path(tmp) / f"{name}_{size}_{run.backend}.pth", hardware.cpu_precision(
                         cfg["INFERENCE_PRECISION"]), tuple(name.split("+")), run.backend, size)
                     predictors[f"{run} {label}"] = Predictor(path, settings)
         bare = load_yolo(base.detector.weights)  # the same checked file the pipeline loads
@@ -111,7 +113,7 @@ def main() -> int:
                                                                      height=720, fps=15.0, seconds=args.seconds,
                                                                      seed=40 + people))
             bare_track_pass(bare, [video], base.detector)  # warm-up
-            runtime.set_threads(base.detector.threads)  # Ultralytics lowers it on first use
+            hardware.set_threads(base.detector.threads)  # Ultralytics lowers it on first use
             ms: dict[str, list[float]] = {"bare": [], **{name: [] for name in predictors}}
             summaries = {}
             for n in range(args.passes):
@@ -133,7 +135,7 @@ def main() -> int:
                              " ".join(f"{k}={v:.0f}" for k, v in stages.items() if k != "total")])
 
     predictor = next(iter(predictors.values()))
-    print(f"device: {predictor.device}; threads: {runtime.set_threads(base.detector.threads)}; "
+    print(f"device: {predictor.device}; threads: {hardware.set_threads(base.detector.threads)}; "
           f"CNN on the CPU in {predictor.mc.cpu_precision}; 1280x720, "
           f"{args.seconds:g} s at 15 fps; passes: {args.passes}; model: {'trained' if trained else 'untrained'}")
     print(format_table(["people", "backend inputs", "tracks", "bare ms/frame", "predict ms/frame", "predict fps",
@@ -146,4 +148,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     raise SystemExit(main())

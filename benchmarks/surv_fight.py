@@ -7,7 +7,7 @@ clips of one recording share scene and people. So the headline protocol splits b
 
     source  benchmarks/surv_fight_source_split.csv: 157 train, 35 val, 48 test videos (20 %), whole
             sources on each side (22 / 11 / 12 of 45), stratified by class as far as sources allow;
-            made by behavior.splits.assign_splits with fractions (0.65, 0.15, 0.2), seed 42, the
+            made by behavior.data.splits.assign_splits with fractions (0.65, 0.15, 0.2), seed 42, the
             sources as groups (``--make-split`` rewrites it). Every tuning decision is taken by
             grouped cross-validation on its train + val sources (``--tune K``), never on its test.
     clip    benchmarks/surv_fight_split.csv: split by clip (156 / 36 / 48), so one recording can sit on
@@ -38,14 +38,16 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline import benchmark_parser, check_common, choices, end_to_end, link_videos, predict_flags, run_stage
+
+from behavior import cli
+from behavior.io import files
+from behavior.report import format_table
+from behavior.runtime import environment
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline import benchmark_parser, check_common, choices, end_to_end, link_videos, predict_flags, run_stage  # noqa: E402
 
-from behavior import cli, files  # noqa: E402
-from behavior.report import format_table  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
 HERE = Path(__file__).resolve().parent
@@ -143,7 +145,7 @@ def run_tuning(mode: str, args: argparse.Namespace) -> dict:
 
 def make_source_split(clips_dir: Path, path: Path) -> Path:
     """Write the source-grouped split file from sources.csv (SOURCE_FRACTIONS, SOURCE_SEED)."""
-    from behavior.splits import assign_splits
+    from behavior.data.splits import assign_splits
 
     videos_by_class: dict[str, list[str]] = {}
     group_of = {}
@@ -258,4 +260,5 @@ def _mean_std(figure: dict) -> str:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     sys.exit(cli.run(main))

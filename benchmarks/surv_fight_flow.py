@@ -38,16 +38,17 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import config
+from behavior import cli
+from behavior.data.splits import read_groups_file, read_split_file
+from behavior.errors import InputError
+from behavior.io.clips import VideoJob, find_videos
+from behavior.io.video import FrameReader
+from behavior.report import format_table
+from behavior.runtime import environment
 
-import config  # noqa: E402
-from behavior import cli  # noqa: E402
-from behavior.errors import InputError  # noqa: E402
-from behavior.extraction import VideoJob, find_videos  # noqa: E402
-from behavior.report import format_table  # noqa: E402
-from behavior.splits import read_groups_file, read_split_file  # noqa: E402
-from behavior.video import FrameReader  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 DATASET = ROOT.parent / "shared" / "assets" / "datasets" / "surv_fight"
 SPLIT = Path(__file__).resolve().parent / "surv_fight_source_split.csv"
@@ -205,4 +206,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     sys.exit(cli.run(main))

@@ -25,12 +25,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from surv_fight_flow import (  # noqa: E402
+from surv_fight_flow import (
     DATASET,
     accuracy,
     dataset_videos,
@@ -40,10 +35,15 @@ from surv_fight_flow import (  # noqa: E402
     source_folds,
 )
 
-import config  # noqa: E402
-from behavior import backends, cli, settings  # noqa: E402
-from behavior.crops import SCENE_DIR  # noqa: E402
-from behavior.video_features import VideoBackbone, VideoFeatureCache  # noqa: E402
+import config
+from behavior import cli, settings
+from behavior.features.video_backbone import VideoBackbone, VideoFeatureCache
+from behavior.io.frames import SCENE_DIR
+from behavior.runtime import backends, environment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
 
 
 def video_features(frames_dir: Path, features_dir: Path, videos: list[str], backbone: VideoBackbone) -> np.ndarray:
@@ -104,4 +104,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     sys.exit(cli.run(main))

@@ -17,13 +17,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import config
+from behavior import cli
+from behavior.detect.tracking import PersonTracker
+from behavior.runtime import environment
+from behavior.settings import ExtractSettings
+from tools import mot
 
-import config  # noqa: E402
-from behavior import cli, mot  # noqa: E402
-from behavior.settings import ExtractSettings  # noqa: E402
-from behavior.tracking import PersonTracker  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 DEFAULT = ROOT.parent / "shared" / "assets" / "mot" / "MOT17-mini"
 
@@ -54,4 +56,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     sys.exit(cli.run(main))

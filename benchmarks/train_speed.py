@@ -15,26 +15,24 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from torch.utils.data import DataLoader
 
-from torch.utils.data import DataLoader  # noqa: E402
-
-import config  # noqa: E402
-from behavior import cli, runtime  # noqa: E402
-from behavior.data import CachedSequenceDataset, ImageSequenceDataset, load_vectors, read_sequences  # noqa: E402
-from behavior.features import FeatureCache, backbone_key  # noqa: E402
-from behavior.model import BehaviorNet, load_backbone  # noqa: E402
-from behavior.report import format_table  # noqa: E402
-from behavior.sequences import group_sequences, write_sequence_set  # noqa: E402
-from behavior.settings import SequenceSettings, TrainConfig  # noqa: E402
-from behavior.synthetic import write_frames_tree  # noqa: E402
-from behavior.training import (  # noqa: E402
+import config
+from behavior import cli
+from behavior.data.datasets import CachedSequenceDataset, ImageSequenceDataset, load_vectors
+from behavior.features.appearance import FeatureCache, backbone_key
+from behavior.group.sequences import group_sequences, write_sequence_set
+from behavior.io.sequence_file import read_sequences
+from behavior.io.weights import resolve_weights
+from behavior.model.network import BehaviorNet, load_backbone
+from behavior.report import format_table
+from behavior.runtime import environment, hardware
+from behavior.settings import SequenceSettings, TrainConfig
+from behavior.train.training import (
     class_weights,
     make_optimizer,
     make_scaler,
@@ -42,7 +40,11 @@ from behavior.training import (  # noqa: E402
     seed_everything,
     train_one_epoch,
 )
-from behavior.weights import resolve_weights  # noqa: E402
+from tools.synthetic import write_frames_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
 
 
 def main() -> int:
@@ -54,8 +56,8 @@ def main() -> int:
     args = parser.parse_args()
     cli.setup_logging("WARNING")
     cfg = {**cli.config_constants(config), "INPUTS": ("appearance", "motion")}  # the CNN's cost is what is timed
-    device = runtime.resolve_device(cfg["DEVICE"])
-    threads = runtime.set_threads(cfg["TORCH_THREADS"])
+    device = hardware.resolve_device(cfg["DEVICE"])
+    threads = hardware.set_threads(cfg["TORCH_THREADS"])
 
     with tempfile.TemporaryDirectory() as tmp:
         frames, sequences = args.frames_dir, args.sequences_file
@@ -109,4 +111,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     raise SystemExit(main())

@@ -42,15 +42,17 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline import benchmark_parser, check_common, end_to_end, link_videos, predict_flags, run_stage
+
+from behavior import cli, metrics
+from behavior.errors import InputError
+from behavior.io import files
+from behavior.report import format_table
+from behavior.runtime import environment
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline import benchmark_parser, check_common, end_to_end, link_videos, predict_flags, run_stage  # noqa: E402
 
-from behavior import cli, files, metrics  # noqa: E402
-from behavior.errors import InputError  # noqa: E402
-from behavior.report import format_table  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "assets" / "datasets" / "ut_interaction"
 GROUP_PATTERN = r"^\d+_(\d+)_"  # <index>_<sequence>_<class id>.avi
@@ -293,4 +295,5 @@ def _people_cells(people: dict) -> list[str]:
 
 
 if __name__ == "__main__":
+    environment.setup()  # offline Ultralytics, the torchvision fix
     sys.exit(cli.run(main))

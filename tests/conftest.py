@@ -5,22 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # config.py and the top-level scripts
+from behavior.runtime import environment
 
-import behavior  # noqa: E402,F401  (applies the offline environment first)
+ROOT = Path(__file__).resolve().parents[1]
+environment.setup()  # offline Ultralytics, the torchvision fix: what every program does first
 
 SHARED_ASSETS = ROOT.parent / "shared" / "assets"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def exports_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Runtime exports (behavior.backends) go to a folder of this session, never the repo's models/."""
+    """Runtime exports (behavior.runtime.backends) go to a folder of this session, never the repo's models/."""
     folder = tmp_path_factory.mktemp("exports")
     os.environ["BEHAVIOR_EXPORTS_DIR"] = str(folder)  # the scripts the tests run inherit it
     return folder
@@ -57,7 +56,7 @@ def surv_fight() -> Path:
 @pytest.fixture(scope="session")
 def sample_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated dataset: walking and standing, two short clips each."""
-    from behavior.synthetic import ClipSpec, write_clip
+    from tools.synthetic import ClipSpec, write_clip
 
     root = tmp_path_factory.mktemp("clips")
     for c, motion in enumerate(("walking", "standing")):
@@ -71,9 +70,9 @@ def sample_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_sequences(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Real 32x32 JPEG crops of two classes (with tracks.csv) and their sequences: stage 3's input."""
-    from behavior.sequences import group_sequences, write_sequence_set
+    from behavior.group.sequences import group_sequences, write_sequence_set
     from behavior.settings import SequenceSettings
-    from behavior.synthetic import write_frames_tree
+    from tools.synthetic import write_frames_tree
 
     root = tmp_path_factory.mktemp("small")
     write_frames_tree(root / "frames", videos_per_class=6, persons_per_video=1, frames_per_person=12,
@@ -108,7 +107,8 @@ def train_cfg(small_sequences, weights_dir, tmp_path):
 def tiny_checkpoint(small_sequences, weights_dir, tmp_path_factory) -> Path:
     """A model trained for two epochs on the small sequences (32x32 crops, 4 frames): for stage 4 plumbing."""
     import config
-    from behavior import cli, training
+    from behavior import cli
+    from behavior.train import training
 
     frames, sequences = small_sequences
     out = tmp_path_factory.mktemp("tiny")

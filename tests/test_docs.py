@@ -7,8 +7,10 @@ import pkgutil
 import pytest
 
 import behavior
+import tools
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(behavior.__path__, "behavior."))
+MODULES = sorted(m.name for package in (behavior, tools)
+                 for m in pkgutil.walk_packages(package.__path__, package.__name__ + "."))
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -50,7 +50,6 @@ NETWORK_GUARD = textwrap.dedent("""
             raise ConnectionRefusedError(f"network access during extraction: {event}")
     sys.addaudithook(guard)
     sys.argv = ["extract_frames.py"] + sys.argv[1:]
-    sys.path.insert(0, ".")
     import extract_frames
     from behavior import cli
     code = cli.run(extract_frames.main)
@@ -180,7 +179,7 @@ def test_a_second_run_into_the_same_frames_folder_is_refused_while_one_runs(tmp_
     nothing in the folder changes."""
     frames = tmp_path / "frames"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from behavior import files\n"
+        [sys.executable, "-c", "import sys, time; from behavior.io import files\n"
          f"with files.folder_lock({str(frames)!r}, 'FRAMES_DIR'):\n    print('held', flush=True); time.sleep(60)"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from behavior.synthetic import write_frames_tree
+from tools.synthetic import write_frames_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ def test_every_constant_is_declared_once_and_no_default_can_drift():
     defaults to config.py's value, in every settings class and in the checkpoint's model config."""
     import dataclasses
 
-    from behavior.model import ModelConfig
+    from behavior.model.network import ModelConfig
 
     declared = [c for cls in settings.DECLARING for c in settings.constants_of(cls, declared_only=True).values()]
     assert sorted(declared) == sorted(defaults()), "each config.py constant declared by exactly one field"

@@ -1,0 +1,1 @@
+"""People in frames: the detector and tracker, person crops, pose keypoints."""

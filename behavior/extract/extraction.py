@@ -1,0 +1,405 @@
+"""Stage 1: find people in labeled videos and save each person's crops, one folder per person.
+
+For every video under ``CLIPS_DIR/<class>/`` or ``CLIPS_DIR/<group>/<class>/`` this writes
+``FRAMES_DIR/[<group>/]<class>/<video_stem>/`` with ``person_<k>/frame_<source index>.jpg``,
+``tracks.csv`` and ``meta.json`` (and, with INPUTS "scene_video", ``scene/frame_<source index>.jpg``: every kept
+frame whole, added later to videos finished without it), then rebuilds ``FRAMES_DIR/manifest.csv`` from every
+``meta.json`` (so the outputs of several shards merge by folder).
+
+A video is written into a hidden staging folder and renamed into place only when complete;
+a rerun skips videos already done with the same settings, so an interrupted run resumes.
+One bad video is recorded as failed and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from behavior.detect.crops import JpegWriter, clip_box, crop_person, letterbox, scene_crop
+from behavior.detect.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker, describe_detector
+from behavior.errors import InputError, first_line
+from behavior.io import files
+from behavior.io.clips import VideoJob
+from behavior.io.frames import (
+    SCENE_DIR,
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_SKIPPED,
+    TRACKS_HEADER,
+    rebuild_manifest,
+    refuse_foreign_folder,
+    tracked_persons,
+)
+from behavior.io.video import (
+    Frame,
+    FrameReader,
+    VideoError,
+    expected_kept_frames,
+    probe_video,
+)
+from behavior.report import format_table
+from behavior.runtime import hardware
+from behavior.runtime.interrupts import StopRequest, stop_requests
+from behavior.settings import ExtractSettings
+
+log = logging.getLogger(__name__)
+
+def identity_of(settings: ExtractSettings) -> dict[str, Any]:
+    """Everything that determines the output, as JSON-comparable plain values.
+
+    Device, threads, backend and batch are left out: they change speed, not results; so are the scene images,
+    which are added to a finished video without tracking it again. Resolving the detector here also fails
+    early, before any video, when its weights are missing.
+    """
+    own = {k: v for k, v in asdict(settings).items() if k not in ("detector", "scene")}
+    ident: dict[str, Any] = {"settings": own, "detector": None, "tracker": None}
+    if settings.person_tracking:
+        ident.update(describe_detector(settings.detector))
+    return json.loads(json.dumps(ident))
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """The outcome of one video, as the summary table and manifest report it."""
+
+    job: VideoJob
+    status: str
+    persons: int = 0  # tracked people (the whole-frame stand-in not counted)
+    frames: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    whole_frame: bool = False  # nobody was tracked: the whole frame stands in as person_0
+    scene_added: bool = False  # done before; its scene images (INPUTS "scene_video") were added now
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """Parse ``"I/N"`` (0 <= I < N) into ``(I, N)``."""
+    try:
+        index, count = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must look like I/N, for example 0/4; got {spec!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise InputError(f"--shard {spec}: need 0 <= I < N")
+    return index, count
+
+
+def select_shard(jobs: Iterable[VideoJob], index: int, count: int) -> list[VideoJob]:
+    """The deterministic share ``index`` of ``count`` of the videos, stable as videos are added."""
+    return [j for j in jobs if zlib.crc32(j.key.encode("utf-8")) % count == index]
+
+
+def _is_done(meta: dict | None, identity: dict[str, Any], size_bytes: int) -> bool:
+    """True when an earlier run finished this video with the same settings and the same source file.
+
+    A video that an older version finished with nobody tracked and no whole-frame stand-in is redone:
+    it holds no crops to lose.
+    """
+    return bool(
+        meta
+        and meta.get("status") == STATUS_DONE
+        and meta.get("size_bytes") == size_bytes
+        and all(meta.get(k) == v for k, v in identity.items())
+        and (meta.get("persons") or not (meta.get("settings") or {}).get("person_tracking"))
+    )
+
+
+def settings_changes(meta: dict[str, Any], identity: dict[str, Any]) -> list[str]:
+    """What differs between the settings a video was extracted with and ``identity``, as "name old -> new".
+
+    Example:
+        >>> settings_changes({"settings": {"target_fps": 15.0}, "detector": None},
+        ...                  {"settings": {"target_fps": 5.0}, "detector": None})
+        ['target_fps 15.0 -> 5.0']
+    """
+    def short(value: Any) -> str:
+        text = repr(value)
+        return text if len(text) <= 20 else text[:17] + "..."
+
+    changes = []
+    for key, new in identity.items():
+        old = meta.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += [f"{k} {short(old.get(k))} -> {short(new.get(k))}" for k in sorted(set(old) | set(new))
+                        if old.get(k) != new.get(k)]
+        elif old != new:
+            changes.append(f"{key} {short(old)} -> {short(new)}")
+    return changes
+
+
+def refuse_changed_settings(jobs: list[VideoJob], frames_dir: Path, identity: dict[str, Any]) -> None:
+    """Raise InputError when videos already extracted with other settings would be redone: that needs --overwrite.
+
+    Re-extracting replaces a video's crops; a changed flag (``--target-fps 5``) must not do it silently.
+    Failed videos hold no crops and are retried freely.
+    """
+    changed = []
+    for job in jobs:
+        meta = files.read_json(job.out_dir(frames_dir) / "meta.json")
+        if isinstance(meta, dict) and meta.get("status") == STATUS_DONE:
+            diff = settings_changes(meta, identity)
+            if diff:
+                changed.append((job, diff))
+    if changed:
+        job, diff = changed[0]
+        raise InputError(f"{len(changed)} video(s) in {frames_dir} were extracted with other settings "
+                         f"(e.g. {job.key}: {'; '.join(diff[:3])}): pass --overwrite to replace their crops, "
+                         "or choose a new --frames-dir")
+
+
+def _rank_tracks(counts: Counter, first_seen: dict[int, int], settings: ExtractSettings) -> dict[int, int]:
+    """Map kept track ids to person numbers 1..N: most frames first, short tracks dropped."""
+    eligible = [t for t, n in counts.items() if n >= settings.min_track_frames]
+    ranked = sorted(eligible, key=lambda t: (-counts[t], first_seen[t], t))[: settings.max_persons]
+    return {track: k for k, track in enumerate(ranked, start=1)}
+
+
+def _people(frames: Iterable[Frame], tracker: PersonTracker | None) -> Iterator[tuple[Frame, list[Detection]]]:
+    """Each frame with its persons: tracked detections, or the whole frame in whole-frame mode."""
+    if tracker is not None:
+        yield from tracker.track(frames, lambda frame: frame.image)
+        return
+    for frame in frames:
+        h, w = frame.image.shape[:2]
+        yield frame, [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)]
+
+
+def _extract_into(
+    staging: Path, job: VideoJob, fps: float, total: int, settings: ExtractSettings,
+    tracker: PersonTracker | None, progress: bool,
+) -> tuple[list[dict[str, Any]], int, int]:
+    """Track and crop every kept frame of ``job`` into ``staging``; return persons and frame counts."""
+    size = (settings.frame_width, settings.frame_height)
+    reader = FrameReader(job.path, settings.target_fps, fps=fps)
+    if tracker is not None:
+        tracker.reset(fps=min(fps, settings.target_fps) if settings.target_fps > 0 else fps)
+    counts: Counter = Counter()
+    first_seen: dict[int, int] = {}
+    last_seen: dict[int, int] = {}
+    rows: list[tuple] = []
+    found = _people(reader, tracker)
+    with stop_requests() as stop, JpegWriter(settings.jpeg_quality) as writer, closing(found), tqdm(
+        total=total or None, desc=job.stem, unit="frame", leave=False, disable=not progress
+    ) as bar:
+        for frame, people in found:
+            stop.check()
+            h, w = frame.image.shape[:2]
+            if settings.scene:
+                writer.submit(staging / SCENE_DIR / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
+            for det in people:
+                box = clip_box(det.box, w, h)
+                if tracker is None:
+                    crop = letterbox(frame.image, size)
+                else:
+                    crop = crop_person(frame.image, box, size, settings.crop_margin)
+                writer.submit(staging / f"track_{det.track_id}" / f"frame_{frame.index:06d}.jpg", crop)
+                rows.append((frame.index, frame.time_s, det.track_id, box, det.conf))
+                counts[det.track_id] += 1
+                first_seen.setdefault(det.track_id, frame.index)
+                last_seen[det.track_id] = frame.index
+            bar.update()
+        person_of = _rank_tracks(counts, first_seen, settings)
+        if reader.frames_kept and tracker is not None and not person_of:
+            whole = _whole_frame_into(staging, job, fps, settings, writer, stop)  # a label for every video
+            if whole:
+                rows += whole
+                counts[WHOLE_FRAME_TRACK] = len(whole)
+                first_seen[WHOLE_FRAME_TRACK], last_seen[WHOLE_FRAME_TRACK] = whole[0][0], whole[-1][0]
+                person_of = {WHOLE_FRAME_TRACK: WHOLE_FRAME_TRACK}
+    if reader.frames_kept == 0:
+        raise VideoError("no frames could be decoded")
+
+    for track in counts:
+        folder = staging / f"track_{track}"
+        if track in person_of:
+            folder.rename(staging / f"person_{person_of[track]}")
+        else:
+            shutil.rmtree(folder)
+    files.write_csv(
+        staging / "tracks.csv",
+        TRACKS_HEADER,
+        (
+            (index, f"{t:.3f}", track, person_of[track], *(f"{v:.1f}" for v in box), f"{conf:.4f}")
+            for index, t, track, box, conf in sorted(rows, key=lambda r: (r[0], person_of.get(r[2], 0)))
+            if track in person_of
+        ),
+    )
+    persons = [
+        {"person": k, "track_id": t, "frames": counts[t], "first_frame": first_seen[t], "last_frame": last_seen[t],
+         **({"whole_frame": True} if t == WHOLE_FRAME_TRACK else {})}
+        for t, k in sorted(person_of.items(), key=lambda item: item[1])
+    ]
+    return persons, reader.frames_read, reader.frames_kept
+
+
+def _whole_frame_into(staging: Path, job: VideoJob, fps: float, settings: ExtractSettings,
+                      writer: JpegWriter, stop: StopRequest) -> list[tuple]:
+    """Save every kept frame whole, cut like a person box covering the frame: the instance of a video where
+    nobody was tracked (prediction makes the same crop with the same function)."""
+    size = (settings.frame_width, settings.frame_height)
+    rows = []
+    for frame in FrameReader(job.path, settings.target_fps, fps=fps):
+        stop.check()
+        h, w = frame.image.shape[:2]
+        box = (0.0, 0.0, float(w), float(h))
+        writer.submit(staging / f"track_{WHOLE_FRAME_TRACK}" / f"frame_{frame.index:06d}.jpg",
+                      crop_person(frame.image, box, size, settings.crop_margin))
+        rows.append((frame.index, frame.time_s, WHOLE_FRAME_TRACK, box, 1.0))
+    return rows
+
+
+def _add_scene(final: Path, job: VideoJob, meta: dict[str, Any], settings: ExtractSettings) -> bool:
+    """Save the scene images (every kept frame whole) of a video finished without them: the video is decoded
+    again, not tracked. A video that cannot be decoded now is left as it was, with a warning (False)."""
+    staging = final / f".{SCENE_DIR}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    size = (settings.frame_width, settings.frame_height)
+    try:
+        with stop_requests() as stop, JpegWriter(settings.jpeg_quality) as writer:
+            for frame in FrameReader(job.path, settings.target_fps, fps=meta.get("fps")):
+                stop.check()
+                writer.submit(staging / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
+        if writer.written != meta.get("frames_kept"):
+            raise VideoError(f"{writer.written} frames decoded, {meta.get('frames_kept')} when it was extracted")
+    except files.OutputError:
+        raise
+    except Exception as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        log.warning("%s: cannot add its scene images: %s", job.key, first_line(exc))
+        return False
+    shutil.rmtree(final / SCENE_DIR, ignore_errors=True)
+    staging.rename(final / SCENE_DIR)
+    files.write_json(final / "meta.json", {**meta, "scene": True})
+    return True
+
+
+def extract_video(
+    job: VideoJob,
+    frames_dir: Path,
+    settings: ExtractSettings,
+    identity: dict[str, Any],
+    get_tracker: Callable[[], PersonTracker | None],
+    overwrite: bool = False,
+    progress: bool = True,
+) -> VideoResult:
+    """Extract one video into its folder, or skip it when an identical run already finished it.
+
+    Any problem with the video itself is recorded as a failed result (and in meta.json);
+    problems with the tool's setup (missing weights) propagate to stop the batch.
+    """
+    final = job.out_dir(frames_dir)
+    try:
+        size_bytes = job.path.stat().st_size
+    except OSError as exc:
+        size_bytes = -1
+        log.debug("cannot stat %s: %s", job.path, exc)
+    if not overwrite:
+        meta = files.read_json(final / "meta.json")
+        if _is_done(meta, identity, size_bytes):
+            added = settings.scene and not meta.get("scene") and _add_scene(final, job, meta, settings)
+            return VideoResult(job, STATUS_SKIPPED, len(tracked_persons(meta)), int(meta.get("frames_kept", 0)),
+                               whole_frame=bool(meta.get("whole_frame")), scene_added=bool(added))
+
+    tracker = get_tracker()  # outside the per-video try: a broken detector must stop the batch
+    staging = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    with files.writing(staging):
+        staging.mkdir(parents=True)
+    started = time.perf_counter()
+    meta: dict[str, Any] = {"source": str(job.path), "size_bytes": size_bytes, "group": job.group,
+                            "class": job.label, "video": job.stem}
+    try:
+        try:
+            info = probe_video(job.path)
+            meta.update(fps=info.fps, width=info.width, height=info.height, frame_count=info.frame_count)
+            total = expected_kept_frames(info.frame_count, info.fps, settings.target_fps)
+            persons, frames_read, frames_kept = _extract_into(
+                staging, job, info.fps, total, settings, tracker, progress
+            )
+            meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
+                        status=STATUS_DONE, error="", **({"scene": True} if settings.scene else {}))
+            if any(p.get("whole_frame") for p in persons):
+                meta["whole_frame"] = True
+                log.warning("%s: no person tracked for at least %d frames: the whole frame stands in (person_%d)",
+                            job.key, settings.min_track_frames, WHOLE_FRAME_TRACK)
+        except files.OutputError:
+            raise  # a full or read-only disk fails every video alike: stop the batch
+        except Exception as exc:  # one bad video never stops the batch
+            for child in staging.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+            message = first_line(exc)
+            meta.update(frames_kept=0, persons=[], status=STATUS_FAILED, error=message)
+            log.warning("%s: failed: %s", job.key, message)
+        meta.update(identity)
+        meta.update(seconds=round(time.perf_counter() - started, 3),
+                    created=datetime.now(UTC).isoformat(timespec="seconds"), versions=hardware.versions(),
+                    inference_backend=getattr(tracker, "backend", None))
+        files.write_json(staging / "meta.json", meta)
+        files.replace_dir(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # only left when interrupted
+    return VideoResult(job, meta["status"], len(tracked_persons(meta)), meta["frames_kept"], meta["seconds"],
+                       meta["error"], bool(meta.get("whole_frame")))
+
+
+def extract_all(
+    jobs: list[VideoJob],
+    frames_dir: Path,
+    settings: ExtractSettings,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[VideoResult]:
+    """Extract every job in order, holding FRAMES_DIR's lock; the detector is loaded only if some video needs work."""
+    settings.validate()
+    identity = identity_of(settings)
+    refuse_foreign_folder(frames_dir)
+    files.ensure_writable(Path(frames_dir))
+    with files.folder_lock(frames_dir, "FRAMES_DIR"):
+        if not overwrite:
+            refuse_changed_settings(jobs, Path(frames_dir), identity)
+        return _extract_jobs(jobs, Path(frames_dir), settings, identity, overwrite, progress)
+
+
+def _extract_jobs(jobs: list[VideoJob], frames_dir: Path, settings: ExtractSettings, identity: dict[str, Any],
+                  overwrite: bool, progress: bool) -> list[VideoResult]:
+    loaded: list[PersonTracker] = []
+
+    def get_tracker() -> PersonTracker | None:
+        if not settings.person_tracking:
+            return None
+        if not loaded:
+            loaded.append(PersonTracker(settings.detector))
+        return loaded[0]
+
+    results = []
+    for job in tqdm(jobs, desc="videos", unit="video", disable=not progress):
+        results.append(extract_video(job, frames_dir, settings, identity, get_tracker, overwrite, progress))
+    rebuild_manifest(frames_dir)
+    return results
+
+
+def summary_table(results: list[VideoResult]) -> str:
+    """class | videos | failed | persons | nobody tracked (whole frame instead), one row per class, then TOTAL."""
+    by_class: dict[str, list[VideoResult]] = {}
+    for r in results:
+        by_class.setdefault("/".join(p for p in (r.job.group, r.job.label) if p), []).append(r)
+    rows = [
+        [name, len(rs), sum(r.status == STATUS_FAILED for r in rs), sum(r.persons for r in rs),
+         sum(r.whole_frame for r in rs)]
+        for name, rs in sorted(by_class.items())
+    ]
+    total = ["TOTAL", len(results), *(sum(r[k] for r in rows) for k in (2, 3, 4))]
+    return format_table(["class", "videos", "failed", "persons", "nobody tracked (whole frame)"], rows, total)
+

@@ -1,0 +1,1 @@
+"""What the stages share on disk: files, videos, weights, the frames folder, the sequences file, checkpoints."""

@@ -1,0 +1,93 @@
+"""The frames folder that stage 1 writes and stages 2-4 read: its files, their headers and status values.
+
+``FRAMES_DIR/[<group>/]<class>/<video>/`` holds ``person_<k>/frame_<n>.jpg``, ``tracks.csv``, ``meta.json`` and,
+with INPUTS "scene_video", ``scene/frame_<n>.jpg``; ``FRAMES_DIR/manifest.csv`` lists every video. This module is
+the only code that knows these names.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from behavior.errors import InputError
+from behavior.io import files
+
+TRACKS_HEADER = ("frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "conf")
+MANIFEST_HEADER = ("group", "class", "video", "status", "persons", "frames", "seconds", "error")
+STATUS_DONE, STATUS_FAILED, STATUS_SKIPPED = "done", "failed", "skipped"
+FRAME_FILE = re.compile(r"frame_(\d+)\.jpg$")
+PERSON_DIR = re.compile(r"person_(\d+)$")
+
+
+def tracked_persons(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The people of a meta.json that the tracker found (not the whole-frame stand-in)."""
+    return [p for p in meta.get("persons", []) if not p.get("whole_frame")]
+
+
+def iter_meta(frames_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every finished video's meta.json under ``frames_dir`` (staging folders are hidden and skipped)."""
+    frames_dir = Path(frames_dir)
+    for pattern in ("*/*/meta.json", "*/*/*/meta.json"):
+        for path in sorted(frames_dir.glob(pattern)):
+            if any(part.startswith(".") for part in path.relative_to(frames_dir).parts):
+                continue
+            meta = files.read_json(path)
+            if isinstance(meta, dict) and "status" in meta:
+                yield path, meta
+
+
+def refuse_foreign_folder(frames_dir: Path) -> None:
+    """InputError when FRAMES_DIR holds files stage 1 did not write, which a run would overwrite or mix with.
+
+    Stage 1 writes only ``manifest.csv`` (with its own header) and class or group folders at the top of FRAMES_DIR:
+    a user's own ``manifest.csv``, notes or spreadsheets there mean the wrong folder was given, even with --overwrite.
+    """
+    frames_dir = Path(frames_dir)
+    foreign = [n for n in files.foreign_entries(frames_dir, ("manifest.csv",)) if (frames_dir / n).is_file()]
+    manifest = frames_dir / "manifest.csv"
+    if manifest.is_file():
+        with open(manifest, newline="", encoding="utf-8", errors="replace") as f:
+            if tuple(next(csv.reader(f), [])) != MANIFEST_HEADER:
+                foreign.insert(0, "manifest.csv")
+    if foreign:
+        raise InputError(f"FRAMES_DIR {frames_dir} holds files stage 1 did not write "
+                         f"({files.describe_entries(foreign)}): nothing was changed; choose an empty or new "
+                         "--frames-dir")
+
+
+def rebuild_manifest(frames_dir: Path) -> Path:
+    """Write ``frames_dir/manifest.csv`` from all meta.json files, one row per video."""
+    rows = sorted(
+        (m.get("group", ""), m.get("class", ""), m.get("video", path.parent.name), m.get("status", ""),
+         len(tracked_persons(m)), m.get("frames_kept", 0), m.get("seconds", 0), m.get("error", ""))
+        for path, m in iter_meta(frames_dir)
+    )
+    return files.write_csv(Path(frames_dir) / "manifest.csv", MANIFEST_HEADER, rows)
+
+SCENE_DIR = "scene"  # beside a video's person_<n> folders: every kept frame whole (INPUTS "scene_video")
+
+
+def scene_path(crop: str) -> str:
+    """The scene image of the frame a person crop comes from: ``<video>/person_<n>/frame_F.jpg`` ->
+    ``<video>/scene/frame_F.jpg``.
+
+    Example:
+        >>> scene_path("fight/fi001/person_2/frame_000007.jpg")
+        'fight/fi001/scene/frame_000007.jpg'
+    """
+    video, _, name = crop.rsplit("/", 2)
+    return f"{video}/{SCENE_DIR}/{name}"
+
+
+def read_tracks(video_dir: Path) -> list[dict[str, str]]:
+    """The rows of one extracted video's tracks.csv; InputError naming the file when it cannot be read."""
+    path = Path(video_dir) / "tracks.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        raise InputError(f"tracks.csv missing: {path}; re-extract this video (extract_frames.py --overwrite)") from None

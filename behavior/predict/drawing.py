@@ -1,0 +1,144 @@
+"""Boxes and captions on video frames, drawn offline: nothing is ever downloaded.
+
+ASCII captions use OpenCV's built-in Hershey font (fast, no font file). Captions with other
+characters (``Schlägerei``, ``драка``, ``打架``) are rendered with Pillow in a TrueType font that
+has their glyphs: DejaVu Sans, which ships inside matplotlib (a dependency), else any font on
+the system that covers them. Ultralytics' own annotator, which may fetch Arial.ttf on first use,
+is never called.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import logging
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from behavior.features.streams import SKELETON
+
+log = logging.getLogger(__name__)
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def palette(n: int) -> list[tuple[int, int, int]]:
+    """``n`` well-separated BGR colors, the same for the same ``n`` (one per class)."""
+    colors = []
+    for i in range(max(n, 1)):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 0.95)
+        colors.append((int(b * 255), int(g * 255), int(r * 255)))
+    return colors
+
+
+@cache
+def _font_files() -> tuple[Path, ...]:
+    """TrueType fonts to try, best first: matplotlib's DejaVu Sans, then the system's fonts."""
+    import matplotlib
+    from matplotlib import font_manager
+
+    bundled = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    system = sorted(Path(p) for p in font_manager.findSystemFonts(fontext="ttf"))
+    return tuple(p for p in (bundled, *system) if p.is_file())
+
+
+@cache
+def _covered(path: Path) -> frozenset[int]:
+    """The code points a font file has glyphs for."""
+    from fontTools.ttLib import TTFont
+
+    try:
+        with TTFont(str(path), fontNumber=0, lazy=True) as font:
+            return frozenset(font.getBestCmap() or {})
+    except Exception:  # an unreadable font is simply not used
+        return frozenset()
+
+
+def font_for(text: str) -> Path | None:
+    """The first font file with a glyph for every character of ``text``; None when there is no font file at all."""
+    return _font_covering(frozenset(c for c in text if not c.isascii()))
+
+
+@cache
+def _font_covering(chars: frozenset[str]) -> Path | None:
+    """Keyed by the non-ASCII characters only, so "打架 0.93" and "打架 0.94" share the search and its warning."""
+    needed = {ord(c) for c in chars if not c.isspace()} | {ord(c) for c in "0123456789.#"}
+    for path in _font_files():
+        if needed <= _covered(path):
+            return path
+    log.warning("no font on this machine has glyphs for %r: captions show boxes instead (install a font that "
+                "covers them, for example Noto)", "".join(sorted(chars)))
+    return _font_files()[0] if _font_files() else None
+
+
+@cache
+def _truetype(path: Path, size: int):  # noqa: ANN202  (a PIL font)
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(path), size)
+
+
+def _text_size(text: str, scale: float, thickness: int) -> tuple[int, int, int]:
+    """Width, height above the baseline and depth below it of a caption, in pixels."""
+    if text.isascii():
+        (w, h), base = cv2.getTextSize(text, FONT, scale, thickness)
+        return w, h, base
+    font = _truetype(font_for(text), max(int(round(30 * scale)), 10))
+    left, top, right, bottom = font.getbbox(text)
+    ascent, _ = font.getmetrics()
+    return right - left, ascent, max(bottom - ascent, 0)
+
+
+def _put_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, thickness: int,
+              ink: tuple[int, int, int]) -> None:
+    """Draw ``text`` with its baseline starting at ``origin`` (x, y), in place."""
+    if text.isascii():
+        cv2.putText(image, text, origin, FONT, scale, ink, thickness, cv2.LINE_AA)
+        return
+    from PIL import Image, ImageDraw
+
+    font = _truetype(font_for(text), max(int(round(30 * scale)), 10))
+    left, top, right, bottom = font.getbbox(text, anchor="ls")
+    x0, y0 = max(origin[0] + left, 0), max(origin[1] + top, 0)
+    x1, y1 = min(origin[0] + right, image.shape[1]), min(origin[1] + bottom, image.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    patch = Image.fromarray(np.ascontiguousarray(image[y0:y1, x0:x1, ::-1]))
+    ImageDraw.Draw(patch).text((origin[0] - x0, origin[1] - y0), text, font=font, anchor="ls",
+                               fill=(ink[2], ink[1], ink[0]))
+    image[y0:y1, x0:x1] = np.asarray(patch)[:, :, ::-1]
+
+
+def draw_box(
+    image: np.ndarray, box: tuple[float, float, float, float], text: str, color: tuple[int, int, int]
+) -> np.ndarray:
+    """Draw a box with a filled caption above it (inside the image), in place; returns ``image``."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    thickness = max(1, round(min(h, w) / 400))
+    scale = max(0.4, min(h, w) / 1000)
+    cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness + 1)
+    if text:
+        tw, th, base = _text_size(text, scale, thickness)
+        top = y1 - th - base - 4 if y1 - th - base - 4 >= 0 else y1
+        x = min(max(x1, 0), max(w - tw - 4, 0))
+        cv2.rectangle(image, (x, top), (x + tw + 4, top + th + base + 4), color, -1)
+        luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
+        ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+        _put_text(image, text, (x + 2, top + th + 2), scale, thickness, ink)
+    return image
+
+
+def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, color: tuple[int, int, int], min_conf: float = 0.3,
+                  ) -> None:
+    """Draw a person's COCO skeleton (keypoints (17, 3) in the image's pixels) in place; unseen joints are skipped."""
+    seen = np.isfinite(keypoints).all(axis=1) & (np.nan_to_num(keypoints[:, 2]) >= min_conf)
+    points = [(int(round(x)), int(round(y))) for x, y in np.nan_to_num(keypoints[:, :2])]
+    thickness = max(1, round(min(image.shape[:2]) / 360))
+    for a, b in SKELETON:
+        if seen[a] and seen[b]:
+            cv2.line(image, points[a], points[b], color, thickness, cv2.LINE_AA)
+    for k in np.flatnonzero(seen):
+        cv2.circle(image, points[k], thickness + 1, color, -1, cv2.LINE_AA)

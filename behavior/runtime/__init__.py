@@ -1,0 +1,1 @@
+"""The machine: environment set-up, devices and threads, CPU inference backends, interrupts."""

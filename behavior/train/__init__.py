@@ -1,0 +1,1 @@
+"""Stage 3: train and cross-validate the classifier on the sequences."""
