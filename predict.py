@@ -24,6 +24,7 @@ from pathlib import Path
 import config
 from behavior import cli, metrics, settings
 from behavior.errors import InputError
+from behavior.io.checkpoint import BEST
 from behavior.predict.prediction import (
     Predictor,
     check_evaluation_classes,
@@ -33,7 +34,6 @@ from behavior.predict.prediction import (
 )
 from behavior.report import format_table
 from behavior.settings import PredictSettings
-from behavior.train.training import BEST
 
 log = logging.getLogger("predict")
 

@@ -35,7 +35,7 @@ from bare import Run, bare_track_pass
 import config
 from behavior import cli
 from behavior.detect.pose import PoseSettings
-from behavior.io.checkpoint import save_checkpoint
+from behavior.io.checkpoint import BEST, save_checkpoint
 from behavior.io.files import file_sha256
 from behavior.io.weights import load_yolo, resolve_weights
 from behavior.model.network import BehaviorNet, ModelConfig
@@ -43,7 +43,6 @@ from behavior.predict.prediction import Predictor
 from behavior.report import format_table
 from behavior.runtime import environment, hardware
 from behavior.settings import PredictSettings
-from behavior.train.training import BEST
 from tools.synthetic import ClipSpec, write_clip
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,14 +32,10 @@ from behavior.model.network import BehaviorNet, load_backbone
 from behavior.report import format_table
 from behavior.runtime import environment, hardware
 from behavior.settings import SequenceSettings, TrainConfig
-from behavior.train.training import (
-    class_weights,
-    make_optimizer,
-    make_scaler,
-    model_config_from,
-    seed_everything,
-    train_one_epoch,
-)
+from behavior.train.distributed import make_scaler, seed_everything
+from behavior.train.engine import make_optimizer, train_one_epoch
+from behavior.train.losses import class_weights
+from behavior.train.setup import model_config_from
 from tools.synthetic import write_frames_tree
 
 ROOT = Path(__file__).resolve().parents[1]

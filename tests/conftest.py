@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from behavior.io import checkpoint
 from behavior.runtime import environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +119,7 @@ def tiny_checkpoint(small_sequences, weights_dir, tmp_path_factory) -> Path:
                BATCH_SIZE=8, NUM_EPOCHS=2, LEARNING_RATE=1e-2, NUM_WORKERS=0, MIN_SEQUENCE_FRAMES=2,
                INPUTS=("appearance", "motion"), CNN_INPUT="rgb")
     training.train(cfg, progress=False)
-    return out / "model" / training.BEST
+    return out / "model" / checkpoint.BEST
 
 
 def run_on_small_disk(argv: list[str], mount: Path, size_kb: int, read_only: bool = False,

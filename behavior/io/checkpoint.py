@@ -63,3 +63,23 @@ def unreadable_checkpoint(path: Path) -> str:
         return f"it is an Ultralytics YOLO model (the detector or pose model), not a behavior checkpoint: {ours}"
     return ("it holds Python objects, not only tensors and plain values, and such files are never unpickled here: "
             f"not a checkpoint of this tool; {ours}")
+
+BEST, LAST = "best_mobilenet_lstm.pth", "last.pth"
+REPORT = "report.json"  # written last: a model folder without it holds an interrupted training
+CV_DIR = "cv"  # under MODEL_DIR: fold_<k>/ (a full model folder each), folds.csv, cv_report.json, confusion matrix
+MODEL_FILES = (BEST, LAST, "history.csv", REPORT, "classification_report.txt", "confusion_matrix.csv",
+               "confusion_matrix.png", "curves.png", "predictions.csv", CV_DIR)  # all that training writes
+HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
+
+
+def refuse_foreign_model_dir(model_dir: Path) -> None:
+    """InputError when MODEL_DIR holds files training did not write, which a run would overwrite or mix with: other
+    names, or reports without the model they report on. --overwrite replaces only training's own files."""
+    entries = files.foreign_entries(model_dir, ())
+    foreign = [e for e in entries if e not in MODEL_FILES]
+    if entries and not foreign and not {BEST, LAST, CV_DIR} & set(entries):
+        foreign = entries  # report.json or history.csv and no model: not from a training run
+    if foreign:
+        raise InputError(f"MODEL_DIR {model_dir} holds files training did not write "
+                         f"({files.describe_entries(foreign)}): nothing was changed; choose an empty or new "
+                         "--model-dir")

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,25 +21,16 @@ from typing import Any
 import numpy as np
 
 from behavior import metrics, settings
-from behavior.data.datasets import check_crops_exist
 from behavior.data.splits import SPLITS, assign_folds, assign_splits, read_groups_file, video_groups
 from behavior.errors import InputError
 from behavior.io import files
-from behavior.io.sequence_file import GROUPS_NAME, SequenceTable, read_sequences
+from behavior.io.checkpoint import CV_DIR, refuse_foreign_model_dir
+from behavior.io.sequence_file import GROUPS_NAME, SequenceTable
 from behavior.report import format_table
-from behavior.runtime import hardware
 from behavior.settings import TrainConfig
-from behavior.train.training import (
-    CV_DIR,
-    Distributed,
-    fit,
-    load_training_data,
-    model_config_from,
-    refuse_foreign_model_dir,
-    with_person_classes,
-)
-
-log = logging.getLogger(__name__)
+from behavior.train.distributed import Distributed
+from behavior.train.engine import fit
+from behavior.train.setup import load_training_data, set_up
 
 FOLDS_HEADER = ("video", "label", "group", "fold")
 RUN_KEYS_IGNORED = ("model_dir", "device", "threads", "num_workers", "feature_batch_size")  # no effect on results
@@ -150,13 +140,8 @@ def _cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool, progress: 
     env = Distributed(tc.device)
     if env.world > 1:
         raise InputError("--cv runs in one process: start it without torchrun")
-    full = with_person_classes(read_sequences(Path(tc.sequences_file)), cfg)
-    table = full.subset([i for i, s in enumerate(full.splits) if s in ("train", "val")])  # test is never read
-    if not table.ids:
-        raise InputError(f"{tc.sequences_file} has no train or val sequences to cross-validate")
-    frames_dir, out = Path(tc.frames_dir), Path(tc.model_dir) / CV_DIR
-    mc = model_config_from(cfg, table, frames_dir)
-    check_crops_exist(frames_dir, table, scene=mc.scene_images)
+    table, mc = set_up(cfg, tc, ("train", "val"))  # the test split is never read
+    out = Path(tc.model_dir) / CV_DIR
     group_of, source = cv_groups(cfg, Path(tc.sequences_file), sorted(set(table.videos)))
     plan = plan_folds(table, folds, tc.seed, group_of)
     run = {"folds": folds, "seed": tc.seed, "model_config": mc.to_dict(),
@@ -168,7 +153,6 @@ def _cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool, progress: 
     print(format_table(["fold", *table.classes, "groups"], [
         [k, *(sum(plan.label_of[v] == c for v in plan.videos(k)) for c in table.classes),
          len({plan.group_of[v] for v in plan.videos(k)})] for k in range(1, folds + 1)]))
-    hardware.set_threads(tc.threads)
     data = load_training_data(tc, env, table, mc, progress)
     fractions = tuple(cfg["SPLIT_FRACTIONS"])
     val_share = fractions[1] / (fractions[0] + fractions[1])

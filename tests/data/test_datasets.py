@@ -18,7 +18,7 @@ from behavior.data.mil import PersonStats
 from behavior.errors import InputError
 from behavior.features.streams import flip_vectors
 from behavior.io.sequence_file import SequenceTable, read_sequences
-from behavior.train.training import class_weights
+from behavior.train.losses import class_weights
 
 MOTION = ("appearance", "motion")
 

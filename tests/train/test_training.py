@@ -12,10 +12,10 @@ import torch
 from behavior.errors import BehaviorError, InputError
 from behavior.io import checkpoint
 from behavior.io.weights import resolve_weights
-from behavior.model.network import BehaviorNet, ModelConfig
+from behavior.model.network import BehaviorNet, ModelConfig, load_backbone
 from behavior.predict.prediction import Predictor
 from behavior.settings import PredictSettings
-from behavior.train import training
+from behavior.train import engine, setup, training
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = ("best_mobilenet_lstm.pth", "last.pth", "history.csv", "report.json", "classification_report.txt",
@@ -58,7 +58,7 @@ def test_streams_without_a_cnn(train_cfg, capsys):
     report = training.train(cfg, progress=False)
     out = capsys.readouterr().out
     assert "motion, pose, interaction only (no MobileNetV2)" in out and "Keypoint cache: 0 person folders reused" in out
-    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
     mc = ModelConfig.from_dict(ckpt["model_config"])
     assert mc.inputs == ("motion", "pose", "interaction") and len(mc.pose_sha256) == 64
     assert not any(k.startswith("backbone") or "feature_norm" in k for k in ckpt["model"])
@@ -87,7 +87,7 @@ def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_pat
         shutil.copytree(video / "person_1", video / "scene")
     report = training.train(cfg, progress=False)
     assert f"I3D feature cache: 0 folders reused, {len(videos)} computed" in capsys.readouterr().out
-    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
     mc = ModelConfig.from_dict(ckpt["model_config"])
     assert (mc.feature_dim, mc.video_clip_length, mc.video_size, len(mc.video_sha256)) == (1024, 16, 32, 64)
     assert any("scene_video_norm" in k for k in ckpt["model"]) and report["video_level"]["n"] == 2
@@ -97,7 +97,7 @@ def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_pat
     with np.load(resolve_weights("i3d_kinetics400_rgb.npz")) as weights:
         np.savez(other, **{k: weights[k] * 1.01 for k in weights.files})
     with pytest.raises(InputError, match="I3D_WEIGHTS .* are not the I3D weights this checkpoint was trained with"):
-        Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings(i3d_weights=str(other)))
+        Predictor(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, PredictSettings(i3d_weights=str(other)))
 
 
 def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
@@ -112,11 +112,11 @@ def test_multiple_instance_training_pools_each_clip_s_people(train_cfg, capsys):
     assert report["video_level"]["pooling"] == "max" and report["video_level"]["n"] == 2
     assert report["people_labels"]["walk"]["background"] and report["people_labels"]["fight"]["clips"] == 1
     assert {p for people in report["people"].values() for p in people} == {"person_1"}
-    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
     assert (ckpt["model_config"]["mil_pooling"], ckpt["model_config"]["background_class"]) == ("max", "walk")
-    predictor = Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings())
+    predictor = Predictor(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, PredictSettings())
     assert (predictor.video_rule, predictor.background) == ("max", 1)
-    assert Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings(video_label_rule="mean")).video_rule \
+    assert Predictor(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, PredictSettings(video_label_rule="mean")).video_rule \
         == "mean"
     with pytest.raises(InputError, match="BACKGROUND_CLASS .*'sitting' is not one of the classes of the sequences"):
         training.train(train_cfg(BACKGROUND_CLASS="sitting", MODEL_DIR=cfg["MODEL_DIR"] + "2"), progress=False)
@@ -133,12 +133,12 @@ def test_actor_classes_label_each_person_and_add_the_background_class(train_cfg,
     assert "Keypoint cache:" in out  # who acts is read from the keypoints
     assert re.search(r"Who acts \(fight\): of \d+ train and val sequences, 0 are of people receiving the action "
                      r"\(<action>_received\) and 0 are of people passing by \(none\)", out)  # one person a clip
-    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
     assert ckpt["classes"] == ["fight", "walk", "none", "fight_received"]
     mc = ModelConfig.from_dict(ckpt["model_config"])
     assert (mc.actor_classes, mc.mil_pooling, mc.background_class, mc.num_classes) == (("fight",), "roles", "none", 4)
     assert report["video_level"]["pooling"] == "mean_min" and report["video_level"]["n"] == 2
-    predictor = Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings())
+    predictor = Predictor(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, PredictSettings())
     assert (predictor.video_rule, predictor.background) == ("mean_min", 2)
     for overrides, message in [({"BACKGROUND_CLASS": ""}, "ACTOR_CLASSES .*needs a BACKGROUND_CLASS"),
                                ({"ACTOR_CLASSES": ("kick",)}, "ACTOR_CLASSES .*kick: not among the clip classes"),
@@ -157,10 +157,10 @@ def test_roles_without_actor_classes_train_each_person_and_pool_by_mean_min(trai
     out = capsys.readouterr().out
     assert re.search(r"Who acts: of \d+ train and val sequences, 0 are of people passing by \(walk\)", out)
     assert "clips as bags" not in out  # per sequence
-    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
     assert ckpt["classes"] == ["fight", "walk"] and ckpt["model_config"]["mil_pooling"] == "roles"
     assert report["video_level"]["pooling"] == "mean_min"
-    predictor = Predictor(Path(cfg["MODEL_DIR"]) / training.BEST, PredictSettings())
+    predictor = Predictor(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, PredictSettings())
     assert (predictor.video_rule, predictor.background) == ("mean_min", 1)
     with pytest.raises(InputError, match="MIL_POOLING .*roles needs a BACKGROUND_CLASS"):
         training.train({**cfg, "BACKGROUND_CLASS": "", "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
@@ -180,12 +180,12 @@ def test_a_class_missing_from_a_split_is_said_plainly():
 def test_checkpoint_round_trip_weights_only(train_cfg):
     cfg = train_cfg(NUM_EPOCHS=1)
     training.train(cfg, progress=False)
-    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / training.BEST, weights_only=True)
+    ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
     assert set(ckpt) >= {"model", "classes", "model_config", "train_config", "metrics", "epoch", "versions"}
     mc = ModelConfig.from_dict(ckpt["model_config"])
     assert (mc.sequence_length, mc.frame_width, mc.num_classes) == (4, 32, 2)
     assert ckpt["classes"] == ["fight", "walk"] and mc.pad_mode == cfg["PAD_MODE"]
-    net = BehaviorNet(mc, training.load_backbone(None))
+    net = BehaviorNet(mc, load_backbone(None))
     net.load_state_dict(ckpt["model"])
 
 
@@ -197,7 +197,7 @@ def test_early_stopping_stops(train_cfg, capsys):
 
 
 def test_early_stopping_rule():
-    stop = training.EarlyStopping(patience=2)
+    stop = engine.EarlyStopping(patience=2)
     assert stop.step(0.5) and not stop.step(0.5) and not stop.should_stop
     assert not stop.step(0.4) and stop.should_stop
 
@@ -223,18 +223,33 @@ def test_resume_after_ctrl_c_continues_the_same_run(train_cfg, tmp_path, monkeyp
 
     straight = train_cfg(NUM_EPOCHS=4, MODEL_DIR=str(tmp_path / "straight"))
     training.train(straight, progress=False)
-    real = training.train_one_epoch
+    real = engine.train_one_epoch
     resumed = {**straight, "MODEL_DIR": str(tmp_path / "resumed")}
-    monkeypatch.setattr(training, "train_one_epoch", ctrl_c_on_call(real, 3))  # in epoch 3
+    monkeypatch.setattr(engine, "train_one_epoch", ctrl_c_on_call(real, 3))  # in epoch 3
     with pytest.raises(KeyboardInterrupt):
         training.train(resumed, progress=False)
-    monkeypatch.setattr(training, "train_one_epoch", real)
+    monkeypatch.setattr(engine, "train_one_epoch", real)
     capsys.readouterr()
-    training.train(resumed, resume=True, progress=False)
+    training.train(resumed, progress=False)  # the plain command continues an interrupted run: no --resume needed
     assert "the same run goes on" in capsys.readouterr().out
-    a, b = (checkpoint.load_checkpoint(Path(cfg["MODEL_DIR"]) / training.LAST) for cfg in (straight, resumed))
+    a, b = (checkpoint.load_checkpoint(Path(cfg["MODEL_DIR"]) / checkpoint.LAST) for cfg in (straight, resumed))
     assert [h["train_loss"] for h in a["history"]] == pytest.approx([h["train_loss"] for h in b["history"]], rel=1e-6)
     assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
+
+
+def test_an_interrupted_run_with_other_settings_is_not_continued_silently(train_cfg, tmp_path, monkeypatch):
+    """A plain rerun continues only the same run: changed settings need --overwrite, said in one line."""
+    from conftest import ctrl_c_on_call
+
+    cfg = train_cfg(NUM_EPOCHS=3)
+    real = engine.train_one_epoch
+    monkeypatch.setattr(engine, "train_one_epoch", ctrl_c_on_call(real, 2))
+    with pytest.raises(KeyboardInterrupt):
+        training.train(cfg, progress=False)
+    monkeypatch.setattr(engine, "train_one_epoch", real)
+    with pytest.raises(InputError, match="holds an interrupted training that cannot go on .*hidden_dim.*--overwrite"):
+        training.train({**cfg, "LSTM_HIDDEN_DIM": 32}, progress=False)
+    assert training.train({**cfg, "LSTM_HIDDEN_DIM": 32}, overwrite=True, progress=False)["best_epoch"] >= 1
 
 
 def test_resume_refuses_other_classes(train_cfg, tmp_path):
@@ -289,7 +304,7 @@ def test_ddp_two_cpu_processes(train_cfg, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("Epoch 2/2") == 1  # only rank 0 prints
     assert "2 process(es)" in proc.stdout and "FINAL EVALUATION ON TEST SET" in proc.stdout
-    assert (Path(cfg["MODEL_DIR"]) / training.BEST).is_file()
+    assert (Path(cfg["MODEL_DIR"]) / checkpoint.BEST).is_file()
 
 
 def test_script_errors_are_one_line(tmp_path):
@@ -360,7 +375,7 @@ def test_the_cnn_backend_is_chosen_once_and_recorded(train_cfg, overrides, backe
     from behavior.io.sequence_file import read_sequences
 
     cfg = train_cfg(**overrides)
-    mc = training.model_config_from(cfg, read_sequences(Path(cfg["SEQUENCES_FILE"])), Path(cfg["FRAMES_DIR"]))
+    mc = setup.model_config_from(cfg, read_sequences(Path(cfg["SEQUENCES_FILE"])), Path(cfg["FRAMES_DIR"]))
     assert mc.cnn_backend == backend
     assert ModelConfig.from_dict(mc.to_dict()).cnn_backend == backend
 
