@@ -15,6 +15,7 @@ Exit codes: 0 done, 1 some videos of a batch failed, 2 bad arguments, input or c
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -25,13 +26,8 @@ import config
 from behavior import cli, metrics, settings
 from behavior.errors import InputError
 from behavior.io.checkpoint import BEST
-from behavior.predict.prediction import (
-    Predictor,
-    check_evaluation_classes,
-    evaluate_batch,
-    evaluation_headline,
-    predict_folder,
-)
+from behavior.predict.batch import check_evaluation_classes, evaluate_batch, evaluation_headline, predict_folder
+from behavior.predict.session import Predictor
 from behavior.report import format_table
 from behavior.settings import PredictSettings
 
@@ -61,35 +57,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.setup_logging(args.log_level)
     if args.evaluate and not args.videos_dir:
         raise InputError("--evaluate needs --videos-dir")
-    checkpoint = args.checkpoint or Path(cfg["MODEL_DIR"]) / BEST
-    predictor = Predictor(checkpoint, PredictSettings.from_config(cfg))
-    progress = not args.no_progress
-
+    predictor = Predictor(args.checkpoint or Path(cfg["MODEL_DIR"]) / BEST, PredictSettings.from_config(cfg))
     if args.videos_dir:
-        if args.evaluate:
-            check_evaluation_classes(args.videos_dir, predictor.classes)
-        out = args.output_dir or Path("outputs") / (args.videos_dir.resolve().name + "_predictions")
-        items = predict_folder(predictor, args.videos_dir, out, args.overwrite, progress)
-        rows = [[it.path.name, it.label, it.predicted or ("-" if it.error else "(nobody labeled)"),
-                 "interrupted" if it.interrupted else it.error[:60]] for it in items]
-        print(format_table(["video", "class", "predicted", "error"], rows))
-        if items and items[-1].interrupted:
-            print(f"\ninterrupted: {len(items) - 1} videos done, outputs in {out}; run the same command to go on")
-            return cli.EXIT_INTERRUPTED
-        if args.evaluate:
-            report = evaluate_batch(items, predictor.classes, out)
-            print()
-            print(metrics.classification_report_text(report, f"Video level over all {report['n']} videos"))
-            print(evaluation_headline(report))
-        print(f"\noutputs: {out}")
-        return cli.EXIT_FAILED if any(it.error for it in items) else cli.EXIT_OK
+        return predict_videos_dir(predictor, args)
+    return predict_one(predictor, args)
 
+
+def predict_videos_dir(predictor: Predictor, args: argparse.Namespace) -> int:
+    """--videos-dir: every video into its own folder, a table of their labels, and with --evaluate the metrics."""
+    if args.evaluate:
+        check_evaluation_classes(args.videos_dir, predictor.classes)
+    out = args.output_dir or Path("outputs") / (args.videos_dir.resolve().name + "_predictions")
+    items = predict_folder(predictor, args.videos_dir, out, args.overwrite, not args.no_progress)
+    rows = [[it.path.name, it.label, it.predicted or ("-" if it.error else "(nobody labeled)"),
+             "interrupted" if it.interrupted else it.error[:60]] for it in items]
+    print(format_table(["video", "class", "predicted", "error"], rows))
+    if items and items[-1].interrupted:
+        print(f"\ninterrupted: {len(items) - 1} videos done, outputs in {out}; run the same command to go on")
+        return cli.EXIT_INTERRUPTED
+    if args.evaluate:
+        report = evaluate_batch(items, predictor.classes, out)
+        print()
+        print(metrics.classification_report_text(report, f"Video level over all {report['n']} videos"))
+        print(evaluation_headline(report))
+    print(f"\noutputs: {out}")
+    return cli.EXIT_FAILED if any(it.error for it in items) else cli.EXIT_OK
+
+
+def predict_one(predictor: Predictor, args: argparse.Namespace) -> int:
+    """--video or --source: the annotated video, tracks.csv and summary.json, and each person's timeline printed."""
     if args.video:
         source, name = args.video, args.video.stem
     else:
         source, name = args.source, "stream_" + time.strftime("%Y%m%d_%H%M%S")
     out = args.output_dir or Path("outputs") / name
-    summary = predictor.run(source, out, show=args.show, progress=progress, overwrite=args.overwrite)
+    summary = predictor.run(source, out, show=args.show, progress=not args.no_progress, overwrite=args.overwrite)
     rows = [[f"person_{t['person']}", t["track_id"], t["first_frame"], t["last_frame"], t["frames"],
              t["majority_label"] or "...", t["mean_confidence"] if t["mean_confidence"] is not None else "-",
              " > ".join(s["label"] for s in t["segments"][:4]) + (" ..." if len(t["segments"]) > 4 else "")]

@@ -4,7 +4,7 @@
 On real clips (surv_fight by default), every kept frame is tracked once (YOLOv8 + ByteTrack, as
 stage 1), then both ways run on the same frame, alternating:
 
-    crop         YOLOv8-pose on each tracked person's crop (the pipeline's ``prediction.training_crop``),
+    crop         YOLOv8-pose on each tracked person's crop (the pipeline's ``person_features.training_crop``),
                  batched over the frame's people, at POSE_IMGSZ; the pose best overlapping the tracked box
     whole frame  YOLOv8-pose once on the frame at YOLO_IMGSZ; each tracked box takes the pose that overlaps
                  it best (IoU >= pose.MIN_MATCH_IOU), each pose at most once
@@ -31,7 +31,7 @@ from behavior.detect.tracking import PersonTracker
 from behavior.io.clips import find_videos
 from behavior.io.video import FrameReader
 from behavior.model.network import ModelConfig
-from behavior.predict.prediction import training_crop
+from behavior.predict.person_features import training_crop
 from behavior.report import format_table
 from behavior.runtime import environment, hardware
 from behavior.settings import DetectorSettings

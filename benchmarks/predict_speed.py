@@ -39,7 +39,7 @@ from behavior.io.checkpoint import BEST, save_checkpoint
 from behavior.io.files import file_sha256
 from behavior.io.weights import load_yolo, resolve_weights
 from behavior.model.network import BehaviorNet, ModelConfig
-from behavior.predict.prediction import Predictor
+from behavior.predict.session import Predictor
 from behavior.report import format_table
 from behavior.runtime import environment, hardware
 from behavior.settings import PredictSettings

@@ -161,3 +161,22 @@ def ctrl_c_on_call(real, n: int):
         return real(*args, **kwargs)
 
     return wrapper
+
+
+@pytest.fixture
+def person_log(monkeypatch) -> list:
+    """Every person a prediction sees, as (frame, track, features, stream vector, keypoints), recorded by wrapping
+    the per-frame feature step (``PersonFeatures.compute``)."""
+    from behavior.predict.person_features import PersonFeatures
+
+    log: list = []
+    real = PersonFeatures.compute
+
+    def compute(self, frame, dets, tracks):
+        found = real(self, frame, dets, tracks)
+        log.extend(zip([frame.index] * len(dets), [d.track_id for d in dets], found.features, found.vectors,
+                       found.keypoints, strict=True))
+        return found
+
+    monkeypatch.setattr(PersonFeatures, "compute", compute)
+    return log

@@ -2,7 +2,7 @@
 
 The detector and ByteTrack decide who is where (the pose model alone misses small people); the
 pose model then runs on each person's crop, the very image stage 1 saved (prediction makes it the
-same way: ``prediction.training_crop``), batched over the crops at hand. Of the poses found in a
+same way: ``person_features.training_crop``), batched over the crops at hand. Of the poses found in a
 crop, the one whose box best overlaps the tracked box is that person's; none overlapping enough
 means no keypoints, stored as NaN, never as zeros. Keypoints are kept in source-pixel coordinates.
 

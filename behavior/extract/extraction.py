@@ -21,7 +21,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -176,52 +176,77 @@ def _people(frames: Iterable[Frame], tracker: PersonTracker | None) -> Iterator[
         yield frame, [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)]
 
 
+@dataclass
+class TrackLog:
+    """What one pass over a video saw of each track: its rows for tracks.csv, frame counts, first and last frame."""
+
+    rows: list[tuple] = field(default_factory=list)  # (frame, time, track, box, conf)
+    counts: Counter = field(default_factory=Counter)
+    first_seen: dict[int, int] = field(default_factory=dict)
+    last_seen: dict[int, int] = field(default_factory=dict)
+
+    def add(self, frame: Frame, track: int, box: tuple[float, ...], conf: float) -> None:
+        self.rows.append((frame.index, frame.time_s, track, box, conf))
+        self.counts[track] += 1
+        self.first_seen.setdefault(track, frame.index)
+        self.last_seen[track] = frame.index
+
+    def add_whole_frame(self, rows: list[tuple]) -> None:
+        """The stand-in of a video where nobody was tracked: every kept frame whole, as track 0."""
+        self.rows += rows
+        self.counts[WHOLE_FRAME_TRACK] = len(rows)
+        self.first_seen[WHOLE_FRAME_TRACK], self.last_seen[WHOLE_FRAME_TRACK] = rows[0][0], rows[-1][0]
+
+
 def _extract_into(
     staging: Path, job: VideoJob, fps: float, total: int, settings: ExtractSettings,
     tracker: PersonTracker | None, progress: bool,
 ) -> tuple[list[dict[str, Any]], int, int]:
     """Track and crop every kept frame of ``job`` into ``staging``; return persons and frame counts."""
-    size = (settings.frame_width, settings.frame_height)
     reader = FrameReader(job.path, settings.target_fps, fps=fps)
     if tracker is not None:
         tracker.reset(fps=min(fps, settings.target_fps) if settings.target_fps > 0 else fps)
-    counts: Counter = Counter()
-    first_seen: dict[int, int] = {}
-    last_seen: dict[int, int] = {}
-    rows: list[tuple] = []
     found = _people(reader, tracker)
     with stop_requests() as stop, JpegWriter(settings.jpeg_quality) as writer, closing(found), tqdm(
         total=total or None, desc=job.stem, unit="frame", leave=False, disable=not progress
     ) as bar:
-        for frame, people in found:
-            stop.check()
-            h, w = frame.image.shape[:2]
-            if settings.scene:
-                writer.submit(staging / SCENE_DIR / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
-            for det in people:
-                box = clip_box(det.box, w, h)
-                if tracker is None:
-                    crop = letterbox(frame.image, size)
-                else:
-                    crop = crop_person(frame.image, box, size, settings.crop_margin)
-                writer.submit(staging / f"track_{det.track_id}" / f"frame_{frame.index:06d}.jpg", crop)
-                rows.append((frame.index, frame.time_s, det.track_id, box, det.conf))
-                counts[det.track_id] += 1
-                first_seen.setdefault(det.track_id, frame.index)
-                last_seen[det.track_id] = frame.index
-            bar.update()
-        person_of = _rank_tracks(counts, first_seen, settings)
+        tracks = _crop_frames(found, staging, settings, tracker is None, writer, stop, bar)
+        person_of = _rank_tracks(tracks.counts, tracks.first_seen, settings)
         if reader.frames_kept and tracker is not None and not person_of:
             whole = _whole_frame_into(staging, job, fps, settings, writer, stop)  # a label for every video
             if whole:
-                rows += whole
-                counts[WHOLE_FRAME_TRACK] = len(whole)
-                first_seen[WHOLE_FRAME_TRACK], last_seen[WHOLE_FRAME_TRACK] = whole[0][0], whole[-1][0]
+                tracks.add_whole_frame(whole)
                 person_of = {WHOLE_FRAME_TRACK: WHOLE_FRAME_TRACK}
     if reader.frames_kept == 0:
         raise VideoError("no frames could be decoded")
+    return _keep_ranked(staging, tracks, person_of), reader.frames_read, reader.frames_kept
 
-    for track in counts:
+
+def _crop_frames(found: Iterable[tuple[Frame, list[Detection]]], staging: Path, settings: ExtractSettings,
+                 whole_frames: bool, writer: JpegWriter, stop: StopRequest, bar: tqdm) -> TrackLog:
+    """Save every person's crop (and, with scene images, every frame whole) into ``staging/track_<id>/``."""
+    size = (settings.frame_width, settings.frame_height)
+    tracks = TrackLog()
+    for frame, people in found:
+        stop.check()
+        h, w = frame.image.shape[:2]
+        if settings.scene:
+            writer.submit(staging / SCENE_DIR / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
+        for det in people:
+            box = clip_box(det.box, w, h)
+            if whole_frames:
+                crop = letterbox(frame.image, size)
+            else:
+                crop = crop_person(frame.image, box, size, settings.crop_margin)
+            writer.submit(staging / f"track_{det.track_id}" / f"frame_{frame.index:06d}.jpg", crop)
+            tracks.add(frame, det.track_id, box, det.conf)
+        bar.update()
+    return tracks
+
+
+def _keep_ranked(staging: Path, tracks: TrackLog, person_of: dict[int, int]) -> list[dict[str, Any]]:
+    """Rename the kept tracks' folders to ``person_<k>``, drop the others, write tracks.csv; returns the persons."""
+    for track in tracks.counts:
         folder = staging / f"track_{track}"
         if track in person_of:
             folder.rename(staging / f"person_{person_of[track]}")
@@ -232,16 +257,15 @@ def _extract_into(
         TRACKS_HEADER,
         (
             (index, f"{t:.3f}", track, person_of[track], *(f"{v:.1f}" for v in box), f"{conf:.4f}")
-            for index, t, track, box, conf in sorted(rows, key=lambda r: (r[0], person_of.get(r[2], 0)))
+            for index, t, track, box, conf in sorted(tracks.rows, key=lambda r: (r[0], person_of.get(r[2], 0)))
             if track in person_of
         ),
     )
-    persons = [
-        {"person": k, "track_id": t, "frames": counts[t], "first_frame": first_seen[t], "last_frame": last_seen[t],
-         **({"whole_frame": True} if t == WHOLE_FRAME_TRACK else {})}
+    return [
+        {"person": k, "track_id": t, "frames": tracks.counts[t], "first_frame": tracks.first_seen[t],
+         "last_frame": tracks.last_seen[t], **({"whole_frame": True} if t == WHOLE_FRAME_TRACK else {})}
         for t, k in sorted(person_of.items(), key=lambda item: item[1])
     ]
-    return persons, reader.frames_read, reader.frames_kept
 
 
 def _whole_frame_into(staging: Path, job: VideoJob, fps: float, settings: ExtractSettings,
@@ -285,6 +309,42 @@ def _add_scene(final: Path, job: VideoJob, meta: dict[str, Any], settings: Extra
     return True
 
 
+def _finished_earlier(job: VideoJob, final: Path, settings: ExtractSettings, identity: dict[str, Any],
+                      size_bytes: int) -> VideoResult | None:
+    """The skipped result of a video an identical run already finished (its scene images added if now wanted)."""
+    meta = files.read_json(final / "meta.json")
+    if not _is_done(meta, identity, size_bytes):
+        return None
+    added = settings.scene and not meta.get("scene") and _add_scene(final, job, meta, settings)
+    return VideoResult(job, STATUS_SKIPPED, len(tracked_persons(meta)), int(meta.get("frames_kept", 0)),
+                       whole_frame=bool(meta.get("whole_frame")), scene_added=bool(added))
+
+
+def _extract_to_staging(job: VideoJob, staging: Path, settings: ExtractSettings, tracker: PersonTracker | None,
+                        progress: bool, meta: dict[str, Any]) -> None:
+    """Extract ``job`` into ``staging`` and fill ``meta``; a problem with the video itself is recorded as failed
+    (its partial files removed), a full or read-only disk propagates to stop the batch."""
+    try:
+        info = probe_video(job.path)
+        meta.update(fps=info.fps, width=info.width, height=info.height, frame_count=info.frame_count)
+        total = expected_kept_frames(info.frame_count, info.fps, settings.target_fps)
+        persons, frames_read, frames_kept = _extract_into(staging, job, info.fps, total, settings, tracker, progress)
+        meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
+                    status=STATUS_DONE, error="", **({"scene": True} if settings.scene else {}))
+        if any(p.get("whole_frame") for p in persons):
+            meta["whole_frame"] = True
+            log.warning("%s: no person tracked for at least %d frames: the whole frame stands in (person_%d)",
+                        job.key, settings.min_track_frames, WHOLE_FRAME_TRACK)
+    except files.OutputError:
+        raise  # a full or read-only disk fails every video alike: stop the batch
+    except Exception as exc:  # one bad video never stops the batch
+        for child in staging.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        message = first_line(exc)
+        meta.update(frames_kept=0, persons=[], status=STATUS_FAILED, error=message)
+        log.warning("%s: failed: %s", job.key, message)
+
+
 def extract_video(
     job: VideoJob,
     frames_dir: Path,
@@ -297,7 +357,8 @@ def extract_video(
     """Extract one video into its folder, or skip it when an identical run already finished it.
 
     Any problem with the video itself is recorded as a failed result (and in meta.json);
-    problems with the tool's setup (missing weights) propagate to stop the batch.
+    problems with the tool's setup (missing weights) propagate to stop the batch. The folder appears, complete
+    with its meta.json, only when every file is in place.
     """
     final = job.out_dir(frames_dir)
     try:
@@ -305,13 +366,9 @@ def extract_video(
     except OSError as exc:
         size_bytes = -1
         log.debug("cannot stat %s: %s", job.path, exc)
-    if not overwrite:
-        meta = files.read_json(final / "meta.json")
-        if _is_done(meta, identity, size_bytes):
-            added = settings.scene and not meta.get("scene") and _add_scene(final, job, meta, settings)
-            return VideoResult(job, STATUS_SKIPPED, len(tracked_persons(meta)), int(meta.get("frames_kept", 0)),
-                               whole_frame=bool(meta.get("whole_frame")), scene_added=bool(added))
-
+    earlier = None if overwrite else _finished_earlier(job, final, settings, identity, size_bytes)
+    if earlier is not None:
+        return earlier
     tracker = get_tracker()  # outside the per-video try: a broken detector must stop the batch
     staging = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -321,27 +378,7 @@ def extract_video(
     meta: dict[str, Any] = {"source": str(job.path), "size_bytes": size_bytes, "group": job.group,
                             "class": job.label, "video": job.stem}
     try:
-        try:
-            info = probe_video(job.path)
-            meta.update(fps=info.fps, width=info.width, height=info.height, frame_count=info.frame_count)
-            total = expected_kept_frames(info.frame_count, info.fps, settings.target_fps)
-            persons, frames_read, frames_kept = _extract_into(
-                staging, job, info.fps, total, settings, tracker, progress
-            )
-            meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
-                        status=STATUS_DONE, error="", **({"scene": True} if settings.scene else {}))
-            if any(p.get("whole_frame") for p in persons):
-                meta["whole_frame"] = True
-                log.warning("%s: no person tracked for at least %d frames: the whole frame stands in (person_%d)",
-                            job.key, settings.min_track_frames, WHOLE_FRAME_TRACK)
-        except files.OutputError:
-            raise  # a full or read-only disk fails every video alike: stop the batch
-        except Exception as exc:  # one bad video never stops the batch
-            for child in staging.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-            message = first_line(exc)
-            meta.update(frames_kept=0, persons=[], status=STATUS_FAILED, error=message)
-            log.warning("%s: failed: %s", job.key, message)
+        _extract_to_staging(job, staging, settings, tracker, progress, meta)
         meta.update(identity)
         meta.update(seconds=round(time.perf_counter() - started, 3),
                     created=datetime.now(UTC).isoformat(timespec="seconds"), versions=hardware.versions(),

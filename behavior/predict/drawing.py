@@ -142,3 +142,28 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, color: tuple[int, in
             cv2.line(image, points[a], points[b], color, thickness, cv2.LINE_AA)
     for k in np.flatnonzero(seen):
         cv2.circle(image, points[k], thickness + 1, color, -1, cv2.LINE_AA)
+
+
+class Annotator:
+    """Draws each person's box and label (and skeleton, with DRAW_POSE) onto a frame, one color per class.
+
+    Example:
+        >>> Annotator(["fight", "walk"], draw_pose=False).annotate(image, detections, states, {})  # doctest: +SKIP
+    """
+
+    def __init__(self, classes: list[str], draw_pose: bool) -> None:
+        self.classes, self.draw_pose = classes, draw_pose
+        self.colors = palette(len(classes))
+
+    def annotate(self, image: np.ndarray, dets: list, states: dict, keypoints: dict[int, np.ndarray | None]) -> None:
+        """Draw one frame's people in place: "#7 walking 0.92", or "#7 ..." before their first label."""
+        for d in dets:
+            probs = states[d.track_id].probs
+            if probs is None:
+                draw_box(image, d.box, f"#{d.track_id} ...", (200, 200, 200))
+            else:
+                k = int(probs.argmax())
+                draw_box(image, d.box, f"#{d.track_id} {self.classes[k]} {probs[k]:.2f}", self.colors[k])
+            skeleton = keypoints.get(d.track_id)
+            if self.draw_pose and skeleton is not None:
+                draw_skeleton(image, skeleton, (255, 255, 255))

@@ -13,7 +13,7 @@ from behavior.extract.extraction import extract_all
 from behavior.io.checkpoint import save_checkpoint
 from behavior.io.clips import find_videos
 from behavior.model.network import BehaviorNet, ModelConfig
-from behavior.predict.prediction import Predictor
+from behavior.predict.session import Predictor
 from behavior.settings import DetectorSettings, ExtractSettings, PredictSettings
 
 CLIP = "fight/fi079.mp4"  # 640x360, 71 frames, two people fighting
@@ -96,7 +96,7 @@ def pose_checkpoint(path, mc: ModelConfig) -> None:
                            "train_config": {}, "metrics": {}, "epoch": 1, "versions": {}})
 
 
-def test_prediction_computes_the_keypoints_and_streams_training_read(real_clip, estimator, tmp_path):
+def test_prediction_computes_the_keypoints_and_streams_training_read(real_clip, estimator, tmp_path, person_log):
     """A training video's frames give, live, the keypoints and stream vectors that training computed."""
     root, job = real_clip
     dirs = person_dirs(root, job)
@@ -106,13 +106,12 @@ def test_prediction_computes_the_keypoints_and_streams_training_read(real_clip, 
     mc = ModelConfig(inputs=STREAMS, pose_sha256=estimator.settings.sha256())
     pose_checkpoint(tmp_path / "pose.pth", mc)
     predictor = Predictor(tmp_path / "pose.pth", PredictSettings(detector=DetectorSettings()))
-    predictor.feature_log = []
     summary = predictor.run(job.path, tmp_path / "pred", progress=False)
     person_of = {int(r["track_id"]): int(r["person"])
                  for r in csv.DictReader(open(job.out_dir(root / "frames") / "tracks.csv"))}
     compared = 0
     kept = set(person_of)
-    for frame, track, _, vector, keypoints in predictor.feature_log:
+    for frame, track, _, vector, keypoints in person_log:
         if track not in kept:
             continue  # a short track stage 1 dropped
         path = f"{job.key}/person_{person_of[track]}/frame_{frame:06d}.jpg"

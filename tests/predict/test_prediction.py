@@ -18,7 +18,8 @@ from behavior.features.appearance import FeatureCache
 from behavior.features.video_backbone import VideoBackbone, VideoFeatureCache
 from behavior.io.clips import find_videos
 from behavior.io.video import VideoWriter
-from behavior.predict.prediction import Predictor, video_label
+from behavior.predict.outputs import video_label
+from behavior.predict.session import Predictor
 from behavior.settings import DetectorSettings, ExtractSettings, PredictSettings
 from tools.synthetic import ClipSpec, render_clip, write_clip
 
@@ -57,7 +58,7 @@ def predictor_input(request, predictor):
     predictor.net.members, predictor.video = members, None
 
 
-def test_streaming_features_equal_batch_features(predictor_input, sample_clips, tmp_path):
+def test_streaming_features_equal_batch_features(predictor_input, sample_clips, tmp_path, person_log):
     """The crops and features of a live prediction are those that training computed from the same frames (with
     INPUTS "scene_video": each person's, then I3D's of their frame's scene clip, from the scene images stage 1
     saves and the I3D feature cache)."""
@@ -78,12 +79,8 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
     video_store = VideoFeatureCache(tmp_path / "cache", "v").load(tmp_path / "frames", [scene_dir], predictor.video,
                                                                   progress=False) if mc.i3d else None
 
-    predictor.feature_log = []
-    try:
-        predictor.run(job.path, tmp_path / "pred", progress=False)
-        log = predictor.feature_log
-    finally:
-        predictor.feature_log = None
+    predictor.run(job.path, tmp_path / "pred", progress=False)
+    log = person_log
     assert len(log) * mc.appearance == len(store.index) and len(log) >= 20
     rel = video_dir.relative_to(tmp_path / "frames").as_posix()
     for frame, track, streamed, _, _ in log:
@@ -189,7 +186,7 @@ def test_video_label_rules():
 @pytest.mark.parametrize("background", [None, 2])
 def test_prediction_and_training_give_a_video_the_same_label(pooling, actors, background):
     from behavior.data.mil import label_rule, make_bags
-    from behavior.train.training import video_probs
+    from behavior.train.evaluation import video_probs
 
     classes = ["kick", "punch", "normal", "kick_received"]
     rng = np.random.default_rng(len(pooling) + (background or 0) + len(actors))
@@ -399,9 +396,9 @@ def interrupt_after(predictor, monkeypatch):
     """Press Ctrl-C ``presses`` times in the next prediction once ``n`` frames of a video are done."""
     import signal
 
-    from behavior.predict import prediction
+    from behavior.predict import session
 
-    original = prediction._Session.handle
+    original = session.Session.handle
     plan = {"after": None, "presses": 1}
 
     def handle(self, frame, dets):
@@ -412,7 +409,7 @@ def interrupt_after(predictor, monkeypatch):
         return original(self, frame, dets)
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever the runner set
-    monkeypatch.setattr(prediction._Session, "handle", handle)
+    monkeypatch.setattr(session.Session, "handle", handle)
     yield lambda n, presses=1: plan.update(after=n, presses=presses)
     signal.signal(signal.SIGINT, before)
 
@@ -421,7 +418,7 @@ def interrupt_after(predictor, monkeypatch):
 def test_an_interrupted_video_is_marked_and_redone(predictor, interrupt_after, sample_clips, tmp_path, presses,
                                                     kept):
     """One Ctrl-C finishes the frame in hand and stops; a second one stops at once. Either way the frames are kept."""
-    from behavior.predict.prediction import prediction_state
+    from behavior.predict.outputs import prediction_state
 
     clip = sample_clips / "walking" / "walking_0.mp4"
     interrupt_after(5, presses)
@@ -435,7 +432,8 @@ def test_an_interrupted_video_is_marked_and_redone(predictor, interrupt_after, s
 
 
 def test_ctrl_c_stops_a_batch_and_a_rerun_goes_on(predictor, interrupt_after, sample_clips, tmp_path):
-    from behavior.predict.prediction import predict_folder, prediction_state
+    from behavior.predict.batch import predict_folder
+    from behavior.predict.outputs import prediction_state
 
     out = tmp_path / "batch"
     interrupt_after(None)
@@ -472,7 +470,7 @@ def test_ctrl_c_exits_130(tiny_checkpoint, tmp_path, mode):
     import signal
     import time
 
-    from behavior.predict.prediction import prediction_state
+    from behavior.predict.outputs import prediction_state
 
     clips = tmp_path / "clips"
     for label in ("standing", "walking"):  # long enough for the signal to land mid-video
@@ -550,11 +548,11 @@ def test_memory_stays_flat_on_a_long_stream(predictor, tmp_path):
 
     from behavior.detect.tracking import Detection
     from behavior.io.video import Frame
-    from behavior.predict.prediction import _Session
+    from behavior.predict.session import Session
 
     image = np.full((96, 128, 3), 120, np.uint8)
     dets = [Detection(k, (10.0 + 20 * k, 10.0, 25.0 + 20 * k, 80.0), 0.9) for k in range(1, 6)]
-    session = _Session(predictor, tmp_path, 15.0, show=False)
+    session = Session(predictor, tmp_path, 15.0, show=False)
     try:
         def feed(start: int, n: int) -> None:
             for i in range(start, start + n):
@@ -571,7 +569,7 @@ def test_memory_stays_flat_on_a_long_stream(predictor, tmp_path):
         session.close()
     assert grown < 100_000, f"memory grew {grown} bytes over 400 frames with 5 people"  # was ~1 KB/person/frame
     assert sum(1 for _ in open(tmp_path / "tracks.csv")) == 1 + 600 * 5
-    assert all(len(st.segments) <= 50 for st in session.states.values())
+    assert all(len(st.segments) <= 50 for st in session.buffer.states.values())
 
 
 @pytest.mark.parametrize("read_only", [True, False], ids=["read-only", "full"])
@@ -621,7 +619,7 @@ def test_a_checkpoint_from_before_the_streams_still_predicts(tiny_checkpoint, sa
     assert summary["video_label"] == today["video_label"] and summary["tracks"]
 
 
-def test_a_motion_only_model_predicts_without_crops(sample_clips, tmp_path, weights_dir):
+def test_a_motion_only_model_predicts_without_crops(sample_clips, tmp_path, weights_dir, person_log):
     """A model that reads neither appearance nor pose needs no crop, no CNN and no pose model."""
     from behavior.io.checkpoint import save_checkpoint
     from behavior.model.network import BehaviorNet, ModelConfig
@@ -632,7 +630,6 @@ def test_a_motion_only_model_predicts_without_crops(sample_clips, tmp_path, weig
                                               "epoch": 1, "versions": {}})
     predictor = Predictor(tmp_path / "motion.pth", PredictSettings(stride=2))
     assert predictor.pose is None and predictor.net.backbone is None
-    predictor.feature_log = []
     summary = predictor.run(sample_clips / "walking" / "walking_0.mp4", tmp_path / "out", progress=False)
     assert summary["video_label"]["label"] in ("a", "b")
-    assert predictor.feature_log and all(f.numel() == 0 and k is None for _, _, f, _, k in predictor.feature_log)
+    assert person_log and all(f.numel() == 0 and k is None for _, _, f, _, k in person_log)

@@ -13,7 +13,7 @@ from behavior.errors import BehaviorError, InputError
 from behavior.io import checkpoint
 from behavior.io.weights import resolve_weights
 from behavior.model.network import BehaviorNet, ModelConfig, load_backbone
-from behavior.predict.prediction import Predictor
+from behavior.predict.session import Predictor
 from behavior.settings import PredictSettings
 from behavior.train import engine, setup, training
 

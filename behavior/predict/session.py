@@ -1,0 +1,330 @@
+"""Stage 4: label every tracked person of a video or a live stream, frame by frame.
+
+Each kept frame is decoded once, its persons are detected and tracked by the very code stage 1
+used (``PersonTracker``, ``crop_person``, the same resampling), and every crop goes through
+MobileNetV2 exactly once. A ``Session`` hands each frame to small components in turn: person
+features (``PersonFeatures``), the track buffer (a ring buffer of the last SEQUENCE_LENGTH
+features per track, freed when ByteTrack drops it), the classifier (every PREDICT_STRIDE kept
+frames one batched LSTM forward over the ready tracks, smoothed by EMA), tracks.csv, the
+annotator and the video writer. Memory stays flat on an endless stream.
+
+Outputs (``behavior.predict.outputs``): annotated.mp4, tracks.csv and summary.json.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from behavior.data.mil import label_rule
+from behavior.detect.crops import clip_box
+from behavior.detect.pose import PoseEstimator, PoseSettings
+from behavior.detect.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker
+from behavior.errors import InputError, first_line
+from behavior.features.video_backbone import VideoBackbone
+from behavior.io import files
+from behavior.io.checkpoint import load_checkpoint
+from behavior.io.files import file_sha256
+from behavior.io.video import Frame, FrameReader, VideoWriter, is_stream, require_display
+from behavior.model.network import BehaviorNet, ModelConfig, background_index, load_backbone
+from behavior.predict.drawing import Annotator
+from behavior.predict.outputs import STAGING, TracksCsv, claim_output_dir, publish, track_summary, video_label
+from behavior.predict.person_features import PersonFeatures
+from behavior.predict.tracks import Classifier, TrackBuffer, TrackState
+from behavior.runtime import backends, hardware
+from behavior.runtime.interrupts import stop_requests
+from behavior.settings import PredictSettings
+
+log = logging.getLogger(__name__)
+
+STAGES = ("decode", "detect_track", "crop_cnn", "i3d", "pose", "lstm", "draw_write")
+
+
+def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
+    """Rebuild the network from a checkpoint; InputError when it does not match the code."""
+    ckpt = load_checkpoint(path)
+    try:
+        mc = ModelConfig.from_dict(ckpt["model_config"])
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"checkpoint {path}: {exc}") from None
+    net = BehaviorNet(mc, load_backbone(None) if mc.appearance else None)
+    try:
+        net.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise InputError(f"checkpoint {path} does not match its model_config: {first_line(exc)}") from None
+    if len(ckpt["classes"]) != mc.num_classes:
+        raise InputError(f"checkpoint {path}: {len(ckpt['classes'])} classes but a {mc.num_classes}-way head")
+    if mc.background_class and mc.background_class not in ckpt["classes"]:
+        raise InputError(f"checkpoint {path}: background class {mc.background_class!r} is not one of its classes")
+    return net.eval().to(device), list(ckpt["classes"])
+
+
+class Timer:
+    """Milliseconds spent per stage, for the per-frame timing table."""
+
+    def __init__(self) -> None:
+        self.total = dict.fromkeys(STAGES, 0.0)  # stages measured on another thread stay 0
+        self._last = time.perf_counter()
+
+    def reset(self) -> None:
+        """Start the next measurement now (time spent waiting is not any stage's)."""
+        self._last = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.total[stage] += (now - self._last) * 1000
+        self._last = now
+
+    def per_frame(self, frames: int) -> dict[str, float]:
+        """Milliseconds per frame of the stages this timer measured."""
+        return {k: round(v / max(frames, 1), 2) for k, v in self.total.items() if v > 0}
+
+
+class Predictor:
+    """A loaded model plus the shared detector and tracker; ``run`` processes one source."""
+
+    def __init__(self, checkpoint: Path, settings: PredictSettings) -> None:
+        settings.validate()
+        self.settings = settings
+        self.device = hardware.resolve_device(settings.detector.device)
+        self.net, self.classes = load_model(checkpoint, self.device)
+        self.checkpoint = {"path": str(Path(checkpoint).absolute()), "sha256": file_sha256(str(checkpoint))}
+        self.mc = self.net.cfg
+        self.background = background_index(self.mc, self.classes)
+        rule = settings.video_label_rule
+        self.video_rule = label_rule(self.mc.mil_pooling, self.mc.actor_classes) if rule == "auto" else rule
+        self.tracker = (PersonTracker(settings.detector)
+                        if self.mc.person_tracking else None)
+        if self.mc.appearance and self.device == "cpu":
+            backends.compiled_backbone(self.net)  # export or load MobileNetV2 for its runtime now, not mid-video
+        hardware.set_threads(settings.detector.threads)
+        self.pose = self._pose_estimator(settings) if self.mc.needs_keypoints else None
+        self.video = self._video_backbone(settings) if self.mc.i3d else None
+
+    def _pose_estimator(self, settings: PredictSettings) -> PoseEstimator:
+        """The pose model the checkpoint's keypoints came from; InputError when POSE_WEIGHTS is another one."""
+        pose = PoseSettings(settings.pose_weights, self.mc.pose_imgsz, settings.detector.device,
+                            settings.detector.threads, settings.detector.backend, settings.detector.precision)
+        if self.mc.pose_sha256 and pose.sha256() != self.mc.pose_sha256:
+            raise InputError(f"POSE_WEIGHTS {settings.pose_weights} (sha256 {pose.sha256()[:12]}) are not the pose "
+                             f"weights this checkpoint was trained with (sha256 {self.mc.pose_sha256[:12]})")
+        return PoseEstimator(pose)
+
+    def _video_backbone(self, settings: PredictSettings) -> VideoBackbone:
+        """The I3D the checkpoint's video features came from; InputError when I3D_WEIGHTS is another one."""
+        video = VideoBackbone.load(settings.i3d_weights, self.mc.video_clip_length, self.mc.video_size, self.device,
+                                   self.mc.cnn_backend, self.mc.cpu_precision)
+        if self.mc.video_sha256 and video.sha256 != self.mc.video_sha256:
+            raise InputError(f"I3D_WEIGHTS {settings.i3d_weights} (sha256 {video.sha256[:12]}) are not the I3D "
+                             f"weights this checkpoint was trained with (sha256 {self.mc.video_sha256[:12]})")
+        return video
+
+    def run(self, source: str | int | Path, output_dir: Path, show: bool = False, progress: bool = True,
+            overwrite: bool = False) -> dict[str, Any]:
+        """Predict one video or stream into ``output_dir``; returns the summary.
+
+        Ctrl-C ends the source early: the frames seen so far are written as a prediction marked
+        ``"interrupted": true``, which no rerun takes for finished. Callers decide the exit code.
+        """
+        out = claim_output_dir(output_dir, overwrite)
+        if show:
+            require_display()
+        created = not out.exists()
+        try:
+            files.ensure_writable(out)  # a read-only or full disk is one line now, not a traceback later
+            with files.folder_lock(out, "the output folder"):
+                return self._run_into(source, out, show, progress)
+        finally:
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # a run that failed leaves no empty folder behind
+
+    def _run_into(self, source: str | int | Path, out: Path, show: bool, progress: bool) -> dict[str, Any]:
+        """Predict into ``out``'s staging folder, then publish the outputs (``out``'s lock held)."""
+        staging = out / STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            with files.writing(staging):
+                staging.mkdir()
+            summary = self._run(source, staging, show, progress)
+            if (self.tracker is not None and summary["video_label"]["label"] is None and not summary["interrupted"]
+                    and not is_stream(source)):  # a label for every video, as training gives one
+                log.warning("%s: nobody was tracked long enough for a label: the whole frame stands in (track %d)",
+                            Path(str(source)).name, WHOLE_FRAME_TRACK)
+                summary = self._run(source, staging, show, progress, whole_frame=True)
+            publish(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return summary
+
+    def _run(self, source: str | int | Path, out: Path, show: bool, progress: bool,
+             whole_frame: bool = False) -> dict[str, Any]:
+        """Decode (one thread ahead), detect and track, then hand each frame to the session.
+
+        ``whole_frame``: no detector; the whole frame is the one person (track 0), cut as stage 1 cuts
+        the frames of a video where nobody was tracked.
+
+        The detector takes DETECT_BATCH frames a call, one batch ahead (``PersonTracker.track``: on the
+        inference runtimes it runs on a worker thread while this thread tracks and handles the previous
+        batch; the tracks are those of frame-by-frame detection). The session's work (crops, CNN, pose,
+        LSTM, drawing) stays on this thread.
+        """
+        reader = FrameReader(source, self.mc.target_fps)
+        kept_fps = min(reader.fps, self.mc.target_fps) if self.mc.target_fps > 0 else reader.fps
+        if self.tracker is not None and not whole_frame:
+            self.tracker.reset(fps=kept_fps)  # before the session: how long a lost track is kept depends on it
+        session = Session(self, out, kept_fps, show)
+        timer = Timer()
+        started = time.perf_counter()
+        name = Path(str(source)).name if not is_stream(source) else str(source)
+        with tqdm(desc=name, total=reader.total, unit="frame", leave=False, disable=not progress) as bar:
+            interrupted = self._track_into(session, reader, timer, bar, whole_frame)
+        kept = session.kept
+        if kept == 0:
+            if interrupted:
+                raise KeyboardInterrupt  # before the first frame: there is nothing to keep
+            raise InputError(f"no frames could be decoded from {source}")
+        measured = {**timer.per_frame(kept), **session.timer.per_frame(kept)}
+        timing = {k: measured.get(k, 0.0) for k in STAGES}
+        timing["total"] = round(sum(timing.values()), 2)  # work per frame; stages overlap in wall time
+        timing["wall"] = round((time.perf_counter() - started) * 1000 / kept, 2)
+        tracks = session.buffer.finished + list(session.buffer.states.items())
+        summary = self._summary(source, reader, kept, kept_fps, tracks, timing, interrupted)
+        summary["live_tracks_max"] = session.buffer.live_max
+        summary["whole_frame"] = whole_frame
+        for track in summary["tracks"]:
+            track["whole_frame"] = whole_frame
+        files.write_json(out / "summary.json", summary)
+        return summary
+
+    def _track_into(self, session: Session, reader: FrameReader, timer: Timer, bar: tqdm, whole_frame: bool) -> bool:
+        """Hand every tracked frame to ``session`` until the source ends, "q" or Ctrl-C; True when interrupted."""
+        tracker = None if whole_frame else self.tracker
+
+        def decoded() -> Iterator[Frame]:
+            for frame in reader:
+                timer.mark("decode")
+                yield frame
+
+        frames = decoded()
+        if tracker is not None:
+            tracked = tracker.track(frames, lambda f: f.image)
+        else:
+            track = WHOLE_FRAME_TRACK if whole_frame else 1
+            tracked = ((f, [Detection(track, (0.0, 0.0, float(f.image.shape[1]), float(f.image.shape[0])), 1.0)])
+                       for f in frames)
+        interrupted = False
+        try:
+            # stopping early ("q", Ctrl-C) leaves no decoder or detector thread behind
+            with stop_requests() as stop, closing(frames), closing(tracked):
+                for frame, found in tracked:
+                    h, w = frame.image.shape[:2]
+                    dets = [Detection(d.track_id, clip_box(d.box, w, h), d.conf) for d in found]
+                    timer.mark("detect_track")
+                    session.timer.reset()
+                    if not session.handle(frame, dets):
+                        break  # "q" in the window
+                    timer.reset()
+                    bar.update()
+                    if stop.requested:
+                        interrupted = True
+                        break
+        except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop began
+            interrupted = True
+        finally:
+            if interrupted:
+                log.warning("interrupted after %d frames: writing their outputs, marked as interrupted", session.kept)
+            session.close()
+        return interrupted
+
+    def backends(self) -> dict[str, str]:
+        """Where each network runs: the detector, the pose model, MobileNetV2 and I3D (those the model uses)."""
+        out = {"detector": self.tracker.backend} if self.tracker is not None else {}
+        if self.pose is not None:
+            out["pose"] = self.pose.backend
+        if self.mc.appearance:
+            on_runtime = self.device == "cpu" and backends.compiled_backbone(self.net) is not None
+            out["cnn"] = self.mc.cnn_backend if on_runtime else "torch"
+        if self.video is not None:
+            out["i3d"] = self.video.backend
+        return out
+
+    def _summary(self, source: Any, reader: FrameReader, kept: int, fps: float,
+                 tracks: list[tuple[int, TrackState]], timing: dict[str, float], interrupted: bool) -> dict[str, Any]:
+        ranked = sorted(tracks, key=lambda item: (-item[1].frames, item[1].first_frame, item[0]))
+        per_track = [track_summary(track, st, self.classes, person)
+                     for person, (track, st) in enumerate(ranked, start=1)]
+        return {
+            "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,
+            "fps": fps, "interrupted": interrupted, "tracks": per_track,
+            "video_label": video_label(per_track, self.classes, self.video_rule, self.background,
+                                       self.mc.actor_classes),
+            "timing_ms_per_frame": timing, "checkpoint": self.checkpoint, "inference_backends": self.backends(),
+            "settings": {"stride": self.settings.stride, "smoothing": self.settings.smoothing,
+                         "model_config": self.mc.to_dict()},
+            "created": datetime.now(UTC).isoformat(timespec="seconds"), "versions": hardware.versions(),
+        }
+
+
+class Session:
+    """One source's per-frame pipeline after tracking: person features, track buffer, classifier, tracks.csv,
+    annotator and video writer; each component takes one call per frame."""
+
+    def __init__(self, predictor: Predictor, out: Path, fps: float, show: bool) -> None:
+        mc, settings = predictor.mc, predictor.settings
+        self.out, self.fps, self.show = out, fps, show
+        self.timer = Timer()
+        self.people = PersonFeatures(predictor.net, mc, predictor.device, predictor.pose, predictor.video, self.timer)
+        lost_after = predictor.tracker.lost_after if predictor.tracker is not None else 1
+        self.buffer = TrackBuffer(mc.sequence_length, lost_after)
+        self.classifier = Classifier(predictor.net, mc, predictor.device, settings.stride, settings.smoothing)
+        self.rows = TracksCsv(out / "tracks.csv", predictor.classes)
+        self.annotator = Annotator(predictor.classes, settings.draw_pose)
+        self.writer: VideoWriter | None = None
+        self.kept = 0
+
+    def handle(self, frame: Frame, dets: list[Detection]) -> bool:
+        """Update the tracks with one frame's persons, classify when due, draw and write; False to stop."""
+        tracks = self.buffer.tracks_of(dets)
+        found = self.people.compute(frame, dets, tracks)
+        self.buffer.append(frame.index, self.kept, tracks, found.features, found.vectors)
+        self.classifier.update(self.kept, self.buffer.states)
+        for st in tracks:
+            if st.probs is not None:
+                st.record_label(frame.index)
+        for track in self.buffer.drop_lost(self.kept):
+            self.people.forget(track)
+        self.timer.mark("lstm")
+        self.rows.write(frame, dets, self.buffer.states)
+        self.annotator.annotate(frame.image, dets, self.buffer.states,
+                                dict(zip((d.track_id for d in dets), found.keypoints, strict=True)))
+        keep_going = self._show_and_write(frame.image)
+        self.timer.mark("draw_write")
+        self.kept += 1
+        return keep_going
+
+    def _show_and_write(self, image: np.ndarray) -> bool:
+        """Append the annotated frame to annotated.mp4 (and the window, with --show); False when "q" was pressed."""
+        if self.writer is None:
+            self.writer = VideoWriter(self.out / "annotated.mp4", self.fps, (image.shape[1], image.shape[0]))
+        self.writer.write(image)
+        if not self.show:
+            return True
+        cv2.imshow("behavior", image)
+        return (cv2.waitKey(1) & 0xFF) != ord("q")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.rows.close()
+        if self.show:
+            cv2.destroyAllWindows()
