@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 from behavior.data.mil import Bag, PersonStats
 from behavior.errors import InputError
 from behavior.features.appearance import FeatureStore, crops_to_tensor, read_crop
-from behavior.features.streams import Person, StreamState, flip_vectors, limb_extension, vector_dim
+from behavior.features.people import Person, limb_extension
+from behavior.features.streams import StreamState, flip_vectors, vector_dim
 from behavior.io.frames import read_tracks, scene_path
 from behavior.io.sequence_file import SequenceTable
 from behavior.model.network import FEATURE_STREAMS

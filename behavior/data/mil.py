@@ -75,7 +75,7 @@ class PersonStats:
 
     presence: float  # the person's box heights summed over their frames, in pixels: how much of the clip they are
     reach: float  # how far their limbs reach out towards the nearest other person, summed over their frames
-    # (streams.limb_extension, body heights)
+    # (people.limb_extension, body heights)
 
 
 def received(action: str) -> str:

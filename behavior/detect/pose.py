@@ -33,7 +33,7 @@ from tqdm import tqdm
 from behavior.detect.crops import crop_region
 from behavior.errors import InputError
 from behavior.features.appearance import FolderCache, decoded_batches
-from behavior.features.streams import KEYPOINTS
+from behavior.features.people import KEYPOINTS
 from behavior.io import files
 from behavior.io.files import file_sha256
 from behavior.io.frames import read_tracks

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from behavior.features.streams import SKELETON
+from behavior.features.people import SKELETON
 
 log = logging.getLogger(__name__)
 

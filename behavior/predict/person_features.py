@@ -14,7 +14,8 @@ from behavior.detect.crops import crop_person, letterbox, motion_image, scene_cr
 from behavior.detect.pose import CropGeometry, PoseEstimator
 from behavior.detect.tracking import Detection
 from behavior.features.appearance import embed_crops
-from behavior.features.streams import Person, StreamState, as_recorded
+from behavior.features.people import Person
+from behavior.features.streams import StreamState, as_recorded
 from behavior.features.video_backbone import ClipBuffer, VideoBackbone, fit_size
 from behavior.io.video import Frame
 from behavior.model.network import BehaviorNet, ModelConfig

@@ -6,22 +6,17 @@ import numpy as np
 import pytest
 import torch
 
+from behavior.features.people import KEYPOINTS, LIMB_DISTANCE_CAP, LIMBS, TARGETS, Person, limb_extension
 from behavior.features.streams import (
     DIMS,
     FLIP_INDEX,
     INTERACTION_DIM,
-    KEYPOINTS,
-    LIMB_DISTANCE_CAP,
-    LIMBS,
     MOTION_DIM,
     POSE_DIM,
     REACH_DIM,
     REACHED_DIM,
-    TARGETS,
-    Person,
     StreamState,
     flip_vectors,
-    limb_extension,
     vector_dim,
 )
 
