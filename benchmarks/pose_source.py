@@ -66,7 +66,7 @@ def main() -> int:
     detector = DetectorSettings.from_config(cli.config_constants(config))
     tracker = PersonTracker(detector)
     estimator = PoseEstimator(PoseSettings(config.POSE_WEIGHTS, device=detector.device))
-    mc = ModelConfig()
+    model_config = ModelConfig()
     threads = hardware.set_threads(detector.threads)
     ms = {"crop": [], "whole frame": []}
     found = {"crop": 0, "whole frame": 0}
@@ -80,8 +80,9 @@ def main() -> int:
                 continue
             boxes = [d.box for d in dets]
             start = time.perf_counter()
-            crops = [training_crop(frame.image, d, mc) for d in dets]
-            geometry = [CropGeometry.of(b, mc.crop_margin, (mc.frame_width, mc.frame_height)) for b in boxes]
+            crops = [training_crop(frame.image, d, model_config) for d in dets]
+            geometry = [CropGeometry.of(b, model_config.crop_margin, (model_config.frame_width,
+                                                                      model_config.frame_height)) for b in boxes]
             points = estimator.estimate_source(crops, boxes, geometry)
             ms["crop"].append((time.perf_counter() - start) * 1000)
             found["crop"] += sum(bool(np.isfinite(p[:, 2]).any()) for p in points)

@@ -56,15 +56,16 @@ def untrained_checkpoint(path: Path, cpu_precision: str, inputs: tuple[str, ...]
     """A checkpoint with the default model config, the given streams and random weights, for timing only."""
     from torchvision.models import mobilenet_v2
 
-    mc = ModelConfig(num_classes=2, cpu_precision=cpu_precision, inputs=inputs, cnn_backend=backend,
+    model_config = ModelConfig(num_classes=2, cpu_precision=cpu_precision, inputs=inputs, cnn_backend=backend,
                      ensemble_size=ensemble_size,
                      video_size=config.VIDEO_SIZE)
-    if mc.i3d:
-        mc = dataclasses.replace(mc, video_sha256=file_sha256(str(resolve_weights(config.I3D_WEIGHTS))))
-    if mc.needs_keypoints:
-        mc = dataclasses.replace(mc, pose_sha256=PoseSettings(config.POSE_WEIGHTS).sha256())
-    net = BehaviorNet(mc, mobilenet_v2().features if mc.appearance else None)
-    save_checkpoint(path, {"model": net.state_dict(), "classes": ["a", "b"], "model_config": mc.to_dict(),
+    if model_config.i3d:
+        model_config = dataclasses.replace(model_config,
+                                           video_sha256=file_sha256(str(resolve_weights(config.I3D_WEIGHTS))))
+    if model_config.needs_keypoints:
+        model_config = dataclasses.replace(model_config, pose_sha256=PoseSettings(config.POSE_WEIGHTS).sha256())
+    net = BehaviorNet(model_config, mobilenet_v2().features if model_config.appearance else None)
+    save_checkpoint(path, {"model": net.state_dict(), "classes": ["a", "b"], "model_config": model_config.to_dict(),
                            "train_config": {}, "metrics": {}, "epoch": 0, "versions": hardware.versions()})
     return path
 
@@ -97,7 +98,7 @@ def main() -> int:
             settings = dataclasses.replace(base, detector=detector)
             if trained:
                 predictor = Predictor(checkpoint, settings)
-                predictors[f"{run} {'+'.join(predictor.mc.inputs)}"] = predictor
+                predictors[f"{run} {'+'.join(predictor.model_config.inputs)}"] = predictor
                 continue
             for name in args.inputs:
                 for size in args.ensemble_sizes:
@@ -135,7 +136,7 @@ def main() -> int:
 
     predictor = next(iter(predictors.values()))
     print(f"device: {predictor.device}; threads: {hardware.set_threads(base.detector.threads)}; "
-          f"CNN on the CPU in {predictor.mc.cpu_precision}; 1280x720, "
+          f"CNN on the CPU in {predictor.model_config.cpu_precision}; 1280x720, "
           f"{args.seconds:g} s at 15 fps; passes: {args.passes}; model: {'trained' if trained else 'untrained'}")
     print(format_table(["people", "backend inputs", "tracks", "bare ms/frame", "predict ms/frame", "predict fps",
                         "ratio", "overhead", "x first model", "predict stages (ms/frame)"], rows))

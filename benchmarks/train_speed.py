@@ -64,39 +64,45 @@ def main() -> int:
             write_sequence_set(group_sequences(frames, SequenceSettings.from_config(cfg), seed=0), sequences)
         table = read_sequences(sequences)
         rows = table.select("train")[: args.sequences]
-        tc = TrainConfig.from_config(cfg)
-        mc = model_config_from(cfg, table, frames)
-        weights = resolve_weights(tc.backbone_weights)
-        motion = load_vectors(frames, table.person_dirs(rows), mc.inputs)
-        loss_weights = class_weights([table.labels[i] for i in rows], mc.num_classes)
+        train_config = TrainConfig.from_config(cfg)
+        model_config = model_config_from(cfg, table, frames)
+        weights = resolve_weights(train_config.backbone_weights)
+        motion = load_vectors(frames, table.person_dirs(rows), model_config.inputs)
+        loss_weights = class_weights([table.labels[i] for i in rows], model_config.num_classes)
 
         seed_everything(0)
-        net = BehaviorNet(mc, load_backbone(weights)).to(device)
-        cache = FeatureCache(Path(tmp) / "features", backbone_key(weights, mc))
+        net = BehaviorNet(model_config, load_backbone(weights)).to(device)
+        cache = FeatureCache(Path(tmp) / "features", backbone_key(weights, model_config))
         start = time.perf_counter()
-        store = cache.load(frames, table.person_dirs(rows), net, device, tc.feature_batch_size, progress=False)
+        store = cache.load(frames, table.person_dirs(rows), net, device, train_config.feature_batch_size,
+                           progress=False)
         fill = time.perf_counter() - start
         loaders = {
-            "cached": DataLoader(CachedSequenceDataset(table, rows, store, motion, mc.inputs, tc.augment),
-                                 batch_size=tc.batch_size, shuffle=True),
-            "recompute": DataLoader(ImageSequenceDataset(table, rows, frames, (mc.frame_width, mc.frame_height),
-                                                         motion, mc.inputs, augment=False),
-                                    batch_size=tc.batch_size, shuffle=True, num_workers=tc.num_workers),
+            "cached": DataLoader(CachedSequenceDataset(table, rows, store, motion, model_config.inputs,
+                                                       train_config.augment),
+                                 batch_size=train_config.batch_size, shuffle=True),
+            "recompute": DataLoader(ImageSequenceDataset(table, rows, frames, (model_config.frame_width,
+                                                                               model_config.frame_height),
+                                                         motion, model_config.inputs, augment=False),
+                                    batch_size=train_config.batch_size, shuffle=True,
+                                    num_workers=train_config.num_workers),
         }
         seconds: dict[str, list[float]] = {}
         for name, loader in loaders.items():
             seed_everything(0)
-            net = BehaviorNet(mc, load_backbone(weights)).to(device)
-            optimizer = make_optimizer(net, tc)
+            net = BehaviorNet(model_config, load_backbone(weights)).to(device)
+            optimizer = make_optimizer(net, train_config)
             scaler = make_scaler(device)
             seconds[name] = []
             for epoch in range(1, args.epochs + 1):
                 start = time.perf_counter()
-                train_one_epoch(net, loader, optimizer, scaler, loss_weights.to(device), tc, device, epoch, False)
+                train_one_epoch(net, loader, optimizer, scaler, loss_weights.to(device), train_config, device, epoch,
+                                False)
                 seconds[name].append(time.perf_counter() - start)
 
     steady = {name: statistics.median(s[1:] or s) for name, s in seconds.items()}
-    print(f"{len(rows)} training sequences of {table.sequence_length} frames ({mc.frame_width}x{mc.frame_height}); "
+    size = f"{model_config.frame_width}x{model_config.frame_height}"
+    print(f"{len(rows)} training sequences of {table.sequence_length} frames ({size}); "
           f"device: {device}; threads: {threads}; cache filled once in {fill:.1f} s ({store.computed} crops)")
     print(format_table(["mode", "first epoch s", "steady s/epoch"],
                        [[name, s[0], steady[name]] for name, s in seconds.items()]))

@@ -313,6 +313,8 @@ def _finished_earlier(job: VideoJob, final: Path, settings: ExtractSettings, ide
                       size_bytes: int) -> VideoResult | None:
     """The skipped result of a video an identical run already finished (its scene images added if now wanted)."""
     meta = files.read_json(final / "meta.json")
+    if (final / "meta.json").is_file() and not isinstance(meta, dict):
+        log.warning("%s: its meta.json cannot be read: extracting the video again", job.key)
     if not _is_done(meta, identity, size_bytes):
         return None
     added = settings.scene and not meta.get("scene") and _add_scene(final, job, meta, settings)

@@ -27,8 +27,8 @@ from behavior.data.splits import SPLITS, assign_splits, read_split_file, video_g
 from behavior.data.windows import dense_windows, pad_positions
 from behavior.errors import InputError
 from behavior.io import files
-from behavior.io.frames import FRAME_FILE, PERSON_DIR, STATUS_DONE, iter_meta
-from behavior.io.sequence_file import GROUPS_HEADER, GROUPS_NAME, SEQUENCES_HEADER
+from behavior.io.frames import FRAME_FILE, PERSON_DIR, STATUS_DONE, iter_meta, unreadable_meta
+from behavior.io.sequence_file import GROUPS_HEADER, GROUPS_NAME, SEQUENCES_HEADER, refuse_foreign_sequences_file
 from behavior.io.video import kept_ordinal
 from behavior.report import format_table
 from behavior.settings import SequenceSettings
@@ -54,8 +54,8 @@ class PersonTrack:
 
 
 @dataclass(frozen=True)
-class Sequence:
-    """One training example: SEQUENCE_LENGTH crop paths of one person."""
+class Window:
+    """One window of a person's track: SEQUENCE_LENGTH crop paths, a row of the sequences file (a training example)."""
 
     sequence_id: str
     label: str
@@ -95,24 +95,24 @@ def split_segments(ordinals: tuple[int, ...] | list[int], max_gap: int) -> list[
     return segments
 
 
-def track_sequences(track: PersonTrack, s: SequenceSettings) -> list[Sequence]:
+def track_sequences(track: PersonTrack, settings: SequenceSettings) -> list[Window]:
     """All windows of one person's track, gap-cut, sampled and padded as the settings say."""
     out = []
-    for segment in split_segments(track.ordinals, s.max_gap):
+    for segment in split_segments(track.ordinals, settings.max_gap):
         n = len(segment)
-        if n < s.min_frames:
+        if n < settings.min_frames:
             continue
-        windows = dense_windows(n, s.length, s.stride)
+        windows = dense_windows(n, settings.length, settings.stride)
         padding = "none"
         if not windows:  # shorter than one window
-            positions = pad_positions(n, s.length, s.pad_mode)
+            positions = pad_positions(n, settings.length, settings.pad_mode)
             if positions is None:
                 continue
-            windows, padding = [positions], s.pad_mode
+            windows, padding = [positions], settings.pad_mode
         for window in windows:
             picks = [segment[p] for p in window]
             first, last = min(picks), max(picks)
-            out.append(Sequence(
+            out.append(Window(
                 sequence_id=f"{track.video_key}/person_{track.person}/{track.frame_indices[first]:06d}",
                 label=track.label, group=track.group, video=track.video, person=track.person,
                 start_frame=track.frame_indices[first], end_frame=track.frame_indices[last],
@@ -174,7 +174,7 @@ def read_tracks(frames_dir: Path, videos: list[tuple[Path, dict[str, Any]]]) -> 
 
 
 def build_sequences(frames_dir: Path, settings: SequenceSettings,
-                    metas: list[tuple[Path, dict[str, Any]]] | None = None) -> list[Sequence]:
+                    metas: list[tuple[Path, dict[str, Any]]] | None = None) -> list[Window]:
     """All sequences of all finished videos under ``frames_dir``, in a stable order (``metas``: already read)."""
     frames_dir = Path(frames_dir)
     if not frames_dir.is_dir():
@@ -183,9 +183,12 @@ def build_sequences(frames_dir: Path, settings: SequenceSettings,
     videos = finished_videos(frames_dir, metas)
     if not videos:
         raise InputError(f"no finished videos in {frames_dir}: run extract_frames.py first (see manifest.csv)")
-    by_video: dict[str, list[Sequence]] = {}
+    by_video: dict[str, list[Window]] = {}
+    longest: list[int] = []  # each track's longest segment, in kept frames
     for track in read_tracks(frames_dir, videos):
         by_video.setdefault(track.video_key, []).extend(track_sequences(track, settings))
+        longest.append(max(len(segment) for segment in split_segments(track.ordinals, settings.max_gap)))
+    warn_if_windows_outgrow_tracks(settings, longest)
     sequences = []
     for key in sorted(by_video):
         sequences += evenly_spaced(by_video[key], settings.max_per_video)
@@ -193,6 +196,17 @@ def build_sequences(frames_dir: Path, settings: SequenceSettings,
         raise InputError(f"no sequences: no person track in {frames_dir} reaches MIN_SEQUENCE_FRAMES "
                          f"({settings.min_frames}); lower it or MIN_TRACK_FRAMES, or extract at a higher TARGET_FPS")
     return sequences
+
+
+def warn_if_windows_outgrow_tracks(settings: SequenceSettings, longest: list[int]) -> None:
+    """Warn when SEQUENCE_LENGTH is much longer than most tracks: their windows would be mostly padding."""
+    if not longest:
+        return
+    typical = sorted(longest)[len(longest) // 2]
+    if settings.length > 2 * typical:
+        log.warning("SEQUENCE_LENGTH %d is much longer than the tracks (half of them last %d kept frames or fewer): "
+                    "most windows are padding; a window of about %d frames reads real motion", settings.length,
+                    typical, max(typical, settings.min_frames))
 
 
 def why_no_sequence(meta: dict[str, Any], tracks: list[PersonTrack], settings: SequenceSettings) -> str:
@@ -229,7 +243,7 @@ def videos_without_sequences(frames_dir: Path, settings: SequenceSettings, have:
 class SequenceSet:
     """Sequences with their video-level splits and the ordered class names: stage 2's result."""
 
-    sequences: list[Sequence]
+    sequences: list[Window]
     split_of: dict[str, str]  # video key -> split
     classes: list[str]
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (video key, why it has no sequence in any split)
@@ -323,7 +337,7 @@ def group_sequences(
         split_of = read_split_file(split_file, keys)
     else:
         split_of = assign_splits(videos_by_class, fractions, seed, group_of)
-    dropped = videos_without_sequences(frames_dir, settings, set(keys), metas)
+    dropped = videos_without_sequences(frames_dir, settings, set(keys), metas) + unreadable_meta(frames_dir)
     dropped += [(k, "not in the split file") for k in keys if k not in split_of]
     return SequenceSet(sequences, split_of, classes, sorted(dropped), group_of)
 
@@ -335,6 +349,7 @@ def write_sequence_set(result: SequenceSet, out_file: Path, overwrite: bool = Fa
     groups.csv of an earlier, grouped run is removed when this run has no groups.
     """
     out_file = Path(out_file)
+    refuse_foreign_sequences_file(out_file)
     with files.folder_lock(out_file.parent, "the sequences folder"):
         return _write_sequence_set(result, out_file, overwrite)
 

@@ -8,12 +8,13 @@ the only code that knows these names.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from behavior.errors import InputError
+from behavior.errors import InputError, first_line
 from behavior.io import files
 
 TRACKS_HEADER = ("frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "conf")
@@ -28,16 +29,43 @@ def tracked_persons(meta: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in meta.get("persons", []) if not p.get("whole_frame")]
 
 
-def iter_meta(frames_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every finished video's meta.json under ``frames_dir`` (staging folders are hidden and skipped)."""
+def _meta_paths(frames_dir: Path) -> Iterator[Path]:
+    """Every video's meta.json path under ``frames_dir`` (staging folders are hidden and skipped)."""
     frames_dir = Path(frames_dir)
     for pattern in ("*/*/meta.json", "*/*/*/meta.json"):
         for path in sorted(frames_dir.glob(pattern)):
-            if any(part.startswith(".") for part in path.relative_to(frames_dir).parts):
-                continue
-            meta = files.read_json(path)
-            if isinstance(meta, dict) and "status" in meta:
-                yield path, meta
+            if not any(part.startswith(".") for part in path.relative_to(frames_dir).parts):
+                yield path
+
+
+def iter_meta(frames_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every readable video's meta.json under ``frames_dir``, parsed (``unreadable_meta`` lists the others)."""
+    for path in _meta_paths(frames_dir):
+        meta = files.read_json(path)
+        if isinstance(meta, dict) and "status" in meta:
+            yield path, meta
+
+
+def unreadable_meta(frames_dir: Path) -> list[tuple[str, str]]:
+    """``(video, why)`` for every meta.json that cannot be read: no stage may drop such a video without a word.
+
+    Example:
+        >>> unreadable_meta(Path("frames"))  # doctest: +SKIP
+        [('fight/fi007', 'its meta.json cannot be read (not JSON: ...): extract_frames.py redoes this video')]
+    """
+    found = []
+    for path in _meta_paths(frames_dir):
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            why = "" if isinstance(meta, dict) and "status" in meta else "it holds no status"
+        except OSError as exc:
+            why = first_line(exc)
+        except ValueError as exc:
+            why = f"not JSON: {first_line(exc)}"
+        if why:
+            video = path.parent.relative_to(frames_dir).as_posix()
+            found.append((video, f"its meta.json cannot be read ({why}): extract_frames.py redoes this video"))
+    return found
 
 
 def refuse_foreign_folder(frames_dir: Path) -> None:

@@ -79,3 +79,16 @@ def read_sequences(path: Path) -> SequenceTable:
     if len({len(f) for f in frames}) != 1:
         raise InputError(f"{path}: sequences differ in length; regenerate it with group_sequences.py")
     return SequenceTable(ids, splits, labels, videos, frames, list(classes))
+
+
+def refuse_foreign_sequences_file(path: Path) -> None:
+    """InputError when SEQUENCES_FILE is a file stage 2 did not write (another CSV of the user's, a notebook): it is
+    never replaced, even with --overwrite."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        first = next(csv.reader(f), [])
+    if tuple(first) != SEQUENCES_HEADER:
+        raise InputError(f"SEQUENCES_FILE {path} is not a sequences file (its first line is not stage 2's header): "
+                         "nothing was changed; choose another --sequences-file")

@@ -374,6 +374,6 @@ class BehaviorNet(nn.Module):
         return logits if members else combine_members(logits)
 
 
-def background_index(mc: ModelConfig, classes: list[str]) -> int | None:
+def background_index(model_config: ModelConfig, classes: list[str]) -> int | None:
     """The position of BACKGROUND_CLASS among ``classes``, or None without one."""
-    return classes.index(mc.background_class) if mc.background_class else None
+    return classes.index(model_config.background_class) if model_config.background_class else None

@@ -22,17 +22,18 @@ from behavior.model.network import BehaviorNet, ModelConfig
 from behavior.predict.tracks import TrackState
 
 
-def as_saved(image: np.ndarray, mc: ModelConfig) -> np.ndarray:
+def as_saved(image: np.ndarray, model_config: ModelConfig) -> np.ndarray:
     """A BGR image exactly as training read it from stage 1's JPEGs: encoded at JPEG_QUALITY, decoded as RGB."""
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, mc.jpeg_quality])
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, model_config.jpeg_quality])
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def training_crop(frame: np.ndarray, det: Detection, mc: ModelConfig) -> np.ndarray:
+def training_crop(frame: np.ndarray, det: Detection, model_config: ModelConfig) -> np.ndarray:
     """The crop exactly as training saw it: stage 1's crop, as saved (``as_saved``)."""
-    size = (mc.frame_width, mc.frame_height)
-    crop = crop_person(frame, det.box, size, mc.crop_margin) if mc.person_tracking else letterbox(frame, size)
-    return as_saved(crop, mc)
+    size = (model_config.frame_width, model_config.frame_height)
+    crop = crop_person(frame, det.box, size,
+                       model_config.crop_margin) if model_config.person_tracking else letterbox(frame, size)
+    return as_saved(crop, model_config)
 
 
 @dataclass
@@ -52,23 +53,25 @@ class PersonFeatures:
         >>> found = people.compute(frame, detections, tracks)  # doctest: +SKIP
     """
 
-    def __init__(self, net: BehaviorNet, mc: ModelConfig, device: str, pose: PoseEstimator | None,
+    def __init__(self, net: BehaviorNet, model_config: ModelConfig, device: str, pose: PoseEstimator | None,
                  video: VideoBackbone | None, timer) -> None:  # noqa: ANN001  (session.Timer)
-        self.net, self.mc, self.device, self.pose, self.video, self.timer = net, mc, device, pose, video, timer
-        self.streams = StreamState(self.mc.inputs)
+        self.net, self.model_config, self.device = net, model_config, device
+        self.pose, self.video, self.timer = pose, video, timer
+        self.streams = StreamState(self.model_config.inputs)
         self.no_features = torch.zeros(0)  # what a track's feature buffer holds when the model reads no appearance
-        self.scene_clip = ClipBuffer(self.mc.video_clip_length)  # the scene's I3D clip (INPUTS "scene_video")
+        self.scene_clip = ClipBuffer(self.model_config.video_clip_length)  # the scene's I3D clip (INPUTS "scene_video")
 
     def compute(self, frame: Frame, dets: list[Detection], tracks: list[TrackState]) -> FrameFeatures:
         """Features, stream vectors and keypoints of ``dets`` (whose ``tracks`` hold each one's previous crop)."""
-        mc = self.mc
-        scene_video = self._scene_video(frame.image) if "scene_video" in mc.inputs else None
+        model_config = self.model_config
+        scene_video = self._scene_video(frame.image) if "scene_video" in model_config.inputs else None
         if not dets:
             return FrameFeatures([], [], [])
         # crops only for what reads them: the CNNs and the pose model (a motion-only model needs none)
-        crops = [training_crop(frame.image, d, mc) for d in dets] if mc.appearance or self.pose is not None else []
+        crops = [training_crop(frame.image, d,
+                               model_config) for d in dets] if model_config.appearance or self.pose is not None else []
         parts = []  # (people, dim) per feature stream, in FEATURE_STREAMS order
-        if mc.appearance:
+        if model_config.appearance:
             parts.append(self._appearance(crops, tracks))
         if scene_video is not None:
             parts.append(scene_video.expand(len(dets), -1))
@@ -78,8 +81,8 @@ class PersonFeatures:
         boxes, t = [b for b, _ in recorded], recorded[0][1]
         keypoints: list[np.ndarray | None] = [None] * len(dets)
         if self.pose is not None:
-            size = (mc.frame_width, mc.frame_height)
-            keypoints = self.pose.estimate_source(crops, boxes, [CropGeometry.of(b, mc.crop_margin, size)
+            size = (model_config.frame_width, model_config.frame_height)
+            keypoints = self.pose.estimate_source(crops, boxes, [CropGeometry.of(b, model_config.crop_margin, size)
                                                                  for b in boxes])
         vectors = self.streams.step([Person(d.track_id, b, k) for d, b, k in zip(dets, boxes, keypoints,
                                                                                  strict=True)], t)
@@ -94,7 +97,7 @@ class PersonFeatures:
         """MobileNetV2's features of the crops, or (CNN_INPUT "difference", as the feature cache) of their
         difference to each track's previous crop."""
         seen = crops
-        if self.mc.cnn_input == "difference":
+        if self.model_config.cnn_input == "difference":
             seen = [motion_image(c, st.last_crop) for c, st in zip(crops, tracks, strict=True)]
             for st, crop in zip(tracks, crops, strict=True):
                 st.last_crop = crop
@@ -105,8 +108,8 @@ class PersonFeatures:
 
         Every kept frame counts: the scene image is timed as cropping, I3D as its own stage.
         """
-        mc = self.mc
-        current = as_saved(scene_crop(image, (mc.frame_width, mc.frame_height)), mc)
+        model_config = self.model_config
+        current = as_saved(scene_crop(image, (model_config.frame_width, model_config.frame_height)), model_config)
         self.timer.mark("crop_cnn")
         if self.scene_clip.push(fit_size(current, self.video.size)):
             self.scene_clip.feature = torch.from_numpy(self.video.embed(self.scene_clip.clip()[None]))

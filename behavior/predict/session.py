@@ -54,18 +54,19 @@ def load_model(path: Path, device: str) -> tuple[BehaviorNet, list[str]]:
     """Rebuild the network from a checkpoint; InputError when it does not match the code."""
     ckpt = load_checkpoint(path)
     try:
-        mc = ModelConfig.from_dict(ckpt["model_config"])
+        model_config = ModelConfig.from_dict(ckpt["model_config"])
     except (InputError, TypeError, ValueError) as exc:
         raise InputError(f"checkpoint {path}: {exc}") from None
-    net = BehaviorNet(mc, load_backbone(None) if mc.appearance else None)
+    net = BehaviorNet(model_config, load_backbone(None) if model_config.appearance else None)
     try:
         net.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise InputError(f"checkpoint {path} does not match its model_config: {first_line(exc)}") from None
-    if len(ckpt["classes"]) != mc.num_classes:
-        raise InputError(f"checkpoint {path}: {len(ckpt['classes'])} classes but a {mc.num_classes}-way head")
-    if mc.background_class and mc.background_class not in ckpt["classes"]:
-        raise InputError(f"checkpoint {path}: background class {mc.background_class!r} is not one of its classes")
+    if len(ckpt["classes"]) != model_config.num_classes:
+        raise InputError(f"checkpoint {path}: {len(ckpt['classes'])} classes but a {model_config.num_classes}-way head")
+    if model_config.background_class and model_config.background_class not in ckpt["classes"]:
+        raise InputError(f"checkpoint {path}: background class {model_config.background_class!r} is not one of its "
+                         "classes")
     return net.eval().to(device), list(ckpt["classes"])
 
 
@@ -99,34 +100,36 @@ class Predictor:
         self.device = hardware.resolve_device(settings.detector.device)
         self.net, self.classes = load_model(checkpoint, self.device)
         self.checkpoint = {"path": str(Path(checkpoint).absolute()), "sha256": file_sha256(str(checkpoint))}
-        self.mc = self.net.cfg
-        self.background = background_index(self.mc, self.classes)
+        self.model_config = self.net.cfg
+        self.background = background_index(self.model_config, self.classes)
         rule = settings.video_label_rule
-        self.video_rule = label_rule(self.mc.mil_pooling, self.mc.actor_classes) if rule == "auto" else rule
+        self.video_rule = label_rule(self.model_config.mil_pooling,
+                                     self.model_config.actor_classes) if rule == "auto" else rule
         self.tracker = (PersonTracker(settings.detector)
-                        if self.mc.person_tracking else None)
-        if self.mc.appearance and self.device == "cpu":
+                        if self.model_config.person_tracking else None)
+        if self.model_config.appearance and self.device == "cpu":
             backends.compiled_backbone(self.net)  # export or load MobileNetV2 for its runtime now, not mid-video
         hardware.set_threads(settings.detector.threads)
-        self.pose = self._pose_estimator(settings) if self.mc.needs_keypoints else None
-        self.video = self._video_backbone(settings) if self.mc.i3d else None
+        self.pose = self._pose_estimator(settings) if self.model_config.needs_keypoints else None
+        self.video = self._video_backbone(settings) if self.model_config.i3d else None
 
     def _pose_estimator(self, settings: PredictSettings) -> PoseEstimator:
         """The pose model the checkpoint's keypoints came from; InputError when POSE_WEIGHTS is another one."""
-        pose = PoseSettings(settings.pose_weights, self.mc.pose_imgsz, settings.detector.device,
+        pose = PoseSettings(settings.pose_weights, self.model_config.pose_imgsz, settings.detector.device,
                             settings.detector.threads, settings.detector.backend, settings.detector.precision)
-        if self.mc.pose_sha256 and pose.sha256() != self.mc.pose_sha256:
+        if self.model_config.pose_sha256 and pose.sha256() != self.model_config.pose_sha256:
             raise InputError(f"POSE_WEIGHTS {settings.pose_weights} (sha256 {pose.sha256()[:12]}) are not the pose "
-                             f"weights this checkpoint was trained with (sha256 {self.mc.pose_sha256[:12]})")
+                             f"weights this checkpoint was trained with (sha256 {self.model_config.pose_sha256[:12]})")
         return PoseEstimator(pose)
 
     def _video_backbone(self, settings: PredictSettings) -> VideoBackbone:
         """The I3D the checkpoint's video features came from; InputError when I3D_WEIGHTS is another one."""
-        video = VideoBackbone.load(settings.i3d_weights, self.mc.video_clip_length, self.mc.video_size, self.device,
-                                   self.mc.cnn_backend, self.mc.cpu_precision)
-        if self.mc.video_sha256 and video.sha256 != self.mc.video_sha256:
+        video = VideoBackbone.load(settings.i3d_weights, self.model_config.video_clip_length,
+                                   self.model_config.video_size, self.device,
+                                   self.model_config.cnn_backend, self.model_config.cpu_precision)
+        if self.model_config.video_sha256 and video.sha256 != self.model_config.video_sha256:
             raise InputError(f"I3D_WEIGHTS {settings.i3d_weights} (sha256 {video.sha256[:12]}) are not the I3D "
-                             f"weights this checkpoint was trained with (sha256 {self.mc.video_sha256[:12]})")
+                             f"weights this checkpoint was trained with (sha256 {self.model_config.video_sha256[:12]})")
         return video
 
     def run(self, source: str | int | Path, output_dir: Path, show: bool = False, progress: bool = True,
@@ -178,8 +181,8 @@ class Predictor:
         batch; the tracks are those of frame-by-frame detection). The session's work (crops, CNN, pose,
         LSTM, drawing) stays on this thread.
         """
-        reader = FrameReader(source, self.mc.target_fps)
-        kept_fps = min(reader.fps, self.mc.target_fps) if self.mc.target_fps > 0 else reader.fps
+        reader = FrameReader(source, self.model_config.target_fps)
+        kept_fps = min(reader.fps, self.model_config.target_fps) if self.model_config.target_fps > 0 else reader.fps
         if self.tracker is not None and not whole_frame:
             self.tracker.reset(fps=kept_fps)  # before the session: how long a lost track is kept depends on it
         session = Session(self, out, kept_fps, show)
@@ -251,9 +254,9 @@ class Predictor:
         out = {"detector": self.tracker.backend} if self.tracker is not None else {}
         if self.pose is not None:
             out["pose"] = self.pose.backend
-        if self.mc.appearance:
+        if self.model_config.appearance:
             on_runtime = self.device == "cpu" and backends.compiled_backbone(self.net) is not None
-            out["cnn"] = self.mc.cnn_backend if on_runtime else "torch"
+            out["cnn"] = self.model_config.cnn_backend if on_runtime else "torch"
         if self.video is not None:
             out["i3d"] = self.video.backend
         return out
@@ -267,10 +270,10 @@ class Predictor:
             "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,
             "fps": fps, "interrupted": interrupted, "tracks": per_track,
             "video_label": video_label(per_track, self.classes, self.video_rule, self.background,
-                                       self.mc.actor_classes),
+                                       self.model_config.actor_classes),
             "timing_ms_per_frame": timing, "checkpoint": self.checkpoint, "inference_backends": self.backends(),
             "settings": {"stride": self.settings.stride, "smoothing": self.settings.smoothing,
-                         "model_config": self.mc.to_dict()},
+                         "model_config": self.model_config.to_dict()},
             "created": datetime.now(UTC).isoformat(timespec="seconds"), "versions": hardware.versions(),
         }
 
@@ -280,13 +283,14 @@ class Session:
     annotator and video writer; each component takes one call per frame."""
 
     def __init__(self, predictor: Predictor, out: Path, fps: float, show: bool) -> None:
-        mc, settings = predictor.mc, predictor.settings
+        model_config, settings = predictor.model_config, predictor.settings
         self.out, self.fps, self.show = out, fps, show
         self.timer = Timer()
-        self.people = PersonFeatures(predictor.net, mc, predictor.device, predictor.pose, predictor.video, self.timer)
+        self.people = PersonFeatures(predictor.net, model_config, predictor.device, predictor.pose, predictor.video,
+                                     self.timer)
         lost_after = predictor.tracker.lost_after if predictor.tracker is not None else 1
-        self.buffer = TrackBuffer(mc.sequence_length, lost_after)
-        self.classifier = Classifier(predictor.net, mc, predictor.device, settings.stride, settings.smoothing)
+        self.buffer = TrackBuffer(model_config.sequence_length, lost_after)
+        self.classifier = Classifier(predictor.net, model_config, predictor.device, settings.stride, settings.smoothing)
         self.rows = TracksCsv(out / "tracks.csv", predictor.classes)
         self.annotator = Annotator(predictor.classes, settings.draw_pose)
         self.writer: VideoWriter | None = None

@@ -105,9 +105,11 @@ class Classifier:
     As in training, short tracks are padded from MIN_SEQUENCE_FRAMES on, unless PAD_MODE drops them.
     """
 
-    def __init__(self, net: BehaviorNet, mc: ModelConfig, device: str, stride: int, smoothing: float) -> None:
-        self.net, self.mc, self.device, self.stride, self.smoothing = net, mc, device, stride, smoothing
-        self.needed = mc.sequence_length if mc.pad_mode == "drop" else min(mc.min_sequence_frames, mc.sequence_length)
+    def __init__(self, net: BehaviorNet, model_config: ModelConfig, device: str, stride: int, smoothing: float) -> None:
+        self.net, self.model_config, self.device = net, model_config, device
+        self.stride, self.smoothing = stride, smoothing
+        length = model_config.sequence_length
+        self.needed = length if model_config.pad_mode == "drop" else min(model_config.min_sequence_frames, length)
 
     def update(self, kept: int, states: dict[int, TrackState]) -> None:
         """Classify the ready tracks when due and smooth their probabilities."""
@@ -121,12 +123,12 @@ class Classifier:
     @torch.inference_mode()
     def classify(self, states: list[TrackState]) -> np.ndarray:
         """One batched LSTM forward over the given tracks' buffers (short ones padded as in training)."""
-        mc = self.mc
-        length = mc.sequence_length
+        model_config = self.model_config
+        length = model_config.sequence_length
         feats, vectors = [], []
         for s in states:
             n = len(s.features)
-            positions = list(range(length)) if n == length else pad_positions(n, length, mc.pad_mode)
+            positions = list(range(length)) if n == length else pad_positions(n, length, model_config.pad_mode)
             feats.append(torch.stack([s.features[p] for p in positions]))
             vectors.append(torch.from_numpy(np.stack([s.vectors[p] for p in positions])))
         logits = self.net(torch.stack(feats).to(self.device), torch.stack(vectors).to(self.device))

@@ -136,16 +136,16 @@ def cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool = False, pro
 def _cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool, progress: bool) -> dict[str, Any]:
     if folds < 2:
         raise InputError(f"--cv needs at least 2 folds, got {folds}")
-    tc = TrainConfig.from_config(cfg)
-    env = Distributed(tc.device)
+    train_config = TrainConfig.from_config(cfg)
+    env = Distributed(train_config.device)
     if env.world > 1:
         raise InputError("--cv runs in one process: start it without torchrun")
-    table, mc = set_up(cfg, tc, ("train", "val"))  # the test split is never read
-    out = Path(tc.model_dir) / CV_DIR
-    group_of, source = cv_groups(cfg, Path(tc.sequences_file), sorted(set(table.videos)))
-    plan = plan_folds(table, folds, tc.seed, group_of)
-    run = {"folds": folds, "seed": tc.seed, "model_config": mc.to_dict(),
-           "train_config": {k: v for k, v in asdict(tc).items() if k not in RUN_KEYS_IGNORED},
+    table, model_config = set_up(cfg, train_config, ("train", "val"))  # the test split is never read
+    out = Path(train_config.model_dir) / CV_DIR
+    group_of, source = cv_groups(cfg, Path(train_config.sequences_file), sorted(set(table.videos)))
+    plan = plan_folds(table, folds, train_config.seed, group_of)
+    run = {"folds": folds, "seed": train_config.seed, "model_config": model_config.to_dict(),
+           "train_config": {k: v for k, v in asdict(train_config).items() if k not in RUN_KEYS_IGNORED},
            "folds_csv": plan.csv_text()}
     _claim(out, run, overwrite)
     print(f"Cross-validation: {folds} folds of {len(plan.fold_of)} train+val videos in "
@@ -153,7 +153,7 @@ def _cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool, progress: 
     print(format_table(["fold", *table.classes, "groups"], [
         [k, *(sum(plan.label_of[v] == c for v in plan.videos(k)) for c in table.classes),
          len({plan.group_of[v] for v in plan.videos(k)})] for k in range(1, folds + 1)]))
-    data = load_training_data(tc, env, table, mc, progress)
+    data = load_training_data(train_config, env, table, model_config, progress)
     fractions = tuple(cfg["SPLIT_FRACTIONS"])
     val_share = fractions[1] / (fractions[0] + fractions[1])
     per_fold = []
@@ -162,11 +162,11 @@ def _cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool, progress: 
         report = files.read_json(fold_dir / "report.json")
         if report is None:
             print(f"\n##### fold {k}/{folds}: training on the other folds")
-            rows = fold_rows(table, plan, k, val_share, tc.seed)
+            rows = fold_rows(table, plan, k, val_share, train_config.seed)
             if not rows["train"] or not rows["val"]:
                 raise InputError(f"fold {k}: the other folds have too few groups to train on and stop early; "
                                  "use fewer folds")
-            report = fit(data, rows, tc, env, fold_dir, None, progress, scored=f"held-out fold {k}")
+            report = fit(data, rows, train_config, env, fold_dir, None, progress, scored=f"held-out fold {k}")
         else:
             print(f"fold {k}/{folds}: finished earlier, report reused ({fold_dir / 'report.json'})")
         per_fold.append(fold_summary(k, plan, report))

@@ -65,8 +65,9 @@ class EarlyStopping:
 
 
 def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    scaler: torch.amp.GradScaler, weights: torch.Tensor, tc: TrainConfig, device: str, epoch: int,
-                    progress: bool, pooling: str = "none", background: int | None = None) -> tuple[float, float]:
+                    scaler: torch.amp.GradScaler, weights: torch.Tensor, train_config: TrainConfig, device: str,
+                    epoch: int, progress: bool, pooling: str = "none", background: int | None = None,
+                    ) -> tuple[float, float]:
     """One pass over the training data; returns the mean loss and the accuracy (per clip with MIL pooling).
 
     With ``pooling`` other than "none" a batch is whole clips (``collate_bags``): the loss is that of
@@ -81,18 +82,18 @@ def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.o
         x, m, y = (t.to(device, non_blocking=True) for t in batch[:3])
         with autocast(device):
             member_logits = net(x, m, members=True)
-        loss = torch.stack([batch_loss(logits, y, weights, tc, pooling, background, batch)[1]
+        loss = torch.stack([batch_loss(logits, y, weights, train_config, pooling, background, batch)[1]
                             for logits in member_logits]).mean()
         with torch.no_grad():
-            scores = batch_loss(combine_members(member_logits), y, weights, tc, pooling, background, batch)[0]
+            scores = batch_loss(combine_members(member_logits), y, weights, train_config, pooling, background, batch)[0]
         if not torch.isfinite(loss):
             raise BehaviorError(f"the loss became {loss.item()} at epoch {epoch}, batch {step + 1}: "
                                 "lower LEARNING_RATE or check the data")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
-        if tc.grad_clip > 0:
+        if train_config.grad_clip > 0:
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, train_config.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         total += len(y)
@@ -102,10 +103,10 @@ def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.o
     return loss_sum / max(total, 1), correct / max(total, 1)
 
 
-def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, train_config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW over the parameters that train."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(trainable, lr=tc.learning_rate, weight_decay=tc.weight_decay)
+    return torch.optim.AdamW(trainable, lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
 
 
 def _loader(dataset, batch_size: int, shuffle: bool, seed_gen: torch.Generator | None, env: Distributed,
@@ -132,20 +133,20 @@ def assign_roles(data: TrainingData, rows: dict[str, list[int]], say: Callable[.
     """With MIL_POOLING "roles", each person's role in their clip: passers-by train (and validate) as background."""
     if data.people is None:
         return data
-    background = data.table.classes.index(data.mc.background_class)
+    background = data.table.classes.index(data.model_config.background_class)
     table = data.table
     for split in ("train", "val"):
-        table = mil.with_person_labels(table, rows[split], data.people, data.mc.actor_classes, background)
+        table = mil.with_person_labels(table, rows[split], data.people, data.model_config.actor_classes, background)
     ours = [i for split in ("train", "val") for i in rows[split]]
     passing = sum(table.labels[i] == background != data.table.labels[i] for i in ours)
-    received = mil.received_classes(data.mc.actor_classes)
+    received = mil.received_classes(data.model_config.actor_classes)
     receiving = sum(table.classes[table.labels[i]] in received for i in ours)
     actors, receivers = "", ""
-    if data.mc.actor_classes:
-        actors = f" ({', '.join(data.mc.actor_classes)})"
+    if data.model_config.actor_classes:
+        actors = f" ({', '.join(data.model_config.actor_classes)})"
         receivers = f"{receiving} are of people receiving the action (<action>{mil.RECEIVED_SUFFIX}) and "
     say(f"Who acts{actors}: of {len(ours)} train and val sequences, {receivers}{passing} are of people passing "
-        f"by ({data.mc.background_class})")
+        f"by ({data.model_config.background_class})")
     return dataclasses.replace(data, table=table)
 
 
@@ -162,25 +163,26 @@ class Batches:
     reading: str  # what the network reads, for the start line
 
 
-def make_batches(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Distributed,
+def make_batches(data: TrainingData, rows: dict[str, list[int]], train_config: TrainConfig, env: Distributed,
                  seed_gen: torch.Generator) -> Batches:
     """Loaders over the train and val rows: clips as bags of people under MIL pooling, else shuffled sequences."""
-    table, mc, workers = data.table, data.mc, data.workers
-    reading = ("cached features" if data.store is not None else "fine-tuning from crops") if mc.appearance \
-        else f"{', '.join(mc.inputs)} only (no MobileNetV2)"
-    pooling = mc.mil_pooling if mil.trains_bags(mc.mil_pooling) else "none"  # "roles" trains per sequence
-    background = background_index(mc, table.classes)
+    table, model_config, workers = data.table, data.model_config, data.workers
+    reading = ("cached features" if data.store is not None else "fine-tuning from crops") if model_config.appearance \
+        else f"{', '.join(model_config.inputs)} only (no MobileNetV2)"
+    # "roles" trains per sequence
+    pooling = model_config.mil_pooling if mil.trains_bags(model_config.mil_pooling) else "none"
+    background = background_index(model_config, table.classes)
     bags = {split: mil.table_bags(table, r) for split, r in rows.items()}
-    train_set = data.dataset(rows["train"], tc.augment)
+    train_set = data.dataset(rows["train"], train_config.augment)
     if pooling != "none":  # whole clips per batch: their people's pooled probabilities meet the clip labels
-        train = _bag_loader(train_set, rows["train"], bags["train"], tc.batch_size, seed_gen, env, workers)
+        train = _bag_loader(train_set, rows["train"], bags["train"], train_config.batch_size, seed_gen, env, workers)
         train_labels = [b.label for b in bags["train"]]
         reading += f"; clips as bags of people, {pooling} pooling" + (
-            f", background class {mc.background_class}" if background is not None else "")
+            f", background class {model_config.background_class}" if background is not None else "")
     else:
-        train = _loader(train_set, tc.batch_size, True, seed_gen, env, workers)
+        train = _loader(train_set, train_config.batch_size, True, seed_gen, env, workers)
         train_labels = [table.labels[i] for i in rows["train"]]
-    val = _loader(data.dataset(rows["val"], False), tc.batch_size, False, None, env, workers)
+    val = _loader(data.dataset(rows["val"], False), train_config.batch_size, False, None, env, workers)
     return Batches(train, val, bags, pooling, background, train_labels, reading)
 
 
@@ -197,11 +199,12 @@ class Optimization:
     start_epoch: int = 1
 
     @classmethod
-    def create(cls, model: torch.nn.Module, tc: TrainConfig, weights: torch.Tensor, device: str) -> Optimization:
-        optimizer = make_optimizer(model, tc)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=tc.lr_factor,
-                                                               patience=tc.lr_patience)
-        return cls(optimizer, scheduler, make_scaler(device), EarlyStopping(tc.patience), weights)
+    def create(cls, model: torch.nn.Module, train_config: TrainConfig, weights: torch.Tensor,
+               device: str) -> Optimization:
+        optimizer = make_optimizer(model, train_config)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train_config.lr_factor,
+                                                               patience=train_config.lr_patience)
+        return cls(optimizer, scheduler, make_scaler(device), EarlyStopping(train_config.patience), weights)
 
     def resume(self, model: torch.nn.Module, ckpt: dict[str, Any], seed_gen: torch.Generator) -> str:
         """Continue from last.pth's state; returns how faithfully the run goes on."""
@@ -256,7 +259,7 @@ def _parallel(model: torch.nn.Module, env: Distributed) -> torch.nn.Module:
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
-def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Distributed, model_dir: Path,
+def fit(data: TrainingData, rows: dict[str, list[int]], train_config: TrainConfig, env: Distributed, model_dir: Path,
         ckpt: dict[str, Any] | None = None, progress: bool = True, scored: str = "test",
         ) -> dict[str, Any]:
     """Train a fresh network on ``rows["train"]``, stop early on ``rows["val"]``, evaluate on ``rows["test"]``.
@@ -265,14 +268,15 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     ``scored`` names ``rows["test"]`` in what is printed and in report.json ("test", or a CV fold).
     """
     say = print if env.main else (lambda *a, **k: None)
-    threads = hardware.set_threads(tc.threads)
-    seed_gen = seed_everything(tc.seed)
+    threads = hardware.set_threads(train_config.threads)
+    seed_gen = seed_everything(train_config.seed)
     data = assign_roles(data, rows, say)
-    table, mc = data.table, data.mc
-    model = BehaviorNet(mc, data.backbone())
-    batches = make_batches(data, rows, tc, env, seed_gen)
+    table, model_config = data.table, data.model_config
+    model = BehaviorNet(model_config, data.backbone())
+    batches = make_batches(data, rows, train_config, env, seed_gen)
     net = _parallel(model.to(env.device), env)
-    run = Optimization.create(model, tc, class_weights(batches.train_labels, mc.num_classes).to(env.device),
+    run = Optimization.create(model, train_config, class_weights(batches.train_labels,
+                                                                 model_config.num_classes).to(env.device),
                               env.device)
     if ckpt is not None:
         how = run.resume(model, ckpt, seed_gen)
@@ -280,16 +284,17 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
     say(f"Training on {env.device} ({threads} CPU threads, {env.world} process(es)); "
         f"{len(rows['train'])} train / {len(rows['val'])} val / {len(rows['test'])} test sequences; "
         f"classes: {', '.join(table.classes)}; {batches.reading}")
-    base = {"classes": table.classes, "model_config": mc.to_dict(), "train_config": asdict(tc),
+    base = {"classes": table.classes, "model_config": model_config.to_dict(), "train_config": asdict(train_config),
             "versions": hardware.versions()}
-    for epoch in range(run.start_epoch, tc.epochs + 1):
+    for epoch in range(run.start_epoch, train_config.epochs + 1):
         if run.stopper.should_stop:
             break
         started = time.perf_counter()
-        say(f"\nEpoch {epoch}/{tc.epochs}")
+        say(f"\nEpoch {epoch}/{train_config.epochs}")
         if isinstance(batches.train.sampler, DistributedSampler):
             batches.train.sampler.set_epoch(epoch)
-        train_loss, train_acc = train_one_epoch(net, batches.train, run.optimizer, run.scaler, run.weights, tc,
+        train_loss, train_acc = train_one_epoch(net, batches.train, run.optimizer, run.scaler, run.weights,
+                                                train_config,
                                                 env.device, epoch, progress and env.main, batches.pooling,
                                                 batches.background)
         val_loss, val = evaluate(model, batches, rows["val"], table.classes, env.device)
@@ -306,9 +311,9 @@ def fit(data: TrainingData, rows: dict[str, list[int]], tc: TrainConfig, env: Di
                      "metrics": {k: float(v) for k, v in record.items()}}
             save_epoch(model_dir, state, run, seed_gen, improved, say)
         if run.stopper.should_stop:
-            say(f"Early stopping: no better validation macro-F1 for {tc.patience} epochs")
+            say(f"Early stopping: no better validation macro-F1 for {train_config.patience} epochs")
     env.barrier()
     if not env.main:
         return {}
-    return final_evaluation(model, table, rows, lambda split, augment: data.dataset(rows[split], augment), tc,
+    return final_evaluation(model, table, rows, lambda split, augment: data.dataset(rows[split], augment), train_config,
                             env.device, model_dir, data.workers, scored)

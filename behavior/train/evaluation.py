@@ -47,7 +47,8 @@ def video_probs(probs: np.ndarray, rows: list[int], bags: list[mil.Bag], pooling
     return clips.numpy(), people.numpy()
 
 
-def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, list[int]], dataset, tc: TrainConfig,
+def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, list[int]], dataset,
+                     train_config: TrainConfig,
                      device: str, model_dir: Path, workers: int, scored: str = "test") -> dict[str, Any]:
     """Evaluate the best checkpoint on the test split (per sequence and per video) and write the report."""
     split = "test" if rows["test"] else "val"  # the rows scored
@@ -58,14 +59,14 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     model.load_state_dict(best["model"])
     if split == "val":
         log.warning("the test split is empty: reporting on the validation split instead")
-    loader = DataLoader(dataset(split, False), batch_size=tc.batch_size, num_workers=workers)
+    loader = DataLoader(dataset(split, False), batch_size=train_config.batch_size, num_workers=workers)
     probs, labels, loss = predict_probs(model, loader, device)
     sequence = metrics.evaluate(labels, probs.argmax(1), table.classes)
-    mc = model.cfg
+    model_config = model.cfg
     bags = mil.table_bags(table, rows[split])
-    background = background_index(mc, table.classes)
-    rule = mil.label_rule(mc.mil_pooling, mc.actor_classes)
-    clips, people = video_probs(probs, rows[split], bags, rule, background, table.classes, mc.actor_classes)
+    background = background_index(model_config, table.classes)
+    rule = mil.label_rule(model_config.mil_pooling, model_config.actor_classes)
+    clips, people = video_probs(probs, rows[split], bags, rule, background, table.classes, model_config.actor_classes)
     video = metrics.evaluate([b.label for b in bags], clips.argmax(1), table.classes)
     video["predictions"] = {b.video: table.classes[int(p.argmax())] for b, p in zip(bags, clips, strict=True)}
     video["pooling"] = rule

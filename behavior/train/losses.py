@@ -36,11 +36,11 @@ def classification_loss(logits: torch.Tensor, target: torch.Tensor, weights: tor
     return ce.sum() / weights[target].sum()
 
 
-def batch_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, tc: TrainConfig, pooling: str,
+def batch_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, train_config: TrainConfig, pooling: str,
                background: int | None, batch: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
     """The scores (per sequence, or per clip with MIL pooling: ``batch[3]`` holds the bags) and the loss of one
     batch's logits."""
     if pooling != "none":
         scores = mil.clip_probs(torch.softmax(logits.float(), dim=-1), batch[3], pooling, background)
-        return scores, mil.bag_loss(scores, y, weights, tc.focal_gamma)
-    return logits, classification_loss(logits, y, weights, tc.focal_gamma)
+        return scores, mil.bag_loss(scores, y, weights, train_config.focal_gamma)
+    return logits, classification_loss(logits, y, weights, train_config.focal_gamma)

@@ -46,7 +46,7 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
     chosen = ModelSettings.from_config(cfg)
     crops = ExtractSettings.from_config(cfg)  # config.py's, where a meta.json from before a field lacks it
     pooling = resolve_pooling(chosen.mil_pooling, chosen.background_class, chosen.actor_classes)
-    mc = ModelConfig(
+    model_config = ModelConfig(
         **{**asdict(chosen), "mil_pooling": pooling}, num_classes=len(table.classes),
         sequence_length=table.sequence_length,
         **{name: type(getattr(crops, name))(extraction.get(name, getattr(crops, name)))
@@ -54,24 +54,26 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         pad_mode=str(cfg["PAD_MODE"]), min_sequence_frames=int(cfg["MIN_SEQUENCE_FRAMES"]),
         cpu_precision=hardware.cpu_precision(str(cfg["INFERENCE_PRECISION"])),
     )
-    if mc.background_class and mc.background_class not in table.classes:
-        raise InputError(f"BACKGROUND_CLASS (--background-class) {mc.background_class!r} is not one of the classes "
-                         f"of the sequences: {', '.join(table.classes)}")
-    check_roles(mc, table.classes)
-    if not mc.person_tracking and (mc.needs_keypoints or mc.scene_images):
-        log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads %s", ", ".join(mc.inputs),
+    if model_config.background_class and model_config.background_class not in table.classes:
+        raise InputError(f"BACKGROUND_CLASS (--background-class) {model_config.background_class!r} is not one of the "
+                         f"classes of the sequences: {', '.join(table.classes)}")
+    check_roles(model_config, table.classes)
+    if not model_config.person_tracking and (model_config.needs_keypoints or model_config.scene_images):
+        log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads %s",
+                    ", ".join(model_config.inputs),
                     ", ".join(WHOLE_FRAME_INPUTS))
-        mc = dataclasses.replace(mc, inputs=WHOLE_FRAME_INPUTS)
-    if mc.fine_tune_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
-        mc = dataclasses.replace(mc, cpu_precision="float32")
-    elif mc.appearance or mc.i3d:  # cached features are computed (and predicted) on the chosen runtime
-        mc = dataclasses.replace(mc, cnn_backend=backends.resolve_backend(
+        model_config = dataclasses.replace(model_config, inputs=WHOLE_FRAME_INPUTS)
+    if model_config.fine_tune_blocks > 0:  # fine-tuning trains the backbone in float32 on torch: predict the same way
+        model_config = dataclasses.replace(model_config, cpu_precision="float32")
+    elif model_config.appearance or model_config.i3d:  # cached features are computed (and predicted) on this runtime
+        model_config = dataclasses.replace(model_config, cnn_backend=backends.resolve_backend(
             str(cfg["INFERENCE_BACKEND"]), hardware.resolve_device(str(cfg["DEVICE"]))))
-    if mc.i3d:  # and the I3D the video features came from
-        mc = dataclasses.replace(mc, video_sha256=file_sha256(str(resolve_weights(str(cfg["I3D_WEIGHTS"])))))
-    if mc.needs_keypoints:  # prediction checks that it runs the pose model the keypoints came from
-        mc = dataclasses.replace(mc, pose_sha256=PoseSettings(str(cfg["POSE_WEIGHTS"])).sha256())
-    return mc
+    if model_config.i3d:  # and the I3D the video features came from
+        model_config = dataclasses.replace(model_config,
+                                           video_sha256=file_sha256(str(resolve_weights(str(cfg["I3D_WEIGHTS"])))))
+    if model_config.needs_keypoints:  # prediction checks that it runs the pose model the keypoints came from
+        model_config = dataclasses.replace(model_config, pose_sha256=PoseSettings(str(cfg["POSE_WEIGHTS"])).sha256())
+    return model_config
 
 
 def resolve_pooling(pooling: str, background_class: str, actor_classes: Sequence[str] = ()) -> str:
@@ -106,26 +108,26 @@ def with_person_classes(table: SequenceTable, cfg: dict[str, Any]) -> SequenceTa
     return dataclasses.replace(table, classes=[*table.classes, *(c for c in wanted if c not in table.classes)])
 
 
-def check_roles(mc: ModelConfig, classes: list[str]) -> None:
+def check_roles(model_config: ModelConfig, classes: list[str]) -> None:
     """Raise InputError when MIL_POOLING "roles" or ACTOR_CLASSES cannot label the people: they need a background
     class for those who pass by, actor classes that exist, and per-person training."""
-    if mc.actor_classes and not mc.background_class:
+    if model_config.actor_classes and not model_config.background_class:
         raise InputError("ACTOR_CLASSES (--actor-classes) needs a BACKGROUND_CLASS (--background-class): the label "
                          "of the people who receive the action or pass by")
-    if mc.mil_pooling == mil.ROLES and not mc.background_class:
+    if model_config.mil_pooling == mil.ROLES and not model_config.background_class:
         raise InputError("MIL_POOLING (--mil-pooling) roles needs a BACKGROUND_CLASS (--background-class): the label "
                          "of the people who pass by")
-    if not mc.actor_classes:
+    if not model_config.actor_classes:
         return
-    people_only = {mc.background_class, *mil.received_classes(mc.actor_classes)}
+    people_only = {model_config.background_class, *mil.received_classes(model_config.actor_classes)}
     clip_classes = [c for c in classes if c not in people_only]
-    unknown = [c for c in mc.actor_classes if c not in clip_classes]
+    unknown = [c for c in model_config.actor_classes if c not in clip_classes]
     if unknown:
         raise InputError(f"ACTOR_CLASSES (--actor-classes) {', '.join(unknown)}: not among the clip classes "
                          f"{', '.join(clip_classes)}")
-    if mc.mil_pooling != mil.ROLES:
+    if model_config.mil_pooling != mil.ROLES:
         raise InputError(f"ACTOR_CLASSES (--actor-classes) trains each person with their own label: MIL_POOLING "
-                         f"must be auto or roles, not {mc.mil_pooling!r}")
+                         f"must be auto or roles, not {model_config.mil_pooling!r}")
 
 
 @dataclass
@@ -135,7 +137,7 @@ class TrainingData:
     e.g. for all folds of a CV)."""
 
     table: SequenceTable
-    mc: ModelConfig
+    model_config: ModelConfig
     weights_path: Path | None  # MobileNetV2's, when the network reads appearance
     frames_dir: Path
     vectors: dict[str, np.ndarray] | None
@@ -147,7 +149,7 @@ class TrainingData:
     @property
     def reads_crops(self) -> bool:
         """True when fine-tuning: batches are decoded crops rather than cached features."""
-        return self.mc.appearance and self.store is None
+        return self.model_config.appearance and self.store is None
 
     @property
     def workers(self) -> int:
@@ -156,84 +158,91 @@ class TrainingData:
     def dataset(self, rows: list[int], augment: bool) -> torch.utils.data.Dataset:
         """The sequences of ``rows`` as a dataset of (frames or features, stream vectors, label)."""
         if not self.reads_crops:
-            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.mc.inputs, augment,
+            return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.model_config.inputs, augment,
                                          self.video_store)
-        size = (self.mc.frame_width, self.mc.frame_height)
-        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.mc.inputs, augment)
+        size = (self.model_config.frame_width, self.model_config.frame_height)
+        return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.model_config.inputs,
+                                    augment)
 
     def backbone(self) -> torch.nn.Sequential | None:
         """A fresh MobileNetV2 trunk with the ImageNet weights, or None when the network reads no appearance."""
-        return load_backbone(self.weights_path) if self.mc.appearance else None
+        return load_backbone(self.weights_path) if self.model_config.appearance else None
 
 
-def load_keypoints(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
+def load_keypoints(train_config: TrainConfig, env: Distributed, table: SequenceTable, model_config: ModelConfig,
                    progress: bool) -> KeypointStore:
     """Keypoints of every crop ``table`` reads, from the keypoint cache, filled from the saved crops where missing."""
-    pose = PoseSettings(tc.pose_weights, mc.pose_imgsz, tc.device, tc.threads, tc.inference_backend,
-                        tc.inference_precision)
-    cache = KeypointCache(Path(tc.features_dir), pose)
+    pose = PoseSettings(train_config.pose_weights, model_config.pose_imgsz, train_config.device,
+                        train_config.threads, train_config.inference_backend,
+                        train_config.inference_precision)
+    cache = KeypointCache(Path(train_config.features_dir), pose)
     if env.main:  # one process fills the cache, the others read it
-        store = cache.load(Path(tc.frames_dir), table.person_dirs(), progress=progress)
+        store = cache.load(Path(train_config.frames_dir), table.person_dirs(), progress=progress)
         print(f"Keypoint cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops); "
               f"{store.coverage():.1%} of crops have a pose")
     env.barrier()
     if not env.main:
-        store = cache.load(Path(tc.frames_dir), table.person_dirs(), progress=False)
+        store = cache.load(Path(train_config.frames_dir), table.person_dirs(), progress=False)
     return store
 
 
-def load_training_data(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
+def load_training_data(train_config: TrainConfig, env: Distributed, table: SequenceTable, model_config: ModelConfig,
                        progress: bool) -> TrainingData:
     """Stream vectors, keypoints and (frozen backbone) the feature cache of every crop ``table`` reads."""
     say = print if env.main else (lambda *a, **k: None)
-    if env.main and ((mc.appearance and mc.fine_tune_blocks == 0) or mc.needs_keypoints or mc.i3d):
-        files.ensure_writable(Path(tc.features_dir))  # a read-only or full disk is found now, not after a pass
-    hardware.set_threads(tc.threads)
-    frames_dir = Path(tc.frames_dir)
-    weights_path = resolve_weights(tc.backbone_weights) if mc.appearance else None
-    needs_keypoints = mc.needs_keypoints or bool(mc.actor_classes)
-    keypoints = load_keypoints(tc, env, table, mc, progress).keypoints if needs_keypoints else None
-    people = person_stats(frames_dir, table.person_dirs(), keypoints) if mc.mil_pooling == mil.ROLES else None
-    vectors = load_vectors(frames_dir, table.person_dirs(), mc.inputs, keypoints) if mc.vector_dim else None
+    caches = (model_config.appearance and model_config.fine_tune_blocks == 0) or model_config.needs_keypoints \
+        or model_config.i3d
+    if env.main and caches:  # a read-only or full disk is found now, not after a pass
+        files.ensure_writable(Path(train_config.features_dir))
+    hardware.set_threads(train_config.threads)
+    frames_dir = Path(train_config.frames_dir)
+    weights_path = resolve_weights(train_config.backbone_weights) if model_config.appearance else None
+    needs_keypoints = model_config.needs_keypoints or bool(model_config.actor_classes)
+    keypoints = load_keypoints(train_config, env, table, model_config, progress).keypoints if needs_keypoints else None
+    people = person_stats(frames_dir, table.person_dirs(), keypoints) if model_config.mil_pooling == mil.ROLES else None
+    vectors = load_vectors(frames_dir, table.person_dirs(), model_config.inputs,
+                           keypoints) if model_config.vector_dim else None
     store = None
-    if mc.appearance and mc.fine_tune_blocks == 0:
-        model = BehaviorNet(mc, load_backbone(weights_path))
-        cache = FeatureCache(Path(tc.features_dir), backbone_key(weights_path, mc))
+    if model_config.appearance and model_config.fine_tune_blocks == 0:
+        model = BehaviorNet(model_config, load_backbone(weights_path))
+        cache = FeatureCache(Path(train_config.features_dir), backbone_key(weights_path, model_config))
         folders = table.person_dirs()
         if env.main:  # one process fills the cache, the others read it
-            store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, progress)
+            store = cache.load(frames_dir, folders, model, env.device, train_config.feature_batch_size, progress)
             say(f"Feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} images)")
         env.barrier()
         if not env.main:
-            store = cache.load(frames_dir, folders, model, env.device, tc.feature_batch_size, False)
-    video_store = load_video_features(tc, env, table, mc, progress) if mc.i3d else None
-    return TrainingData(table, mc, weights_path, frames_dir, vectors, store, tc.num_workers, people=people,
+            store = cache.load(frames_dir, folders, model, env.device, train_config.feature_batch_size, False)
+    video_store = load_video_features(train_config, env, table, model_config, progress) if model_config.i3d else None
+    return TrainingData(table, model_config, weights_path, frames_dir, vectors, store, train_config.num_workers,
+                        people=people,
                         video_store=video_store)
 
 
-def load_video_features(tc: TrainConfig, env: Distributed, table: SequenceTable, mc: ModelConfig,
+def load_video_features(train_config: TrainConfig, env: Distributed, table: SequenceTable, model_config: ModelConfig,
                         progress: bool) -> FeatureStore:
     """I3D's features of every scene image ``table`` reads (``scene_video``), from their cache."""
-    backbone = VideoBackbone.load(tc.i3d_weights, mc.video_clip_length, mc.video_size, env.device, mc.cnn_backend,
-                                  mc.cpu_precision)
-    cache = VideoFeatureCache(Path(tc.features_dir), backbone.key)
+    backbone = VideoBackbone.load(train_config.i3d_weights, model_config.video_clip_length, model_config.video_size,
+                                  env.device, model_config.cnn_backend,
+                                  model_config.cpu_precision)
+    cache = VideoFeatureCache(Path(train_config.features_dir), backbone.key)
     folders = table.scene_dirs()
     if env.main:  # one process fills the cache, the others read it
-        store = cache.load(Path(tc.frames_dir), folders, backbone, progress)
+        store = cache.load(Path(train_config.frames_dir), folders, backbone, progress)
         print(f"I3D feature cache: {store.hits} folders reused, {store.misses} computed ({store.computed} images)")
     env.barrier()
     if not env.main:
-        store = cache.load(Path(tc.frames_dir), folders, None, progress=False)
+        store = cache.load(Path(train_config.frames_dir), folders, None, progress=False)
     return store
 
 
-def set_up(cfg: dict[str, Any], tc: TrainConfig, splits: Sequence[str]) -> tuple[SequenceTable, ModelConfig]:
+def set_up(cfg: dict[str, Any], train_config: TrainConfig, splits: Sequence[str]) -> tuple[SequenceTable, ModelConfig]:
     """The sequences of ``splits`` (with the classes people get) and the network's settings, their crops checked:
     where training and cross-validation both start."""
-    full = with_person_classes(read_sequences(Path(tc.sequences_file)), cfg)
+    full = with_person_classes(read_sequences(Path(train_config.sequences_file)), cfg)
     table = full.subset([i for i, s in enumerate(full.splits) if s in splits])
     if not table.ids:
-        raise InputError(f"{tc.sequences_file} has no {' or '.join(splits)} sequences")
-    mc = model_config_from(cfg, table, Path(tc.frames_dir))
-    check_crops_exist(Path(tc.frames_dir), table, scene=mc.scene_images)
-    return table, mc
+        raise InputError(f"{train_config.sequences_file} has no {' or '.join(splits)} sequences")
+    model_config = model_config_from(cfg, table, Path(train_config.frames_dir))
+    check_crops_exist(Path(train_config.frames_dir), table, scene=model_config.scene_images)
+    return table, model_config

@@ -43,47 +43,48 @@ def train(cfg: dict[str, Any], resume: bool = False, overwrite: bool = False, pr
     without either, training refuses to start.
     """
     settings.validate(cfg)
-    tc = TrainConfig.from_config(cfg)
-    refuse_foreign_model_dir(Path(tc.model_dir))
-    env = Distributed(tc.device)
+    train_config = TrainConfig.from_config(cfg)
+    refuse_foreign_model_dir(Path(train_config.model_dir))
+    env = Distributed(train_config.device)
     try:
         if not env.main:  # the main process holds MODEL_DIR's lock for every rank
-            return _train(cfg, tc, env, resume, overwrite, progress)
-        with files.folder_lock(Path(tc.model_dir), "MODEL_DIR"):
-            return _train(cfg, tc, env, resume, overwrite, progress)
+            return _train(cfg, train_config, env, resume, overwrite, progress)
+        with files.folder_lock(Path(train_config.model_dir), "MODEL_DIR"):
+            return _train(cfg, train_config, env, resume, overwrite, progress)
     finally:
         env.close()
 
 
-def _train(cfg: dict[str, Any], tc: TrainConfig, env: Distributed, resume: bool, overwrite: bool,
+def _train(cfg: dict[str, Any], train_config: TrainConfig, env: Distributed, resume: bool, overwrite: bool,
            progress: bool) -> dict[str, Any]:
-    model_dir = Path(tc.model_dir)
-    table, mc = set_up(cfg, tc, ("train", "val", "test"))
+    model_dir = Path(train_config.model_dir)
+    table, model_config = set_up(cfg, train_config, ("train", "val", "test"))
     rows = {split: table.select(split) for split in ("train", "val", "test")}
     if not rows["train"]:
-        raise InputError(f"the train split of {tc.sequences_file} is empty: check SPLIT_FRACTIONS in stage 2")
+        raise InputError(f"the train split of {train_config.sequences_file} is empty: check SPLIT_FRACTIONS in stage 2")
     if not rows["val"]:
-        raise InputError(f"the val split of {tc.sequences_file} is empty: early stopping needs validation videos")
-    ckpt = _earlier_run(model_dir, table, mc, resume, overwrite)
+        raise InputError(f"the val split of {train_config.sequences_file} is empty: early stopping needs validation "
+                         "videos")
+    ckpt = _earlier_run(model_dir, table, model_config, resume, overwrite)
     if env.main:  # a read-only or full disk is found now, not after the feature pass and an epoch
         files.ensure_writable(model_dir)
-    data = load_training_data(tc, env, table, mc, progress)
-    return fit(data, rows, tc, env, model_dir, ckpt, progress)
+    data = load_training_data(train_config, env, table, model_config, progress)
+    return fit(data, rows, train_config, env, model_dir, ckpt, progress)
 
 
-def _earlier_run(model_dir: Path, table: SequenceTable, mc: ModelConfig, resume: bool, overwrite: bool
+def _earlier_run(model_dir: Path, table: SequenceTable, model_config: ModelConfig, resume: bool, overwrite: bool
                  ) -> dict[str, Any] | None:
     """last.pth when this run continues one (``resume``, or an interrupted run of the same settings); None to start
     afresh. InputError where starting afresh would replace a model without ``overwrite``."""
     if resume:
-        return _resume_checkpoint(model_dir, table, mc)
+        return _resume_checkpoint(model_dir, table, model_config)
     if overwrite or not any((model_dir / name).exists() for name in (BEST, LAST)):
         return None
     if (model_dir / REPORT).is_file():
         raise InputError(f"{model_dir} already holds a trained model: pass --resume to continue it, "
                          "--overwrite to start over, or choose another --model-dir")
     try:
-        ckpt = _resume_checkpoint(model_dir, table, mc)
+        ckpt = _resume_checkpoint(model_dir, table, model_config)
     except InputError as exc:
         raise InputError(f"{model_dir} holds an interrupted training that cannot go on ({exc}): pass --overwrite "
                          "to start over, or choose another --model-dir") from None
@@ -91,13 +92,13 @@ def _earlier_run(model_dir: Path, table: SequenceTable, mc: ModelConfig, resume:
     return ckpt
 
 
-def _resume_checkpoint(model_dir: Path, table: SequenceTable, mc: ModelConfig) -> dict[str, Any]:
+def _resume_checkpoint(model_dir: Path, table: SequenceTable, model_config: ModelConfig) -> dict[str, Any]:
     """``last.pth``, after checking that it was trained on the same classes with the same model config."""
     ckpt = load_checkpoint(model_dir / LAST)
     if ckpt["classes"] != table.classes:
         raise InputError(f"cannot resume: {model_dir / LAST} was trained on classes {ckpt['classes']}, "
                          f"the sequences have {table.classes}")
-    new = mc.to_dict()
+    new = model_config.to_dict()
     if ckpt["model_config"] != new:
         changed = sorted(k for k in new if ckpt["model_config"].get(k) != new[k])
         raise InputError(f"cannot resume: the model config differs from {model_dir / LAST} ({', '.join(changed)})")

@@ -89,10 +89,11 @@ def test_no_keypoints_are_nan_never_zeros(estimator):
     assert kp.shape == (17, 3) and np.isnan(kp).all()
 
 
-def pose_checkpoint(path, mc: ModelConfig) -> None:
+def pose_checkpoint(path, model_config: ModelConfig) -> None:
     torch.manual_seed(0)
-    net = BehaviorNet(mc, None)
-    save_checkpoint(path, {"model": net.state_dict(), "classes": ["fight", "noFight"], "model_config": mc.to_dict(),
+    net = BehaviorNet(model_config, None)
+    save_checkpoint(path, {"model": net.state_dict(), "classes": ["fight", "noFight"],
+                           "model_config": model_config.to_dict(),
                            "train_config": {}, "metrics": {}, "epoch": 1, "versions": {}})
 
 
@@ -103,8 +104,8 @@ def test_prediction_computes_the_keypoints_and_streams_training_read(real_clip, 
     store = KeypointCache(tmp_path / "features", estimator.settings).load(root / "frames", dirs, estimator,
                                                                            progress=False)
     cached = load_vectors(root / "frames", dirs, STREAMS, store.keypoints)
-    mc = ModelConfig(inputs=STREAMS, pose_sha256=estimator.settings.sha256())
-    pose_checkpoint(tmp_path / "pose.pth", mc)
+    model_config = ModelConfig(inputs=STREAMS, pose_sha256=estimator.settings.sha256())
+    pose_checkpoint(tmp_path / "pose.pth", model_config)
     predictor = Predictor(tmp_path / "pose.pth", PredictSettings(detector=DetectorSettings()))
     summary = predictor.run(job.path, tmp_path / "pred", progress=False)
     person_of = {int(r["track_id"]): int(r["person"])
@@ -125,8 +126,8 @@ def test_prediction_computes_the_keypoints_and_streams_training_read(real_clip, 
 
 
 def test_prediction_refuses_other_pose_weights(tmp_path, weights_dir):
-    mc = ModelConfig(inputs=("pose",), pose_sha256="0" * 64)
-    pose_checkpoint(tmp_path / "pose.pth", mc)
+    model_config = ModelConfig(inputs=("pose",), pose_sha256="0" * 64)
+    pose_checkpoint(tmp_path / "pose.pth", model_config)
     from behavior.errors import InputError
 
     with pytest.raises(InputError, match="not the pose weights this checkpoint was trained with"):

@@ -125,6 +125,18 @@ def test_rerun_skips_and_changed_settings_need_overwrite(extracted, sample_clips
     extract_all(one, frames, FAST, overwrite=True, progress=False)  # restore for the other tests
 
 
+def test_a_video_whose_meta_json_is_corrupt_is_extracted_again(sample_clips, weights_dir, tmp_path, caplog):
+    frames = tmp_path / "f"
+    job = find_videos(sample_clips)[0]
+    extract_all([job], frames, FAST, progress=False)
+    (job.out_dir(frames) / "meta.json").write_text("{")
+    with caplog.at_level(logging.WARNING):
+        [again] = extract_all([job], frames, FAST, progress=False)
+    assert again.status == "done"
+    assert f"{job.key}: its meta.json cannot be read: extracting the video again" in caplog.text
+    assert json.loads((job.out_dir(frames) / "meta.json").read_text())["status"] == "done"
+
+
 def test_bad_video_fails_and_batch_goes_on(sample_clips, weights_dir, tmp_path):
     clips = tmp_path / "clips"
     shutil.copytree(sample_clips / "walking", clips / "walking")

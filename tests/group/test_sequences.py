@@ -207,3 +207,31 @@ def test_every_video_without_a_sequence_is_named_with_why(tmp_path):
     out = tmp_path / "s" / "sequences.csv"
     write_sequence_set(result, out)
     assert "  walk/walk_00003    stage 1 failed: cannot open video" in out.with_suffix(".summary.txt").read_text()
+
+
+def test_a_corrupt_meta_json_is_listed_with_its_reason(tree):
+    """No video disappears silently: one whose meta.json cannot be read is named, with what to do."""
+    (tree / "fight" / "fight_00003" / "meta.json").write_text('{"status": "do')
+    result = group_sequences(tree, SequenceSettings(length=16, stride=8))
+    [(video, why)] = [d for d in result.dropped if d[0] == "fight/fight_00003"]
+    assert why.startswith("its meta.json cannot be read (not JSON:")
+    assert why.endswith("extract_frames.py redoes this video")
+    assert "fight/fight_00003" in result.dropped_table()
+
+
+def test_windows_much_longer_than_the_tracks_warn(tree, caplog):
+    with caplog.at_level(logging.WARNING):
+        build_sequences(tree, SequenceSettings(length=16, stride=8))
+        assert "much longer than the tracks" not in caplog.text
+        build_sequences(tree, SequenceSettings(length=200, stride=8))  # tracks of 24 kept frames
+    assert "SEQUENCE_LENGTH 200 is much longer than the tracks (half of them last 24 kept frames" in caplog.text
+
+
+def test_a_file_of_the_user_s_is_never_replaced_by_the_sequences(tree, tmp_path):
+    mine = tmp_path / "scores.csv"
+    mine.write_text("name,score\nx,1\n")
+    result = group_sequences(tree, SequenceSettings(length=16, stride=8))
+    for overwrite in (False, True):
+        with pytest.raises(InputError, match="is not a sequences file .*nothing was changed"):
+            write_sequence_set(result, mine, overwrite=overwrite)
+    assert mine.read_text() == "name,score\nx,1\n" and not (tmp_path / "classes.json").exists()

@@ -47,14 +47,15 @@ def predictor_input(request, predictor):
 
     from behavior.model.network import SequenceClassifier
 
-    original, members = predictor.mc, predictor.net.members
+    original, members = predictor.model_config, predictor.net.members
     cnn_input, inputs = request.param
-    predictor.mc = predictor.net.cfg = dataclasses.replace(original, cnn_input=cnn_input, inputs=inputs,
+    predictor.model_config = predictor.net.cfg = dataclasses.replace(original, cnn_input=cnn_input, inputs=inputs,
                                                            video_clip_length=4, video_size=64)
-    predictor.net.members = torch.nn.ModuleList([SequenceClassifier(predictor.mc).eval()])  # reads these streams
-    predictor.video = VideoBackbone.load("i3d_kinetics400_rgb.npz", 4, 64) if predictor.mc.i3d else None
+    # a head that reads these streams
+    predictor.net.members = torch.nn.ModuleList([SequenceClassifier(predictor.model_config).eval()])
+    predictor.video = VideoBackbone.load("i3d_kinetics400_rgb.npz", 4, 64) if predictor.model_config.i3d else None
     yield predictor
-    predictor.mc = predictor.net.cfg = original
+    predictor.model_config = predictor.net.cfg = original
     predictor.net.members, predictor.video = members, None
 
 
@@ -63,31 +64,33 @@ def test_streaming_features_equal_batch_features(predictor_input, sample_clips, 
     INPUTS "scene_video": each person's, then I3D's of their frame's scene clip, from the scene images stage 1
     saves and the I3D feature cache)."""
     predictor = predictor_input
-    mc = predictor.mc
+    model_config = predictor.model_config
     job = find_videos(sample_clips)[1]  # a two-person clip
-    settings = ExtractSettings(target_fps=mc.target_fps, frame_width=mc.frame_width, frame_height=mc.frame_height,
-                               crop_margin=mc.crop_margin, jpeg_quality=mc.jpeg_quality, min_track_frames=1,
-                               scene=mc.scene_images)
+    settings = ExtractSettings(target_fps=model_config.target_fps, frame_width=model_config.frame_width,
+                               frame_height=model_config.frame_height,
+                               crop_margin=model_config.crop_margin, jpeg_quality=model_config.jpeg_quality,
+                               min_track_frames=1,
+                               scene=model_config.scene_images)
     extract_all([job], tmp_path / "frames", settings, progress=False)
     video_dir = job.out_dir(tmp_path / "frames")
     person_of = {int(r["track_id"]): int(r["person"]) for r in read_rows(video_dir / "tracks.csv")}
-    dirs = [p.relative_to(tmp_path / "frames").as_posix() for p in video_dir.glob("person_*")] if mc.appearance \
-        else []
-    assert (video_dir / "scene").is_dir() == mc.scene_images
+    dirs = [p.relative_to(tmp_path / "frames").as_posix() for p in video_dir.glob("person_*")] \
+        if model_config.appearance else []
+    assert (video_dir / "scene").is_dir() == model_config.scene_images
     scene_dir = (video_dir / "scene").relative_to(tmp_path / "frames").as_posix()
     store = FeatureCache(tmp_path / "cache", "k").load(tmp_path / "frames", dirs, predictor.net, progress=False)
     video_store = VideoFeatureCache(tmp_path / "cache", "v").load(tmp_path / "frames", [scene_dir], predictor.video,
-                                                                  progress=False) if mc.i3d else None
+                                                                  progress=False) if model_config.i3d else None
 
     predictor.run(job.path, tmp_path / "pred", progress=False)
     log = person_log
-    assert len(log) * mc.appearance == len(store.index) and len(log) >= 20
+    assert len(log) * model_config.appearance == len(store.index) and len(log) >= 20
     rel = video_dir.relative_to(tmp_path / "frames").as_posix()
     for frame, track, streamed, _, _ in log:
         crop, scene = f"{rel}/person_{person_of[track]}/frame_{frame:06d}.jpg", f"{rel}/scene/frame_{frame:06d}.jpg"
-        parts = [(store, crop)] * mc.appearance + [(video_store, scene)] * mc.i3d
+        parts = [(store, crop)] * model_config.appearance + [(video_store, scene)] * model_config.i3d
         batch = torch.cat([cache.plain[cache.index[p]].float() for cache, p in parts])
-        assert streamed.shape == (mc.feature_dim,)
+        assert streamed.shape == (model_config.feature_dim,)
         assert torch.allclose(streamed, batch, atol=2e-2, rtol=1e-2)  # the caches store float16
 
 
@@ -326,16 +329,16 @@ def test_drop_mode_waits_for_a_full_window(predictor, sample_clips, tmp_path):
 
     clip = sample_clips / "walking" / "walking_0.mp4"
     first_labeled = {}
-    original = predictor.mc
+    original = predictor.model_config
     try:
         for mode in ("reverse", "drop"):
-            predictor.mc = dataclasses.replace(original, pad_mode=mode, min_sequence_frames=2)
+            predictor.model_config = dataclasses.replace(original, pad_mode=mode, min_sequence_frames=2)
             predictor.run(clip, tmp_path / mode, progress=False)
             rows = read_rows(tmp_path / mode / "tracks.csv")
             kept = sorted({int(r["frame"]) for r in rows})
             first_labeled[mode] = kept.index(min(int(r["frame"]) for r in rows if r["label"]))
     finally:
-        predictor.mc = original
+        predictor.model_config = original
     assert first_labeled["reverse"] < original.sequence_length - 1 <= first_labeled["drop"]
 
 
@@ -613,7 +616,7 @@ def test_a_checkpoint_from_before_the_streams_still_predicts(tiny_checkpoint, sa
     save_checkpoint(tmp_path / "old.pth", {**ckpt, "model_config": old})
     clip = sample_clips / "walking" / "walking_0.mp4"
     before = Predictor(tmp_path / "old.pth", PredictSettings(stride=2))
-    assert before.mc.inputs == ("appearance", "motion") and before.pose is None
+    assert before.model_config.inputs == ("appearance", "motion") and before.pose is None
     summary = before.run(clip, tmp_path / "old", progress=False)
     today = Predictor(tiny_checkpoint, PredictSettings(stride=2)).run(clip, tmp_path / "new", progress=False)
     assert summary["video_label"] == today["video_label"] and summary["tracks"]
@@ -624,9 +627,10 @@ def test_a_motion_only_model_predicts_without_crops(sample_clips, tmp_path, weig
     from behavior.io.checkpoint import save_checkpoint
     from behavior.model.network import BehaviorNet, ModelConfig
 
-    mc = ModelConfig(inputs=("motion",), sequence_length=4, min_sequence_frames=2)
-    save_checkpoint(tmp_path / "motion.pth", {"model": BehaviorNet(mc, None).state_dict(), "classes": ["a", "b"],
-                                              "model_config": mc.to_dict(), "train_config": {}, "metrics": {},
+    model_config = ModelConfig(inputs=("motion",), sequence_length=4, min_sequence_frames=2)
+    save_checkpoint(tmp_path / "motion.pth", {"model": BehaviorNet(model_config, None).state_dict(), "classes": ["a",
+                                                                                                                 "b"],
+                                              "model_config": model_config.to_dict(), "train_config": {}, "metrics": {},
                                               "epoch": 1, "versions": {}})
     predictor = Predictor(tmp_path / "motion.pth", PredictSettings(stride=2))
     assert predictor.pose is None and predictor.net.backbone is None

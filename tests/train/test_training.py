@@ -59,8 +59,8 @@ def test_streams_without_a_cnn(train_cfg, capsys):
     out = capsys.readouterr().out
     assert "motion, pose, interaction only (no MobileNetV2)" in out and "Keypoint cache: 0 person folders reused" in out
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
-    mc = ModelConfig.from_dict(ckpt["model_config"])
-    assert mc.inputs == ("motion", "pose", "interaction") and len(mc.pose_sha256) == 64
+    model_config = ModelConfig.from_dict(ckpt["model_config"])
+    assert model_config.inputs == ("motion", "pose", "interaction") and len(model_config.pose_sha256) == 64
     assert not any(k.startswith("backbone") or "feature_norm" in k for k in ckpt["model"])
     features = Path(cfg["FEATURES_DIR"])
     assert [p.name[:5] for p in features.iterdir()] == ["pose-"]  # only the keypoint cache
@@ -88,8 +88,9 @@ def test_the_video_streams_read_i3d_features_from_their_cache(train_cfg, tmp_pat
     report = training.train(cfg, progress=False)
     assert f"I3D feature cache: 0 folders reused, {len(videos)} computed" in capsys.readouterr().out
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
-    mc = ModelConfig.from_dict(ckpt["model_config"])
-    assert (mc.feature_dim, mc.video_clip_length, mc.video_size, len(mc.video_sha256)) == (1024, 16, 32, 64)
+    model_config = ModelConfig.from_dict(ckpt["model_config"])
+    assert (model_config.feature_dim, model_config.video_clip_length, model_config.video_size,
+            len(model_config.video_sha256)) == (1024, 16, 32, 64)
     assert any("scene_video_norm" in k for k in ckpt["model"]) and report["video_level"]["n"] == 2
     training.train({**cfg, "INPUTS": ("scene_video",), "MODEL_DIR": cfg["MODEL_DIR"] + "2"}, progress=False)
     assert f"I3D feature cache: {len(videos)} folders reused, 0 computed" in capsys.readouterr().out
@@ -135,8 +136,9 @@ def test_actor_classes_label_each_person_and_add_the_background_class(train_cfg,
                      r"\(<action>_received\) and 0 are of people passing by \(none\)", out)  # one person a clip
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
     assert ckpt["classes"] == ["fight", "walk", "none", "fight_received"]
-    mc = ModelConfig.from_dict(ckpt["model_config"])
-    assert (mc.actor_classes, mc.mil_pooling, mc.background_class, mc.num_classes) == (("fight",), "roles", "none", 4)
+    model_config = ModelConfig.from_dict(ckpt["model_config"])
+    assert (model_config.actor_classes, model_config.mil_pooling, model_config.background_class,
+            model_config.num_classes) == (("fight",), "roles", "none", 4)
     assert report["video_level"]["pooling"] == "mean_min" and report["video_level"]["n"] == 2
     predictor = Predictor(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, PredictSettings())
     assert (predictor.video_rule, predictor.background) == ("mean_min", 2)
@@ -182,10 +184,10 @@ def test_checkpoint_round_trip_weights_only(train_cfg):
     training.train(cfg, progress=False)
     ckpt = torch.load(Path(cfg["MODEL_DIR"]) / checkpoint.BEST, weights_only=True)
     assert set(ckpt) >= {"model", "classes", "model_config", "train_config", "metrics", "epoch", "versions"}
-    mc = ModelConfig.from_dict(ckpt["model_config"])
-    assert (mc.sequence_length, mc.frame_width, mc.num_classes) == (4, 32, 2)
-    assert ckpt["classes"] == ["fight", "walk"] and mc.pad_mode == cfg["PAD_MODE"]
-    net = BehaviorNet(mc, load_backbone(None))
+    model_config = ModelConfig.from_dict(ckpt["model_config"])
+    assert (model_config.sequence_length, model_config.frame_width, model_config.num_classes) == (4, 32, 2)
+    assert ckpt["classes"] == ["fight", "walk"] and model_config.pad_mode == cfg["PAD_MODE"]
+    net = BehaviorNet(model_config, load_backbone(None))
     net.load_state_dict(ckpt["model"])
 
 
@@ -375,9 +377,9 @@ def test_the_cnn_backend_is_chosen_once_and_recorded(train_cfg, overrides, backe
     from behavior.io.sequence_file import read_sequences
 
     cfg = train_cfg(**overrides)
-    mc = setup.model_config_from(cfg, read_sequences(Path(cfg["SEQUENCES_FILE"])), Path(cfg["FRAMES_DIR"]))
-    assert mc.cnn_backend == backend
-    assert ModelConfig.from_dict(mc.to_dict()).cnn_backend == backend
+    model_config = setup.model_config_from(cfg, read_sequences(Path(cfg["SEQUENCES_FILE"])), Path(cfg["FRAMES_DIR"]))
+    assert model_config.cnn_backend == backend
+    assert ModelConfig.from_dict(model_config.to_dict()).cnn_backend == backend
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
