@@ -35,6 +35,7 @@ from behavior.settings import SequenceSettings
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class PersonTrack:
     """One person's crops in one video, in time order."""
