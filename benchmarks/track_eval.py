@@ -21,17 +21,15 @@ import config
 from behavior import cli
 from behavior.detect.tracking import PersonTracker
 from behavior.runtime import environment
-from behavior.settings import ExtractSettings
+from behavior.settings import DetectorSettings, ExtractSettings, Runtime
 from tools import mot
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
 DEFAULT = ROOT.parent / "shared" / "assets" / "mot" / "MOT17-mini"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.build_parser(__doc__, config)
+    parser = cli.build_parser(__doc__, config, (DetectorSettings, Runtime))
     parser.add_argument("--sequences", type=Path, default=DEFAULT, help="a sequence folder or a folder of them")
     args = parser.parse_args(argv)
     cfg = cli.settings_from_args(args, config)
