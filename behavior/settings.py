@@ -248,6 +248,7 @@ class DetectorSettings(Settings):
     threads: int = uses("TORCH_THREADS")
     backend: str = uses("INFERENCE_BACKEND")
     precision: str = uses("INFERENCE_PRECISION")
+    object_classes: tuple[str, ...] = ()  # COCO classes kept beside the people, from the same detector call
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from behavior.errors import InputError
+from behavior.features.objects import SceneObject
 from behavior.io.files import file_sha256
 from behavior.io.weights import resolve_weights
 from behavior.runtime import backends, hardware
@@ -67,7 +68,8 @@ def describe_detector(settings: DetectorSettings) -> dict[str, Any]:
     path = resolve_weights(settings.weights)
     return {
         "detector": {"weights": path.name, "sha256": file_sha256(str(path)), "conf": settings.conf,
-                     "iou": settings.iou, "imgsz": settings.imgsz, "classes": [PERSON_CLASS]},
+                     "iou": settings.iou, "imgsz": settings.imgsz, "classes": [PERSON_CLASS],
+                     **({"object_classes": list(settings.object_classes)} if settings.object_classes else {})},
         "tracker": {"config": Path(settings.tracker_config).name, **load_tracker_config(settings.tracker_config)},
     }
 
@@ -105,6 +107,7 @@ class PersonTracker:
             what="detector", precision=settings.precision, throughput=self.batch > 1)
         self._tracker_args = SimpleNamespace(**load_tracker_config(settings.tracker_config))
         self._tracker = None
+        self.classes = [PERSON_CLASS, *self._class_ids(settings.object_classes)]
         # The first predict selects the device, and Ultralytics then drops torch to one CPU thread.
         self.detect(np.zeros((64, 64, 3), dtype=np.uint8))
         threads = hardware.set_threads(settings.threads)
@@ -121,6 +124,15 @@ class PersonTracker:
         """Frames a lost track is kept by ByteTrack before its id is dropped for good."""
         return int(self._tracker.max_time_lost) if self._tracker is not None else 30
 
+    def _class_ids(self, names: Sequence[str]) -> list[int]:
+        """The detector's class ids of ``names``; InputError naming those it does not know."""
+        ids = {name: k for k, name in self.model.names.items()}
+        unknown = [n for n in names if n not in ids]
+        if unknown:
+            raise InputError(f"object classes {', '.join(unknown)} are not classes of the detector "
+                             f"{self.weights_path.name} ({', '.join(ids)})")
+        return [ids[n] for n in names]
+
     def detect(self, frame: np.ndarray) -> Any:
         """Run the detector alone on a BGR frame; returns Ultralytics ``Boxes`` on the CPU."""
         return self.detect_many([frame])[0]
@@ -129,7 +141,7 @@ class PersonTracker:
         """The detector alone on BGR frames in one call; each frame's Ultralytics ``Boxes`` on the CPU."""
         s = self.settings
         results = self.model.predict(
-            frames, classes=[PERSON_CLASS], conf=s.conf, iou=s.iou, imgsz=s.imgsz,
+            frames, classes=self.classes, conf=s.conf, iou=s.iou, imgsz=s.imgsz,
             device=self.device, half=self.device.startswith("cuda"), verbose=False,
         )
         return [r.boxes.cpu().numpy() for r in results]
@@ -138,14 +150,27 @@ class PersonTracker:
         """Track the persons in the next frame of the current video (detecting them unless ``boxes`` are given)."""
         if self._tracker is None:
             self.reset()
-        tracks = self._tracker.update(self.detect(frame) if boxes is None else boxes, frame)
+        boxes = self.detect(frame) if boxes is None else boxes
+        if len(self.classes) > 1:  # ByteTrack follows the people only
+            boxes = boxes[boxes.cls == PERSON_CLASS]
+        tracks = self._tracker.update(boxes, frame)
         return [
             Detection(int(t[4]), (float(t[0]), float(t[1]), float(t[2]), float(t[3])), float(t[5]))
             for t in tracks
         ]
 
-    def track(self, frames: Iterable[T], image: Callable[[T], np.ndarray]) -> Iterator[tuple[T, list[Detection]]]:
-        """Each of ``frames`` with its tracked persons, in order; ``image`` gives a frame's BGR pixels.
+    def objects(self, boxes: Any) -> list[SceneObject]:
+        """The detections of ``object_classes`` among one frame's boxes (none when no object class is kept)."""
+        if len(self.classes) == 1:
+            return []
+        names = self.model.names
+        return [SceneObject(names[int(c)], (float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(p))
+                for b, c, p in zip(boxes.xyxy, boxes.cls, boxes.conf, strict=True) if int(c) != PERSON_CLASS]
+
+    def track(self, frames: Iterable[T], image: Callable[[T], np.ndarray]
+              ) -> Iterator[tuple[T, list[Detection], list[SceneObject]]]:
+        """Each of ``frames`` with its tracked persons and (with ``object_classes``) the objects the same detector
+        call found, in order; ``image`` gives a frame's BGR pixels.
 
         Frames are detected ``batch`` at a time and tracked one by one: the same tracks as ``update`` per frame.
         On OpenVINO and ONNX Runtime the detector works on the next batch (on a worker thread; the runtimes release
@@ -162,5 +187,5 @@ class PersonTracker:
                 boxes = pending.result()
                 pending = submit(self.detect_many, [image(f) for f in following]) if following else None
                 for frame, found in zip(chunk, boxes, strict=True):
-                    yield frame, self.update(image(frame), found)
+                    yield frame, self.update(image(frame), found), self.objects(found)
                 chunk = following

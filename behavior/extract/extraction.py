@@ -31,6 +31,7 @@ from tqdm import tqdm
 from behavior.detect.crops import JpegWriter, clip_box, crop_person, letterbox, scene_crop
 from behavior.detect.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker, describe_detector
 from behavior.errors import InputError, first_line
+from behavior.features.objects import SceneObject
 from behavior.io import files
 from behavior.io.clips import VideoJob
 from behavior.io.frames import (
@@ -166,14 +167,17 @@ def _rank_tracks(counts: Counter, first_seen: dict[int, int], settings: ExtractS
     return {track: k for k, track in enumerate(ranked, start=1)}
 
 
-def _people(frames: Iterable[Frame], tracker: PersonTracker | None) -> Iterator[tuple[Frame, list[Detection]]]:
-    """Each frame with its persons: tracked detections, or the whole frame in whole-frame mode."""
+Found = tuple[Frame, list[Detection], list[SceneObject]]  # a frame, its people and the objects beside them
+
+
+def _people(frames: Iterable[Frame], tracker: PersonTracker | None) -> Iterator[Found]:
+    """Each frame with its persons (tracked detections, or the whole frame in whole-frame mode) and objects."""
     if tracker is not None:
         yield from tracker.track(frames, lambda frame: frame.image)
         return
     for frame in frames:
         h, w = frame.image.shape[:2]
-        yield frame, [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)]
+        yield frame, [Detection(1, (0.0, 0.0, float(w), float(h)), 1.0)], []
 
 
 @dataclass
@@ -222,12 +226,12 @@ def _extract_into(
     return _keep_ranked(staging, tracks, person_of), reader.frames_read, reader.frames_kept
 
 
-def _crop_frames(found: Iterable[tuple[Frame, list[Detection]]], staging: Path, settings: ExtractSettings,
+def _crop_frames(found: Iterable[Found], staging: Path, settings: ExtractSettings,
                  whole_frames: bool, writer: JpegWriter, stop: StopRequest, bar: tqdm) -> TrackLog:
     """Save every person's crop (and, with scene images, every frame whole) into ``staging/track_<id>/``."""
     size = (settings.frame_width, settings.frame_height)
     tracks = TrackLog()
-    for frame, people in found:
+    for frame, people, _ in found:
         stop.check()
         h, w = frame.image.shape[:2]
         if settings.scene:

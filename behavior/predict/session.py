@@ -223,13 +223,13 @@ class Predictor:
             tracked = tracker.track(frames, lambda f: f.image)
         else:
             track = WHOLE_FRAME_TRACK if whole_frame else 1
-            tracked = ((f, [Detection(track, (0.0, 0.0, float(f.image.shape[1]), float(f.image.shape[0])), 1.0)])
+            tracked = ((f, [Detection(track, (0.0, 0.0, float(f.image.shape[1]), float(f.image.shape[0])), 1.0)], [])
                        for f in frames)
         interrupted = False
         try:
             # stopping early ("q", Ctrl-C) leaves no decoder or detector thread behind
             with stop_requests() as stop, closing(frames), closing(tracked):
-                for frame, found in tracked:
+                for frame, found, _ in tracked:
                     h, w = frame.image.shape[:2]
                     dets = [Detection(d.track_id, clip_box(d.box, w, h), d.conf) for d in found]
                     timer.mark("detect_track")

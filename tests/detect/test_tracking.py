@@ -71,9 +71,9 @@ def test_batched_detection_gives_the_tracks_of_frame_by_frame(weights_dir, surv_
     expected = [one.update(f) for f in frames]
     four.reset(fps=25)
     got = list(four.track(iter(frames), lambda f: f))
-    assert [f is g for f, (g, _) in zip(frames, got, strict=True)] == [True] * len(frames)
+    assert [f is g for f, (g, _, _) in zip(frames, got, strict=True)] == [True] * len(frames)
     assert sum(len(d) for d in expected) >= 40
-    for want, (_, have) in zip(expected, got, strict=True):
+    for want, (_, have, _) in zip(expected, got, strict=True):
         assert [d.track_id for d in have] == [d.track_id for d in want]
         for a, b in zip(want, have, strict=True):
             assert max(abs(x - y) for x, y in zip(a.box, b.box, strict=True)) < 0.05 and abs(a.conf - b.conf) < 1e-3
@@ -87,7 +87,35 @@ def test_stopping_early_leaves_no_detector_thread(tracker, monkeypatch):
                                        seed=5)))
     tracker.reset(fps=10)
     people = tracker.track(iter(frames), lambda f: f)
-    frame, found = next(people)
-    assert frame is frames[0] and len(found) <= 1
+    frame, found, objects = next(people)
+    assert frame is frames[0] and len(found) <= 1 and objects == []
     people.close()  # a caller interrupted mid-video (Ctrl-C, a bad frame): the batch in flight is waited for
     assert not [t for t in threading.enumerate() if t.name.startswith("detect")]
+
+
+def test_objects_come_from_the_same_detector_call_and_leave_the_people_unchanged(weights_dir):
+    """With object classes, the one detector call also gives the objects; ByteTrack still sees only the people."""
+    import cv2
+    from conftest import SHARED_ASSETS
+
+    sequence = SHARED_ASSETS / "mot" / "MOT17-mini" / "train" / "MOT17-09-FRCNN" / "img1"
+    frames = [cv2.imread(str(sequence / f"{k:06d}.jpg")) for k in (3, 4)]
+    assert all(f is not None for f in frames), "MOT17-mini frames not found in ../shared/assets"
+    plain = PersonTracker(DetectorSettings(weights="yolov8n.pt"))
+    with_objects = PersonTracker(DetectorSettings(weights="yolov8n.pt", object_classes=("handbag", "chair", "cup")))
+    people, found = [], []
+    for tracker in (plain, with_objects):
+        tracker.reset(fps=30)
+        out = list(tracker.track(frames, lambda f: f))
+        people.append([d for _, dets, _ in out for d in dets])
+        found.append([o for _, _, objects in out for o in objects])
+    assert people[0] == people[1] and people[0]
+    assert found[0] == [] and {o.name for o in found[1]} == {"handbag", "chair"}
+    assert all(0 < o.conf <= 1 and o.box[0] < o.box[2] and o.box[1] < o.box[3] for o in found[1])
+    assert describe_detector(with_objects.settings)["detector"]["object_classes"] == ["handbag", "chair", "cup"]
+    assert "object_classes" not in describe_detector(plain.settings)["detector"]
+
+
+def test_an_object_class_the_detector_lacks_is_one_line(weights_dir):
+    with pytest.raises(InputError, match="object classes teapot-of-doom are not classes of the detector yolov8n.pt"):
+        PersonTracker(DetectorSettings(weights="yolov8n.pt", object_classes=("cup", "teapot-of-doom")))
