@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from behavior.errors import InputError
-from behavior.features.objects import SceneObject
 from behavior.io.files import file_sha256
+from behavior.io.frames import SceneObject
 from behavior.io.weights import resolve_weights
 from behavior.runtime import backends, hardware
 from behavior.runtime.backends import load_yolo_backend

@@ -31,7 +31,6 @@ from tqdm import tqdm
 from behavior.detect.crops import JpegWriter, clip_box, crop_person, letterbox, scene_crop
 from behavior.detect.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker, describe_detector
 from behavior.errors import InputError, first_line
-from behavior.features.objects import SceneObject
 from behavior.io import files
 from behavior.io.clips import VideoJob
 from behavior.io.frames import (
@@ -40,6 +39,7 @@ from behavior.io.frames import (
     STATUS_FAILED,
     STATUS_SKIPPED,
     TRACKS_HEADER,
+    SceneObject,
     rebuild_manifest,
     refuse_foreign_folder,
     tracked_persons,

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from behavior.features.people import LIMB_DISTANCE_CAP, Person, box_distance, box_gap, centre_height, seen_keypoints
+from behavior.io.frames import SceneObject
 
 NEAREST = 2  # objects per person and frame, nearest first
 NEAR = 1.0  # objects further than this many body heights from the person's box are not theirs
@@ -36,15 +36,6 @@ WRISTS = (9, 10)  # COCO left and right wrist
 # the numbers of a slot after its one-hot class, in order:
 NONE, DX, DY, LOG_SCALE, OVERLAP, LEFT_WRIST, RIGHT_WRIST, HELD = range(8)
 GEOMETRY = 8
-
-
-@dataclass(frozen=True)
-class SceneObject:
-    """One detected object in one frame: its class name and ``x1, y1, x2, y2`` box in source pixels."""
-
-    name: str
-    box: tuple[float, float, float, float]
-    conf: float
 
 
 def slot_dim(classes: Sequence[str]) -> int:

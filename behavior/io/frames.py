@@ -11,6 +11,7 @@ import csv
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,12 @@ def read_tracks(video_dir: Path) -> list[dict[str, str]]:
             return list(csv.DictReader(f))
     except OSError:
         raise InputError(f"tracks.csv missing: {path}; re-extract this video (extract_frames.py --overwrite)") from None
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One detected object in one frame: its class name and ``x1, y1, x2, y2`` box in source pixels."""
+
+    name: str
+    box: tuple[float, float, float, float]
+    conf: float

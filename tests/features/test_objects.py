@@ -11,12 +11,12 @@ from behavior.features.objects import (
     NONE,
     OVERLAP,
     RIGHT_WRIST,
-    SceneObject,
     objects_dim,
     objects_vector,
     slot_dim,
 )
 from behavior.features.people import KEYPOINTS, LIMB_DISTANCE_CAP, Person
+from behavior.io.frames import SceneObject
 
 CLASSES = ("cup", "knife", "chair")
 C = len(CLASSES)
