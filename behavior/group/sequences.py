@@ -27,7 +27,7 @@ from behavior.data.splits import SPLITS, assign_splits, read_split_file, video_g
 from behavior.data.windows import dense_windows, pad_positions
 from behavior.errors import InputError
 from behavior.io import files
-from behavior.io.frames import FRAME_FILE, PERSON_DIR, STATUS_DONE, iter_meta, unreadable_meta
+from behavior.io.frames import FRAME_FILE, PERSON_DIR, STATUS_DONE, iter_meta, scan_meta
 from behavior.io.sequence_file import GROUPS_HEADER, GROUPS_NAME, SEQUENCES_HEADER, refuse_foreign_sequences_file
 from behavior.io.video import kept_ordinal
 from behavior.report import format_table
@@ -320,7 +320,7 @@ def group_sequences(
     With ``groups_file`` or ``group_pattern`` (GROUPS_FILE, GROUP_PATTERN), whole recording groups
     are split instead of single videos.
     """
-    metas = list(iter_meta(frames_dir)) if Path(frames_dir).is_dir() else []  # each meta.json is read once
+    metas, unreadable = scan_meta(frames_dir) if Path(frames_dir).is_dir() else ([], [])  # each meta.json read once
     sequences = build_sequences(frames_dir, settings, metas)
     classes = sorted({s.label for s in sequences})
     if len(classes) < 2:
@@ -338,7 +338,7 @@ def group_sequences(
         split_of = read_split_file(split_file, keys)
     else:
         split_of = assign_splits(videos_by_class, fractions, seed, group_of)
-    dropped = videos_without_sequences(frames_dir, settings, set(keys), metas) + unreadable_meta(frames_dir)
+    dropped = videos_without_sequences(frames_dir, settings, set(keys), metas) + unreadable
     dropped += [(k, "not in the split file") for k in keys if k not in split_of]
     return SequenceSet(sequences, split_of, classes, sorted(dropped), group_of)
 

@@ -117,8 +117,12 @@ def _read_posetrack(text: str, path: Path) -> VideoAnnotations:
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or \
             not isinstance(data.get("annotations"), list):
         raise InputError(f"annotations {path}: a PoseTrack/COCO file needs 'images' and 'annotations' lists")
-    frame_of = {image.get("id"): int(image.get("frame_index", k)) for k, image in enumerate(data["images"])}
-    names = {c.get("id"): str(c.get("name")) for c in data.get("categories") or [{"id": 1, "name": "person"}]}
+    try:
+        frame_of = {image["id"]: int(image.get("frame_index", k)) for k, image in enumerate(data["images"])}
+        names = {c["id"]: str(c["name"]) for c in data.get("categories") or [{"id": 1, "name": "person"}]}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InputError(f"annotations {path}: each image needs an id (and an integer frame_index, if any), each "
+                         "category an id and a name") from None
     found = VideoAnnotations("posetrack")
     for k, item in enumerate(data["annotations"]):
         where = f"annotations {path}, annotation {k}"

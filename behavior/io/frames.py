@@ -39,34 +39,43 @@ def _meta_paths(frames_dir: Path) -> Iterator[Path]:
                 yield path
 
 
-def iter_meta(frames_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every readable video's meta.json under ``frames_dir``, parsed (``unreadable_meta`` lists the others)."""
-    for path in _meta_paths(frames_dir):
-        meta = files.read_json(path)
-        if isinstance(meta, dict) and "status" in meta:
-            yield path, meta
+def _read_meta(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """A meta.json parsed, or None and why it cannot be read."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, first_line(exc)
+    except ValueError as exc:
+        return None, f"not JSON: {first_line(exc)}"
+    return (meta, "") if isinstance(meta, dict) and "status" in meta else (None, "it holds no status")
 
 
-def unreadable_meta(frames_dir: Path) -> list[tuple[str, str]]:
-    """``(video, why)`` for every meta.json that cannot be read: no stage may drop such a video without a word.
+def scan_meta(frames_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[str, str]]]:
+    """Every video's meta.json under ``frames_dir``, read once: the readable ones parsed, and ``(video, why)`` for
+    the others, so that no stage drops such a video without a word.
 
     Example:
-        >>> unreadable_meta(Path("frames"))  # doctest: +SKIP
+        >>> scan_meta(Path("frames"))[1]  # doctest: +SKIP
         [('fight/fi007', 'its meta.json cannot be read (not JSON: ...): extract_frames.py redoes this video')]
     """
-    found = []
+    frames_dir = Path(frames_dir)
+    readable, unreadable = [], []
     for path in _meta_paths(frames_dir):
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-            why = "" if isinstance(meta, dict) and "status" in meta else "it holds no status"
-        except OSError as exc:
-            why = first_line(exc)
-        except ValueError as exc:
-            why = f"not JSON: {first_line(exc)}"
-        if why:
+        meta, why = _read_meta(path)
+        if meta is not None:
+            readable.append((path, meta))
+        else:
             video = path.parent.relative_to(frames_dir).as_posix()
-            found.append((video, f"its meta.json cannot be read ({why}): extract_frames.py redoes this video"))
-    return found
+            unreadable.append((video, f"its meta.json cannot be read ({why}): extract_frames.py redoes this video"))
+    return readable, unreadable
+
+
+def iter_meta(frames_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every readable video's meta.json under ``frames_dir``, parsed (``scan_meta`` also lists the others)."""
+    for path in _meta_paths(frames_dir):
+        meta, _ = _read_meta(path)
+        if meta is not None:
+            yield path, meta
 
 
 def refuse_foreign_folder(frames_dir: Path) -> None:

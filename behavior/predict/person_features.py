@@ -5,6 +5,7 @@ scene's I3D feature, pose keypoints and the vector streams (motion, pose, intera
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,7 +55,7 @@ class PersonFeatures:
     """
 
     def __init__(self, net: BehaviorNet, model_config: ModelConfig, device: str, pose: PoseEstimator | None,
-                 video: VideoBackbone | None, timer) -> None:  # noqa: ANN001  (session.Timer)
+                 video: VideoBackbone | None, timer: Any) -> None:  # timer: the session's, marks each stage
         self.net, self.model_config, self.device = net, model_config, device
         self.pose, self.video, self.timer = pose, video, timer
         self.streams = StreamState(self.model_config.inputs)

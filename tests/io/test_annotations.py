@@ -86,6 +86,7 @@ def test_a_malformed_posetrack_file_is_one_line(tmp_path, annotations, message):
 @pytest.mark.parametrize("name, text, message", [
     ("clip.json", "{not json", "not JSON"),
     ("clip.json", '{"images": []}', "needs 'images' and 'annotations' lists"),
+    ("clip.json", '{"images": [{"id": 1, "frame_index": "x"}], "annotations": []}', "each image needs an id"),
     ("gt.txt", "1,1,10,20,30\n", "line 1: expected frame (from 1), id, x, y, width, height"),
     ("gt.txt", "0,1,10,20,30,60\n", "line 1: expected frame (from 1)"),
     ("gt.txt", "1,1,10,20,abc,60\n", "line 1: expected numbers"),
