@@ -79,7 +79,8 @@ class TrackBuffer:
         return [self.states.get(d.track_id) or self.states.setdefault(d.track_id, TrackState(self.length))
                 for d in dets]
 
-    def append(self, frame_index: int, kept: int, tracks: list[TrackState], features, vectors) -> None:
+    def append(self, frame_index: int, kept: int, tracks: list[TrackState], features: torch.Tensor | list[torch.Tensor],
+               vectors: list[np.ndarray]) -> None:
         """Add one frame's features and stream vectors to its people's buffers."""
         for st, feat, vec in zip(tracks, features, vectors, strict=True):
             st.features.append(feat)
