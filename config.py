@@ -66,8 +66,13 @@ INPUTS = ("motion", "pose", "interaction", "reach", "reached")  # what the netwo
     # "reach" (limbs closing on the nearest person's body), "reached" (the closest each limb has come to someone's
     # body so far in the track, and the furthest out), "appearance" (MobileNetV2 features of the crop, CNN_INPUT),
     # "scene_video" (Kinetics-400 I3D features of the whole frame's last 16 images, once a clip for
-    # everyone, from the scene images stage 1 saves for it; recommended for surveillance fights: docs/RESULTS.md).
+    # everyone, from the scene images stage 1 saves for it; recommended for surveillance fights: docs/RESULTS.md),
+    # "objects" (the OBJECT_CLASSES objects nearest the person: class, position, held in a hand or not).
     # Whole-frame mode reads ("appearance", "motion")
+OBJECT_CLASSES = ("backpack", "handbag", "suitcase", "umbrella", "bottle", "cup", "knife", "scissors", "cell phone",
+                  "laptop", "book", "baseball bat", "chair", "bench")  # the detector's (COCO) classes INPUTS
+    # "objects" reads: stage 1 saves them per frame (objects.csv) and predict.py keeps them from the same detector
+    # call; the model records them
 MIL_POOLING = "auto"  # how clip labels teach per-person labels (behavior/data/mil.py): "none" = every sequence of a
                      # clip is trained with the clip's label; "max" = the clip is a bag of its people, the most
                      # telling of whom does the labeled behavior (BATCH_SIZE then counts whole

@@ -58,9 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     skipped = sum(r.status == frames.STATUS_SKIPPED for r in results)
     failed = [r for r in results if r.status == frames.STATUS_FAILED]
     scene = sum(r.scene_added for r in results)
+    objects = sum(r.objects_added for r in results)
     print(f"\nframes: {frames_dir}  (manifest: {frames_dir / 'manifest.csv'}; "
           f"{len(results) - skipped - len(failed)} extracted, {skipped} already done, {len(failed)} failed"
-          + (f"; scene images added to {scene} done before" if scene else "") + ")")
+          + (f"; scene images added to {scene} done before" if scene else "")
+          + (f"; objects added to {objects} done before" if objects else "") + ")")
     for r in failed:
         print(f"failed: {r.job.path}: {r.error}")
     return cli.EXIT_FAILED if results and len(failed) == len(results) else cli.EXIT_OK

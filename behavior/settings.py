@@ -32,7 +32,7 @@ SCENE_STREAMS = frozenset({"scene_video"})  # the INPUTS that read stage 1's sce
 PAD_MODES = ("reverse", "drop")
 CNN_INPUTS = ("rgb", "difference")
 STREAMS = ("appearance", "scene_video", "motion", "pose", "interaction", "reach",
-           "reached")  # what the net reads (INPUTS)
+           "reached", "objects")  # what the net reads (INPUTS)
 INFERENCE_BACKENDS = ("auto", "torch", "openvino", "onnxruntime")  # where the networks run (behavior.runtime.backends)
 INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # how the networks compute on the CPU (runtime.cpu_precision)
 # how a clip's people make its label, or (roles) each person's (behavior.data.mil)
@@ -264,13 +264,17 @@ class ExtractSettings(Settings):
     min_track_frames: int = 8  # tracks seen in fewer kept frames are dropped (as stage 2 drops shorter segments)
     jpeg_quality: int = 95  # of the saved crops (prediction encodes its crops the same way)
     scene: bool = False  # also save every kept frame whole (INPUTS "scene_video"); added to finished videos later
+    objects: tuple[str, ...] = ()  # also save these classes' boxes (INPUTS "objects"); added to finished videos later
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], **nested: Any) -> ExtractSettings:
-        """Stage 1's settings; it saves the scene images when a stream of INPUTS reads them."""
-        scene = bool(SCENE_STREAMS & set(cfg["INPUTS"])) and bool(cfg["ENABLE_PERSON_TRACKING"])
-        return super().from_config(cfg, detector=DetectorSettings.from_config(cfg), scene=scene, **nested)
+        """Stage 1's settings; it saves the scene images and the objects when a stream of INPUTS reads them."""
+        tracking = bool(cfg["ENABLE_PERSON_TRACKING"])
+        scene = bool(SCENE_STREAMS & set(cfg["INPUTS"])) and tracking
+        objects = tuple(cfg["OBJECT_CLASSES"]) if "objects" in cfg["INPUTS"] and tracking else ()
+        return super().from_config(cfg, detector=DetectorSettings.from_config(cfg), scene=scene, objects=objects,
+                                   **nested)
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,7 @@ class ModelSettings(Settings):
     """Stage 3: what the network reads and how big it is; recorded in the checkpoint (``model.ModelConfig``)."""
 
     inputs: tuple[str, ...] = setting("INPUTS", Rule(tuple, choices=STREAMS))
+    object_classes: tuple[str, ...] = setting("OBJECT_CLASSES", Rule(tuple))
     hidden_dim: int = setting("LSTM_HIDDEN_DIM", Rule(int, low=1, high=4096))
     num_layers: int = setting("LSTM_NUM_LAYERS", Rule(int, low=1, high=16))
     dropout: float = setting("LSTM_DROPOUT", FRACTION)
@@ -408,6 +413,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise InputError("fine-tuning MobileNetV2 (FINE_TUNE_BLOCKS) needs 'appearance' in INPUTS")
     if "scene_video" in inputs and fine_tuning:
         raise InputError("INPUTS 'scene_video' needs a frozen backbone (FINE_TUNE_BLOCKS 0)")
+    if "objects" in inputs and not cfg.get("OBJECT_CLASSES"):
+        raise InputError("INPUTS 'objects' needs OBJECT_CLASSES (--object-classes): the classes it reads")
     if cfg.get("GROUPS_FILE") and cfg.get("GROUP_PATTERN"):
         raise InputError("give GROUPS_FILE (--groups-file) or GROUP_PATTERN (--group-pattern), not both")
     if cfg.get("GROUP_PATTERN"):

@@ -69,6 +69,28 @@ def sample_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def objects_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A class folder with one clip of MOT17-09's street (people, a handbag, chairs): its four frames in ../shared/
+    assets, each shown three times at 10 fps, at 960x540."""
+    import cv2
+
+    sequence = SHARED_ASSETS / "mot" / "MOT17-mini" / "train" / "MOT17-09-FRCNN" / "img1"
+    images = [cv2.imread(str(sequence / f"{k:06d}.jpg")) for k in range(1, 5)]
+    if any(image is None for image in images):
+        pytest.fail(f"MOT17-mini frames not found in {sequence}: these tests need ../shared/assets beside the repo",
+                    pytrace=False)
+    clips = tmp_path_factory.mktemp("objects_clip")
+    path = clips / "walking" / "street.mp4"
+    path.parent.mkdir()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (960, 540))
+    for image in images:
+        for _ in range(3):
+            writer.write(cv2.resize(image, (960, 540), interpolation=cv2.INTER_AREA))
+    writer.release()
+    return clips
+
+
+@pytest.fixture(scope="session")
 def small_sequences(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Real 32x32 JPEG crops of two classes (with tracks.csv) and their sequences: stage 3's input."""
     from behavior.group.sequences import group_sequences, write_sequence_set
@@ -172,8 +194,8 @@ def person_log(monkeypatch) -> list:
     log: list = []
     real = PersonFeatures.compute
 
-    def compute(self, frame, dets, tracks):
-        found = real(self, frame, dets, tracks)
+    def compute(self, frame, dets, tracks, objects=()):
+        found = real(self, frame, dets, tracks, objects)
         log.extend(zip([frame.index] * len(dets), [d.track_id for d in dets], found.features, found.vectors,
                        found.keypoints, strict=True))
         return found

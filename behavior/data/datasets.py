@@ -22,7 +22,7 @@ from behavior.errors import InputError
 from behavior.features.appearance import FeatureStore, crops_to_tensor, read_crop
 from behavior.features.people import Person, limb_extension
 from behavior.features.streams import StreamState, flip_vectors, vector_dim
-from behavior.io.frames import read_tracks, scene_path
+from behavior.io.frames import SceneObject, read_objects, read_tracks, scene_path
 from behavior.io.sequence_file import SequenceTable
 from behavior.model.network import FEATURE_STREAMS
 
@@ -49,22 +49,25 @@ def check_crops_exist(frames_dir: Path, table: SequenceTable, scene: bool = Fals
                                  "extract_frames.py with it (it adds the scene images without tracking again)")
 
 
-def replay_tracks(frames_dir: Path, video: str, keypoints: dict[str, np.ndarray] | None = None
-                  ) -> Iterator[tuple[float, list[str], list[Person]]]:
-    """A video's tracks.csv frame by frame, as prediction sees its live tracks: (time, crop paths, people).
+def replay_tracks(frames_dir: Path, video: str, keypoints: dict[str, np.ndarray] | None = None,
+                  object_classes: tuple[str, ...] = ()
+                  ) -> Iterator[tuple[float, list[str], list[Person], list[SceneObject]]]:
+    """A video's tracks.csv frame by frame, as prediction sees its live tracks: (time, crop paths, people, objects).
 
-    Everyone tracked in a frame is present, in track order, with their keypoints where ``keypoints`` has them.
+    Everyone tracked in a frame is present, in track order, with their keypoints where ``keypoints`` has them;
+    with ``object_classes``, the frame's objects from objects.csv.
     """
     by_frame: dict[int, list[dict[str, str]]] = defaultdict(list)
     for row in read_tracks(Path(frames_dir) / video):
         by_frame[int(row["frame"])].append(row)
+    objects = read_objects(Path(frames_dir) / video, object_classes) if object_classes else {}
     for frame in sorted(by_frame):
         rows = sorted(by_frame[frame], key=lambda r: int(r["person"]))
         paths = [f"{video}/person_{r['person']}/frame_{frame:06d}.jpg" for r in rows]
         people = [Person(int(r["person"]), tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2")),
                          keypoints.get(p) if keypoints is not None else None)
                   for r, p in zip(rows, paths, strict=True)]
-        yield float(rows[0]["time_s"]), paths, people
+        yield float(rows[0]["time_s"]), paths, people, objects.get(frame, [])
 
 
 def _videos_of(person_dirs: list[str]) -> dict[str, set[int]]:
@@ -77,17 +80,19 @@ def _videos_of(person_dirs: list[str]) -> dict[str, set[int]]:
 
 
 def load_vectors(frames_dir: Path, person_dirs: list[str], inputs: Sequence[str],
-                 keypoints: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """The motion, pose and interaction vectors (those ``inputs`` name) of every crop of ``person_dirs``, by path.
+                 keypoints: dict[str, np.ndarray] | None = None,
+                 object_classes: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The stream vectors (motion, pose, objects... those ``inputs`` name) of every crop of ``person_dirs``, by path.
 
-    Each video's tracks.csv is replayed frame by frame through ``streams.StreamState``, with every
+    Each video's tracks.csv (and objects.csv) is replayed frame by frame through ``streams.StreamState``, with every
     tracked person of the frame present, as prediction feeds its live tracks.
     """
     out: dict[str, np.ndarray] = {}
+    replayed = tuple(object_classes) if "objects" in inputs else ()
     for video, persons in _videos_of(person_dirs).items():
-        state = StreamState(inputs)
-        for t, paths, people in replay_tracks(frames_dir, video, keypoints):
-            for path, person, vec in zip(paths, people, state.step(people, t), strict=True):
+        state = StreamState(inputs, object_classes)
+        for t, paths, people, objects in replay_tracks(frames_dir, video, keypoints, replayed):
+            for path, person, vec in zip(paths, people, state.step(people, t, objects), strict=True):
                 if person.track in persons:
                     out[path] = vec
     return out
@@ -99,7 +104,7 @@ def person_stats(frames_dir: Path, person_dirs: list[str], keypoints: dict[str, 
     presence: dict[str, float] = defaultdict(float)
     reach: dict[str, float] = defaultdict(float)
     for video, persons in _videos_of(person_dirs).items():
-        for _, paths, people in replay_tracks(frames_dir, video, keypoints):
+        for _, paths, people, _ in replay_tracks(frames_dir, video, keypoints):
             for path, person in zip(paths, people, strict=True):
                 if person.track in persons:
                     folder = path.rsplit("/", 1)[0]
@@ -131,8 +136,8 @@ class CachedSequenceDataset(Dataset):
 
     def __init__(self, table: SequenceTable, rows: list[int], store: FeatureStore | None,
                  vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool,
-                 video_store: FeatureStore | None = None) -> None:
-        self.rows, self.inputs = rows, tuple(inputs)
+                 video_store: FeatureStore | None = None, object_classes: Sequence[str] = ()) -> None:
+        self.rows, self.inputs, self.object_classes = rows, tuple(inputs), tuple(object_classes)
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
         sources = {"appearance": (store, False), "scene_video": (video_store, True)}
         self.gathers: list[tuple[FeatureStore, torch.Tensor]] = []  # (store, rows (N, T)), in FEATURE_STREAMS order
@@ -142,7 +147,7 @@ class CachedSequenceDataset(Dataset):
                 path_of = scene_path if scene else (lambda p: p)
                 index = [[source.index[path_of(p)] for p in table.frames[i]] for i in rows]
                 self.gathers.append((source, torch.tensor(index, dtype=torch.long)))
-        self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
+        self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs, object_classes))
         self.empty = torch.zeros(table.sequence_length, 0)
         self.augment = augment
 
@@ -151,7 +156,7 @@ class CachedSequenceDataset(Dataset):
 
     def __getitem__(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         flip = self.augment and torch.rand(()) < 0.5
-        vectors = flip_vectors(self.vectors[n], self.inputs) if flip else self.vectors[n]
+        vectors = flip_vectors(self.vectors[n], self.inputs, self.object_classes) if flip else self.vectors[n]
         if not self.gathers:
             return self.empty, vectors, self.labels[n]
         parts = [(store.flipped if flip else store.plain)[index[n]] for store, index in self.gathers]  # all flipped
@@ -162,11 +167,12 @@ class ImageSequenceDataset(Dataset):
     """Sequences as crops (T, 3, H, W) in [0, 1] with per-clip augmentation, for fine-tuning."""
 
     def __init__(self, table: SequenceTable, rows: list[int], frames_dir: Path, size: tuple[int, int],
-                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool) -> None:
+                 vectors: dict[str, np.ndarray] | None, inputs: Sequence[str], augment: bool,
+                 object_classes: Sequence[str] = ()) -> None:
         self.table, self.rows, self.frames_dir, self.size = table, rows, Path(frames_dir), size
         self.labels = torch.tensor([table.labels[i] for i in rows], dtype=torch.long)
-        self.inputs = tuple(inputs)
-        self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs))
+        self.inputs, self.object_classes = tuple(inputs), tuple(object_classes)
+        self.vectors = vectors_tensor(table, rows, vectors, vector_dim(inputs, object_classes))
         self.augment = augment
 
     def __len__(self) -> int:
@@ -179,7 +185,7 @@ class ImageSequenceDataset(Dataset):
         if self.augment:
             frames, flipped = augment_clip(frames)
             if flipped:
-                vectors = flip_vectors(vectors, self.inputs)
+                vectors = flip_vectors(vectors, self.inputs, self.object_classes)
         return frames, vectors, self.labels[n]
 
 

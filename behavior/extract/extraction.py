@@ -2,8 +2,9 @@
 
 For every video under ``CLIPS_DIR/<class>/`` or ``CLIPS_DIR/<group>/<class>/`` this writes
 ``FRAMES_DIR/[<group>/]<class>/<video_stem>/`` with ``person_<k>/frame_<source index>.jpg``,
-``tracks.csv`` and ``meta.json`` (and, with INPUTS "scene_video", ``scene/frame_<source index>.jpg``: every kept
-frame whole, added later to videos finished without it), then rebuilds ``FRAMES_DIR/manifest.csv`` from every
+``tracks.csv`` and ``meta.json`` (with INPUTS "scene_video", ``scene/frame_<source index>.jpg``: every kept
+frame whole; with INPUTS "objects", ``objects.csv``: the OBJECT_CLASSES boxes from the same detector call; both
+added later to videos finished without them), then rebuilds ``FRAMES_DIR/manifest.csv`` from every
 ``meta.json`` (so the outputs of several shards merge by folder).
 
 A video is written into a hidden staging folder and renamed into place only when complete;
@@ -13,6 +14,7 @@ One bad video is recorded as failed and the batch goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -34,12 +36,15 @@ from behavior.errors import InputError, first_line
 from behavior.io import files
 from behavior.io.clips import VideoJob
 from behavior.io.frames import (
+    OBJECTS_FILE,
+    OBJECTS_HEADER,
     SCENE_DIR,
     STATUS_DONE,
     STATUS_FAILED,
     STATUS_SKIPPED,
     TRACKS_HEADER,
     SceneObject,
+    object_rows,
     rebuild_manifest,
     refuse_foreign_folder,
     tracked_persons,
@@ -61,11 +66,11 @@ log = logging.getLogger(__name__)
 def identity_of(settings: ExtractSettings) -> dict[str, Any]:
     """Everything that determines the output, as JSON-comparable plain values.
 
-    Device, threads, backend and batch are left out: they change speed, not results; so are the scene images,
-    which are added to a finished video without tracking it again. Resolving the detector here also fails
-    early, before any video, when its weights are missing.
+    Device, threads, backend and batch are left out: they change speed, not results; so are the scene images and
+    the objects, which are added to a finished video without tracking it again. Resolving the detector here also
+    fails early, before any video, when its weights are missing.
     """
-    own = {k: v for k, v in asdict(settings).items() if k not in ("detector", "scene")}
+    own = {k: v for k, v in asdict(settings).items() if k not in ("detector", "scene", "objects")}
     ident: dict[str, Any] = {"settings": own, "detector": None, "tracker": None}
     if settings.person_tracking:
         ident.update(describe_detector(settings.detector))
@@ -84,6 +89,7 @@ class VideoResult:
     error: str = ""
     whole_frame: bool = False  # nobody was tracked: the whole frame stands in as person_0
     scene_added: bool = False  # done before; its scene images (INPUTS "scene_video") were added now
+    objects_added: bool = False  # done before; its objects (INPUTS "objects") were added now
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -185,6 +191,7 @@ class TrackLog:
     """What one pass over a video saw of each track: its rows for tracks.csv, frame counts, first and last frame."""
 
     rows: list[tuple] = field(default_factory=list)  # (frame, time, track, box, conf)
+    objects: list[tuple] = field(default_factory=list)  # objects.csv's rows
     counts: Counter = field(default_factory=Counter)
     first_seen: dict[int, int] = field(default_factory=dict)
     last_seen: dict[int, int] = field(default_factory=dict)
@@ -223,6 +230,8 @@ def _extract_into(
                 person_of = {WHOLE_FRAME_TRACK: WHOLE_FRAME_TRACK}
     if reader.frames_kept == 0:
         raise VideoError("no frames could be decoded")
+    if settings.objects:
+        files.write_csv(staging / OBJECTS_FILE, OBJECTS_HEADER, tracks.objects)
     return _keep_ranked(staging, tracks, person_of), reader.frames_read, reader.frames_kept
 
 
@@ -231,9 +240,10 @@ def _crop_frames(found: Iterable[Found], staging: Path, settings: ExtractSetting
     """Save every person's crop (and, with scene images, every frame whole) into ``staging/track_<id>/``."""
     size = (settings.frame_width, settings.frame_height)
     tracks = TrackLog()
-    for frame, people, _ in found:
+    for frame, people, objects in found:
         stop.check()
         h, w = frame.image.shape[:2]
+        tracks.objects += _object_rows(frame, objects)
         if settings.scene:
             writer.submit(staging / SCENE_DIR / f"frame_{frame.index:06d}.jpg", scene_crop(frame.image, size))
         for det in people:
@@ -246,6 +256,13 @@ def _crop_frames(found: Iterable[Found], staging: Path, settings: ExtractSetting
             tracks.add(frame, det.track_id, box, det.conf)
         bar.update()
     return tracks
+
+
+def _object_rows(frame: Frame, objects: list[SceneObject]) -> list[tuple]:
+    """One frame's objects as objects.csv rows, their boxes clipped to the frame as the people's are."""
+    h, w = frame.image.shape[:2]
+    return object_rows(frame.index, frame.time_s, [SceneObject(o.name, clip_box(o.box, w, h), o.conf)
+                                                   for o in objects])
 
 
 def _keep_ranked(staging: Path, tracks: TrackLog, person_of: dict[int, int]) -> list[dict[str, Any]]:
@@ -313,17 +330,47 @@ def _add_scene(final: Path, job: VideoJob, meta: dict[str, Any], settings: Extra
     return True
 
 
+def _add_objects(final: Path, job: VideoJob, meta: dict[str, Any], settings: ExtractSettings,
+                 tracker: PersonTracker) -> bool:
+    """Save the objects (INPUTS "objects") of a video finished without them: the same detector calls on the same
+    frames again, its people left as they were. A video that cannot be decoded now is left as it was, with a
+    warning (False)."""
+    rows: list[tuple] = []
+    try:
+        fps = float(meta.get("fps") or probe_video(job.path).fps)
+        tracker.reset(fps=min(fps, settings.target_fps) if settings.target_fps > 0 else fps)
+        with stop_requests() as stop:
+            for frame, _, objects in tracker.track(FrameReader(job.path, settings.target_fps, fps=fps),
+                                                   lambda f: f.image):
+                stop.check()
+                rows += _object_rows(frame, objects)
+    except files.OutputError:
+        raise
+    except Exception as exc:
+        log.warning("%s: cannot add its objects: %s", job.key, first_line(exc))
+        return False
+    files.write_csv(final / OBJECTS_FILE, OBJECTS_HEADER, rows)
+    files.write_json(final / "meta.json", {**meta, "objects": list(settings.objects)})
+    return True
+
+
 def _finished_earlier(job: VideoJob, final: Path, settings: ExtractSettings, identity: dict[str, Any],
-                      size_bytes: int) -> VideoResult | None:
-    """The skipped result of a video an identical run already finished (its scene images added if now wanted)."""
+                      size_bytes: int, get_tracker: Callable[[], PersonTracker | None]) -> VideoResult | None:
+    """The skipped result of a video an identical run already finished (its scene images and objects added if now
+    wanted)."""
     meta = files.read_json(final / "meta.json")
     if (final / "meta.json").is_file() and not isinstance(meta, dict):
         log.warning("%s: its meta.json cannot be read: extracting the video again", job.key)
     if not _is_done(meta, identity, size_bytes):
         return None
-    added = settings.scene and not meta.get("scene") and _add_scene(final, job, meta, settings)
+    scene = settings.scene and not meta.get("scene") and _add_scene(final, job, meta, settings)
+    if scene:
+        meta = {**meta, "scene": True}
+    wanted = settings.objects and not set(settings.objects) <= set(meta.get("objects") or ())
+    objects = wanted and _add_objects(final, job, meta, settings, get_tracker())
     return VideoResult(job, STATUS_SKIPPED, len(tracked_persons(meta)), int(meta.get("frames_kept", 0)),
-                       whole_frame=bool(meta.get("whole_frame")), scene_added=bool(added))
+                       whole_frame=bool(meta.get("whole_frame")), scene_added=bool(scene),
+                       objects_added=bool(objects))
 
 
 def _extract_to_staging(job: VideoJob, staging: Path, settings: ExtractSettings, tracker: PersonTracker | None,
@@ -336,7 +383,8 @@ def _extract_to_staging(job: VideoJob, staging: Path, settings: ExtractSettings,
         total = expected_kept_frames(info.frame_count, info.fps, settings.target_fps)
         persons, frames_read, frames_kept = _extract_into(staging, job, info.fps, total, settings, tracker, progress)
         meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
-                    status=STATUS_DONE, error="", **({"scene": True} if settings.scene else {}))
+                    status=STATUS_DONE, error="", **({"scene": True} if settings.scene else {}),
+                    **({"objects": list(settings.objects)} if settings.objects else {}))
         if any(p.get("whole_frame") for p in persons):
             meta["whole_frame"] = True
             log.warning("%s: no person tracked for at least %d frames: the whole frame stands in (person_%d)",
@@ -372,7 +420,7 @@ def extract_video(
     except OSError as exc:
         size_bytes = -1
         log.debug("cannot stat %s: %s", job.path, exc)
-    earlier = None if overwrite else _finished_earlier(job, final, settings, identity, size_bytes)
+    earlier = None if overwrite else _finished_earlier(job, final, settings, identity, size_bytes, get_tracker)
     if earlier is not None:
         return earlier
     tracker = get_tracker()  # outside the per-video try: a broken detector must stop the batch
@@ -423,7 +471,7 @@ def _extract_jobs(jobs: list[VideoJob], frames_dir: Path, settings: ExtractSetti
         if not settings.person_tracking:
             return None
         if not loaded:
-            loaded.append(PersonTracker(settings.detector))
+            loaded.append(PersonTracker(dataclasses.replace(settings.detector, object_classes=settings.objects)))
         return loaded[0]
 
     results = []

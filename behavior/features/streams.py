@@ -18,7 +18,9 @@ by the same code in training (from stage 1's tracks.csv and the keypoint cache) 
   symmetric interaction quantities (on UT-Interaction it helped the class more than who acts: docs/RESULTS.md);
 - ``reached`` (8): the closest each wrist and ankle has come to another person's head and torso so far in the
   person's track, and the furthest it has reached out towards the nearest other person so far, in body heights:
-  the moment of a strike, remembered in the seconds after it (a fist that landed, or a foot).
+  the moment of a strike, remembered in the seconds after it (a fist that landed, or a foot);
+- ``objects`` (``objects.objects_dim``): the objects nearest the person, their class, where they are and whether a
+  wrist holds one (``behavior.features.objects``), from the detector's non-person boxes of the same frame.
 
 Every quantity is relative to the person's own box height and per second, so the same movement gives the
 same numbers at any resolution, position and frame rate.
@@ -40,6 +42,16 @@ from functools import cache
 import numpy as np
 import torch
 
+from behavior.features.objects import (
+    DX,
+    GEOMETRY,
+    LEFT_WRIST,
+    NEAREST,
+    RIGHT_WRIST,
+    objects_dim,
+    objects_vector,
+    slot_dim,
+)
 from behavior.features.people import (
     KEYPOINT_MIN_CONF,
     KEYPOINTS,
@@ -55,6 +67,7 @@ from behavior.features.people import (
     limb_extensions,
     seen_keypoints,
 )
+from behavior.io.frames import SceneObject
 from behavior.settings import STREAMS
 
 MOTION_DIM = 4  # x and y velocity of the box centre, log scale change, aspect ratio
@@ -64,6 +77,7 @@ REACH_DIM = 9  # partner has a pose; 4 limb-to-partner distances; their rates of
 REACHED_DIM = 8  # the 4 limbs' closest distance to another person's body so far; their furthest extension so far
 DIMS = {"motion": MOTION_DIM, "pose": POSE_DIM, "interaction": INTERACTION_DIM,
         "reach": REACH_DIM, "reached": REACHED_DIM}  # appearance: features.FEATURE_DIM
+VECTOR_STREAMS = (*DIMS, "objects")  # the streams of this module; "objects" is as long as its classes make it
 KEYPOINT_STREAMS = frozenset({"pose", "interaction", "reach", "reached"})  # the streams that need the pose model
 
 MOTION_CLIP = 5.0  # motion values are clipped to +-5 (body heights per second, log-scale per second)
@@ -89,19 +103,30 @@ def as_recorded(box: Sequence[float], t: float) -> tuple[tuple[float, float, flo
     return (x1, y1, x2, y2), round(float(t), 3)
 
 
-def vector_dim(inputs: Sequence[str]) -> int:
+def vector_streams(inputs: Sequence[str]) -> list[str]:
+    """The non-appearance streams of ``inputs``, in the fixed order their vectors are concatenated."""
+    return [s for s in STREAMS if s in inputs and s in VECTOR_STREAMS]
+
+
+def stream_dims(inputs: Sequence[str], object_classes: Sequence[str] = ()) -> dict[str, int]:
+    """The length of each vector stream of ``inputs``, in ``vector_streams`` order (``objects``' depends on the
+    object classes it reads).
+
+    Example:
+        >>> stream_dims(("appearance", "objects", "motion"), ("cup", "knife"))
+        {'motion': 4, 'objects': 20}
+    """
+    return {s: objects_dim(object_classes) if s == "objects" else DIMS[s] for s in vector_streams(inputs)}
+
+
+def vector_dim(inputs: Sequence[str], object_classes: Sequence[str] = ()) -> int:
     """Length of the per-frame vector of the non-appearance streams in ``inputs``.
 
     Example:
         >>> vector_dim(("appearance", "motion", "pose"))
         90
     """
-    return sum(DIMS[s] for s in inputs if s in DIMS)
-
-
-def vector_streams(inputs: Sequence[str]) -> list[str]:
-    """The non-appearance streams of ``inputs``, in the fixed order their vectors are concatenated."""
-    return [s for s in STREAMS if s in inputs and s in DIMS]
+    return sum(stream_dims(inputs, object_classes).values())
 
 
 def motion_step(
@@ -246,8 +271,9 @@ class StreamState:
     Training replays a video's tracks.csv through it, prediction its live tracks: the same code and order.
     """
 
-    def __init__(self, inputs: Sequence[str]) -> None:
+    def __init__(self, inputs: Sequence[str], object_classes: Sequence[str] = ()) -> None:
         self.streams = vector_streams(inputs)
+        self.object_classes = tuple(object_classes)
         self.limbs = bool({"reach", "reached"} & set(self.streams))  # the streams that read limb_contact
         self.motion: dict[int, MotionState] = {}
         self.pose: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
@@ -255,8 +281,9 @@ class StreamState:
         self.reach: dict[int, ReachState | None] = {}
         self.reached: dict[int, ReachedState] = {}
 
-    def step(self, people: Sequence[Person], t: float) -> list[np.ndarray]:
-        """The concatenated stream vectors of every person in this frame (in ``people``'s order)."""
+    def step(self, people: Sequence[Person], t: float, objects: Sequence[SceneObject] = ()) -> list[np.ndarray]:
+        """The concatenated stream vectors of every person in this frame (in ``people``'s order); ``objects`` are
+        the frame's non-person detections (the ``objects`` stream)."""
         out = []
         for person in people:
             parts = []
@@ -273,6 +300,8 @@ class StreamState:
                     vec, self.reach[person.track] = reach_step(contact, t, self.reach.get(person.track))
                 elif stream == "reached":
                     vec = self.reached[person.track] = reached_step(person, contact, self.reached.get(person.track))
+                elif stream == "objects":
+                    vec = objects_vector(person, objects, self.object_classes)
                 else:
                     vec, self.distances[person.track] = interaction_vector(
                         person, others, t, self.distances.get(person.track, {}))
@@ -286,8 +315,23 @@ class StreamState:
             memory.pop(track, None)
 
 
+def _objects_flip(offset: int, object_classes: Sequence[str]) -> tuple[list[int], list[float]]:
+    """The objects stream mirrored: each slot's horizontal offset changes sign, its two wrists swap."""
+    index: list[int] = []
+    sign: list[float] = []
+    wrists = {LEFT_WRIST: RIGHT_WRIST, RIGHT_WRIST: LEFT_WRIST}
+    for slot in range(NEAREST):
+        start = offset + slot * slot_dim(object_classes)
+        index += [start + i for i in range(len(object_classes))]
+        sign += [1.0] * len(object_classes)
+        geometry = start + len(object_classes)
+        index += [geometry + wrists.get(i, i) for i in range(GEOMETRY)]
+        sign += [-1.0 if i == DX else 1.0 for i in range(GEOMETRY)]
+    return index, sign
+
+
 @cache
-def _flip_permutation(streams: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+def _flip_permutation(streams: tuple[str, ...], object_classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """Index and sign vectors that turn a vector of ``streams`` (``vector_streams``' order) into the one of the
     horizontally mirrored clip; built once per set of streams (every training item asks)."""
     index: list[int] = []
@@ -314,15 +358,19 @@ def _flip_permutation(streams: tuple[str, ...]) -> tuple[torch.Tensor, torch.Ten
             limbs = {0: 1, 1: 0, 2: 3, 3: 2, 4: 5, 5: 4, 6: 7, 7: 6}
             index += [offset + limbs[i] for i in range(REACHED_DIM)]
             sign += [1.0] * REACHED_DIM
+        elif stream == "objects":
+            slots = _objects_flip(offset, object_classes)
+            index += slots[0]
+            sign += slots[1]
         else:
             limbs = {6: 7, 7: 6, 8: 9, 9: 8}
             index += [offset + limbs.get(i, i) for i in range(INTERACTION_DIM)]
             sign += [-1.0 if i == 1 else 1.0 for i in range(INTERACTION_DIM)]
-        offset += DIMS[stream]
+        offset += stream_dims((stream,), object_classes)[stream]
     return torch.tensor(index, dtype=torch.long), torch.tensor(sign)
 
 
-def flip_vectors(vectors: torch.Tensor, inputs: Sequence[str]) -> torch.Tensor:
+def flip_vectors(vectors: torch.Tensor, inputs: Sequence[str], object_classes: Sequence[str] = ()) -> torch.Tensor:
     """Stream vectors (..., D) of the mirrored clip: horizontal quantities change sign, left and right swap.
 
     Example:
@@ -330,7 +378,7 @@ def flip_vectors(vectors: torch.Tensor, inputs: Sequence[str]) -> torch.Tensor:
         >>> flip_vectors(v, ("motion",)).tolist()
         [[-1.0, 2.0, 3.0, 4.0]]
     """
-    index, sign = _flip_permutation(tuple(vector_streams(inputs)))
+    index, sign = _flip_permutation(tuple(vector_streams(inputs)), tuple(object_classes))
     if index.numel() == 0:
         return vectors
     return vectors[..., index] * sign.to(vectors.dtype)

@@ -1,8 +1,9 @@
 """The frames folder that stage 1 writes and stages 2-4 read: its files, their headers and status values.
 
-``FRAMES_DIR/[<group>/]<class>/<video>/`` holds ``person_<k>/frame_<n>.jpg``, ``tracks.csv``, ``meta.json`` and,
-with INPUTS "scene_video", ``scene/frame_<n>.jpg``; ``FRAMES_DIR/manifest.csv`` lists every video. This module is
-the only code that knows these names.
+``FRAMES_DIR/[<group>/]<class>/<video>/`` holds ``person_<k>/frame_<n>.jpg``, ``tracks.csv``, ``meta.json``,
+with INPUTS "scene_video" ``scene/frame_<n>.jpg`` and with INPUTS "objects" ``objects.csv`` (the OBJECT_CLASSES
+boxes of every kept frame; meta.json's ``objects`` lists the classes saved); ``FRAMES_DIR/manifest.csv`` lists every
+video. This module is the only code that knows these names.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from behavior.errors import InputError, first_line
 from behavior.io import files
 
 TRACKS_HEADER = ("frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "conf")
+OBJECTS_HEADER = ("frame", "time_s", "class", "x1", "y1", "x2", "y2", "conf")
+OBJECTS_FILE = "objects.csv"
 MANIFEST_HEADER = ("group", "class", "video", "status", "persons", "frames", "seconds", "error")
 STATUS_DONE, STATUS_FAILED, STATUS_SKIPPED = "done", "failed", "skipped"
 FRAME_FILE = re.compile(r"frame_(\d+)\.jpg$")
@@ -138,3 +141,29 @@ class SceneObject:
     name: str
     box: tuple[float, float, float, float]
     conf: float
+
+
+def object_rows(index: int, time_s: float, objects: list[SceneObject]) -> list[tuple]:
+    """One frame's objects as rows of objects.csv (boxes to 0.1 px, as tracks.csv records people)."""
+    return [(index, f"{time_s:.3f}", o.name, *(f"{v:.1f}" for v in o.box), f"{o.conf:.4f}") for o in objects]
+
+
+def read_objects(video_dir: Path, classes: tuple[str, ...]) -> dict[int, list[SceneObject]]:
+    """One extracted video's objects by frame; InputError when it was extracted without (all of) ``classes``."""
+    video_dir = Path(video_dir)
+    saved = (files.read_json(video_dir / "meta.json") or {}).get("objects")
+    missing = [c for c in classes if c not in (saved or ())]
+    if saved is None or missing:
+        what = "no objects" if saved is None else f"no {', '.join(missing)}"
+        raise InputError(f"{video_dir} was extracted with {what}: rerun extract_frames.py with INPUTS 'objects' and "
+                         "these OBJECT_CLASSES (it adds the objects without tracking again)")
+    by_frame: dict[int, list[SceneObject]] = {}
+    try:
+        with open(video_dir / OBJECTS_FILE, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
+                by_frame.setdefault(int(row["frame"]), []).append(SceneObject(row["class"], box, float(row["conf"])))
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{video_dir / OBJECTS_FILE} cannot be read ({first_line(exc)}): re-extract this video "
+                         "(extract_frames.py --overwrite)") from None
+    return by_frame

@@ -31,7 +31,7 @@ from torch import nn
 
 from behavior import settings
 from behavior.errors import InputError, first_line
-from behavior.features.streams import DIMS, KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, vector_dim, vector_streams
+from behavior.features.streams import KEYPOINT_STREAMS, MOTION_DIM, POSE_DIM, stream_dims, vector_dim
 from behavior.io.weights import IMAGENET_MEAN, IMAGENET_STD
 from behavior.model.i3d import FEATURE_DIM as VIDEO_FEATURE_DIM
 from behavior.settings import (
@@ -48,10 +48,12 @@ from behavior.settings import (
 )
 
 FEATURE_DIM = 1280  # MobileNetV2's last feature map, average-pooled
-EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32, "reach": 16, "reached": 16}  # per vector stream
+EMBED_DIMS = {"motion": 32, "pose": 128, "interaction": 32, "reach": 16, "reached": 16,
+              "objects": 16}  # per vector stream
 LEGACY_DEFAULTS = {"pose_imgsz": 224, "pose_sha256": "",  # fields checkpoints made before the pose stream lack
                    "mil_pooling": "none", "background_class": "",  # and before multiple-instance training
                    "actor_classes": [],  # and before per-person labels from the clip's geometry
+                   "object_classes": [],  # and before the objects stream
                    "cnn_backend": "torch",  # and before the inference backends
                    "stream_norm": False,  # and before the streams were normalized
                    "ensemble_size": 1,  # and before the ensemble
@@ -130,13 +132,14 @@ class ModelConfig(ModelSettings):
     @property
     def vector_dim(self) -> int:
         """Length of the per-frame vector of the non-appearance streams."""
-        return vector_dim(self.inputs)
+        return vector_dim(self.inputs, self.object_classes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, for checkpoints loaded with ``weights_only=True``."""
         out = asdict(self)
         out["inputs"] = list(self.inputs)
         out["actor_classes"] = list(self.actor_classes)
+        out["object_classes"] = list(self.object_classes)
         return out
 
     @classmethod
@@ -173,6 +176,7 @@ class ModelConfig(ModelSettings):
                              f"got {kwargs['backbone']!r}")
         kwargs["inputs"] = tuple(kwargs["inputs"])
         kwargs["actor_classes"] = tuple(kwargs["actor_classes"])
+        kwargs["object_classes"] = tuple(kwargs["object_classes"])
         cfg = cls(**kwargs)
         cfg.validate()
         return cfg
@@ -193,6 +197,8 @@ class ModelConfig(ModelSettings):
                              "are cached")
         if "scene_video" in self.inputs and not self.person_tracking:
             raise InputError("INPUTS 'scene_video' needs ENABLE_PERSON_TRACKING")
+        if "objects" in self.inputs and not (self.object_classes and self.person_tracking):
+            raise InputError("INPUTS 'objects' needs OBJECT_CLASSES and ENABLE_PERSON_TRACKING")
         settings.check(self.values())
 
 
@@ -245,13 +251,14 @@ class SequenceClassifier(nn.Module):
             if name in cfg.inputs:
                 setattr(self, NORM_NAMES[name], nn.LayerNorm(dim))
                 in_dim += dim
-        self.streams = vector_streams(cfg.inputs)
-        for stream in self.streams:  # named attributes: checkpoints keep their "members.0.motion.0.weight" keys
-            setattr(self, stream, nn.Sequential(nn.Linear(DIMS[stream], EMBED_DIMS[stream]), nn.ReLU()))
+        self.dims = stream_dims(cfg.inputs, cfg.object_classes)
+        self.streams = list(self.dims)
+        for stream, dim in self.dims.items():  # named: checkpoints keep "members.0.motion.0.weight"
+            setattr(self, stream, nn.Sequential(nn.Linear(dim, EMBED_DIMS[stream]), nn.ReLU()))
             in_dim += EMBED_DIMS[stream]
         # batch norm puts positions (~0.5 body heights) and velocities (up to 10 a second) on one scale; a separate
         # module, so that checkpoints made without it keep their keys
-        self.stream_norms = nn.ModuleDict({s: nn.BatchNorm1d(DIMS[s]) for s in self.streams}) if cfg.stream_norm \
+        self.stream_norms = nn.ModuleDict({s: nn.BatchNorm1d(d) for s, d in self.dims.items()}) if cfg.stream_norm \
             else None
         self.lstm = nn.LSTM(in_dim, cfg.hidden_dim, cfg.num_layers, batch_first=True,
                             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, bidirectional=cfg.bidirectional)
@@ -276,12 +283,12 @@ class SequenceClassifier(nn.Module):
             if vectors is None:
                 vectors = torch.zeros(*lead, self.cfg.vector_dim, device=device)
             offset = 0
-            for stream in self.streams:
-                chunk = vectors[..., offset:offset + DIMS[stream]].float()
+            for stream, dim in self.dims.items():
+                chunk = vectors[..., offset:offset + dim].float()
                 if self.stream_norms is not None:  # over the batch and time: (B, T, D) -> (B, D, T)
                     chunk = self.stream_norms[stream](chunk.transpose(1, 2)).transpose(1, 2)
                 parts.append(getattr(self, stream)(chunk))
-                offset += DIMS[stream]
+                offset += dim
         out, (h_n, _) = self.lstm(torch.cat(parts, dim=-1))
         if self.cfg.bidirectional:
             pooled = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # last layer, both directions

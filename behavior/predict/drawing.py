@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from behavior.features.people import SKELETON
+from behavior.io.frames import SceneObject
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,13 @@ class Annotator:
         self.classes, self.draw_pose = classes, draw_pose
         self.colors = palette(len(classes))
 
-    def annotate(self, image: np.ndarray, dets: list, states: dict, keypoints: dict[int, np.ndarray | None]) -> None:
-        """Draw one frame's people in place: "#7 walking 0.92", or "#7 ..." before their first label."""
+    def annotate(self, image: np.ndarray, dets: list, states: dict, keypoints: dict[int, np.ndarray | None],
+                 objects: dict[int, list[SceneObject]] | None = None) -> None:
+        """Draw one frame's people in place: "#7 walking 0.92", or "#7 ..." before their first label; and the
+        objects beside each person that the objects stream reads (INPUTS "objects")."""
         for d in dets:
+            for item in (objects or {}).get(d.track_id, []):
+                draw_box(image, item.box, item.name, (160, 160, 160))
             probs = states[d.track_id].probs
             if probs is None:
                 draw_box(image, d.box, f"#{d.track_id} ...", (200, 200, 200))

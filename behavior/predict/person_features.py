@@ -15,9 +15,11 @@ from behavior.detect.crops import crop_person, letterbox, motion_image, scene_cr
 from behavior.detect.pose import CropGeometry, PoseEstimator
 from behavior.detect.tracking import Detection
 from behavior.features.appearance import embed_crops
+from behavior.features.objects import near_objects
 from behavior.features.people import Person
 from behavior.features.streams import StreamState, as_recorded
 from behavior.features.video_backbone import ClipBuffer, VideoBackbone, fit_size
+from behavior.io.frames import SceneObject
 from behavior.io.video import Frame
 from behavior.model.network import BehaviorNet, ModelConfig
 from behavior.predict.tracks import TrackState
@@ -44,6 +46,7 @@ class FrameFeatures:
     features: torch.Tensor | list[torch.Tensor]  # (people, dim): CNN and I3D features; empty rows without appearance
     vectors: list[np.ndarray]  # each person's stream vector (motion, pose, interaction...)
     keypoints: list[np.ndarray | None]  # each person's pose, for drawing
+    objects: list[list[SceneObject]]  # the objects the objects stream reads beside each person, for drawing
 
 
 class PersonFeatures:
@@ -58,16 +61,19 @@ class PersonFeatures:
                  video: VideoBackbone | None, timer: Any) -> None:  # timer: the session's, marks each stage
         self.net, self.model_config, self.device = net, model_config, device
         self.pose, self.video, self.timer = pose, video, timer
-        self.streams = StreamState(self.model_config.inputs)
+        self.streams = StreamState(self.model_config.inputs, self.model_config.object_classes)
+        self.objects = "objects" in self.model_config.inputs
         self.no_features = torch.zeros(0)  # what a track's feature buffer holds when the model reads no appearance
         self.scene_clip = ClipBuffer(self.model_config.video_clip_length)  # the scene's I3D clip (INPUTS "scene_video")
 
-    def compute(self, frame: Frame, dets: list[Detection], tracks: list[TrackState]) -> FrameFeatures:
-        """Features, stream vectors and keypoints of ``dets`` (whose ``tracks`` hold each one's previous crop)."""
+    def compute(self, frame: Frame, dets: list[Detection], tracks: list[TrackState],
+                objects: list[SceneObject] = ()) -> FrameFeatures:
+        """Features, stream vectors and keypoints of ``dets`` (whose ``tracks`` hold each one's previous crop);
+        ``objects`` are the frame's non-person detections."""
         model_config = self.model_config
         scene_video = self._scene_video(frame.image) if "scene_video" in model_config.inputs else None
         if not dets:
-            return FrameFeatures([], [], [])
+            return FrameFeatures([], [], [], [])
         # crops only for what reads them: the CNNs and the pose model (a motion-only model needs none)
         crops = [training_crop(frame.image, d,
                                model_config) for d in dets] if model_config.appearance or self.pose is not None else []
@@ -85,10 +91,11 @@ class PersonFeatures:
             size = (model_config.frame_width, model_config.frame_height)
             keypoints = self.pose.estimate_source(crops, boxes, [CropGeometry.of(b, model_config.crop_margin, size)
                                                                  for b in boxes])
-        vectors = self.streams.step([Person(d.track_id, b, k) for d, b, k in zip(dets, boxes, keypoints,
-                                                                                 strict=True)], t)
+        people = [Person(d.track_id, b, k) for d, b, k in zip(dets, boxes, keypoints, strict=True)]
+        seen = [SceneObject(o.name, as_recorded(o.box, t)[0], o.conf) for o in objects] if self.objects else []
+        vectors = self.streams.step(people, t, seen)
         self.timer.mark("pose")
-        return FrameFeatures(features, vectors, keypoints)
+        return FrameFeatures(features, vectors, keypoints, [near_objects(p, seen) for p in people])
 
     def forget(self, track: int) -> None:
         """Drop a lost track's stream history."""

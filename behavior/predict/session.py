@@ -13,6 +13,7 @@ Outputs (``behavior.predict.outputs``): annotated.mp4, tracks.csv and summary.js
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -35,6 +36,7 @@ from behavior.features.video_backbone import VideoBackbone
 from behavior.io import files
 from behavior.io.checkpoint import load_checkpoint
 from behavior.io.files import file_sha256
+from behavior.io.frames import SceneObject
 from behavior.io.video import Frame, FrameReader, VideoWriter, is_stream, require_display
 from behavior.model.network import BehaviorNet, ModelConfig, background_index, load_backbone
 from behavior.predict.drawing import Annotator
@@ -105,7 +107,8 @@ class Predictor:
         rule = settings.video_label_rule
         self.video_rule = label_rule(self.model_config.mil_pooling,
                                      self.model_config.actor_classes) if rule == "auto" else rule
-        self.tracker = (PersonTracker(settings.detector)
+        objects = self.model_config.object_classes if "objects" in self.model_config.inputs else ()
+        self.tracker = (PersonTracker(dataclasses.replace(settings.detector, object_classes=objects))
                         if self.model_config.person_tracking else None)
         if self.model_config.appearance and self.device == "cpu":
             backends.compiled_backbone(self.net)  # export or load MobileNetV2 for its runtime now, not mid-video
@@ -229,12 +232,12 @@ class Predictor:
         try:
             # stopping early ("q", Ctrl-C) leaves no decoder or detector thread behind
             with stop_requests() as stop, closing(frames), closing(tracked):
-                for frame, found, _ in tracked:
+                for frame, found, objects in tracked:
                     h, w = frame.image.shape[:2]
                     dets = [Detection(d.track_id, clip_box(d.box, w, h), d.conf) for d in found]
                     timer.mark("detect_track")
                     session.timer.reset()
-                    if not session.handle(frame, dets):
+                    if not session.handle(frame, dets, objects):
                         break  # "q" in the window
                     timer.reset()
                     bar.update()
@@ -296,10 +299,11 @@ class Session:
         self.writer: VideoWriter | None = None
         self.kept = 0
 
-    def handle(self, frame: Frame, dets: list[Detection]) -> bool:
-        """Update the tracks with one frame's persons, classify when due, draw and write; False to stop."""
+    def handle(self, frame: Frame, dets: list[Detection], objects: list[SceneObject] = ()) -> bool:
+        """Update the tracks with one frame's persons (and objects), classify when due, draw and write; False to
+        stop."""
         tracks = self.buffer.tracks_of(dets)
-        found = self.people.compute(frame, dets, tracks)
+        found = self.people.compute(frame, dets, tracks, objects)
         self.buffer.append(frame.index, self.kept, tracks, found.features, found.vectors)
         self.classifier.update(self.kept, self.buffer.states)
         for st in tracks:
@@ -310,7 +314,8 @@ class Session:
         self.timer.mark("lstm")
         self.rows.write(frame, dets, self.buffer.states)
         self.annotator.annotate(frame.image, dets, self.buffer.states,
-                                dict(zip((d.track_id for d in dets), found.keypoints, strict=True)))
+                                dict(zip((d.track_id for d in dets), found.keypoints, strict=True)),
+                                dict(zip((d.track_id for d in dets), found.objects, strict=True)))
         keep_going = self._show_and_write(frame.image)
         self.timer.mark("draw_write")
         self.kept += 1

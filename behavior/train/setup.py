@@ -58,7 +58,8 @@ def model_config_from(cfg: dict[str, Any], table: SequenceTable, frames_dir: Pat
         raise InputError(f"BACKGROUND_CLASS (--background-class) {model_config.background_class!r} is not one of the "
                          f"classes of the sequences: {', '.join(table.classes)}")
     check_roles(model_config, table.classes)
-    if not model_config.person_tracking and (model_config.needs_keypoints or model_config.scene_images):
+    if not model_config.person_tracking and (model_config.needs_keypoints or model_config.scene_images
+                                             or "objects" in model_config.inputs):
         log.warning("whole-frame frames: INPUTS %s need tracked people; this model reads %s",
                     ", ".join(model_config.inputs),
                     ", ".join(WHOLE_FRAME_INPUTS))
@@ -159,10 +160,10 @@ class TrainingData:
         """The sequences of ``rows`` as a dataset of (frames or features, stream vectors, label)."""
         if not self.reads_crops:
             return CachedSequenceDataset(self.table, rows, self.store, self.vectors, self.model_config.inputs, augment,
-                                         self.video_store)
+                                         self.video_store, self.model_config.object_classes)
         size = (self.model_config.frame_width, self.model_config.frame_height)
         return ImageSequenceDataset(self.table, rows, self.frames_dir, size, self.vectors, self.model_config.inputs,
-                                    augment)
+                                    augment, self.model_config.object_classes)
 
     def backbone(self) -> torch.nn.Sequential | None:
         """A fresh MobileNetV2 trunk with the ImageNet weights, or None when the network reads no appearance."""
@@ -200,8 +201,8 @@ def load_training_data(train_config: TrainConfig, env: Distributed, table: Seque
     needs_keypoints = model_config.needs_keypoints or bool(model_config.actor_classes)
     keypoints = load_keypoints(train_config, env, table, model_config, progress).keypoints if needs_keypoints else None
     people = person_stats(frames_dir, table.person_dirs(), keypoints) if model_config.mil_pooling == mil.ROLES else None
-    vectors = load_vectors(frames_dir, table.person_dirs(), model_config.inputs,
-                           keypoints) if model_config.vector_dim else None
+    vectors = load_vectors(frames_dir, table.person_dirs(), model_config.inputs, keypoints,
+                           model_config.object_classes) if model_config.vector_dim else None
     store = None
     if model_config.appearance and model_config.fine_tune_blocks == 0:
         model = BehaviorNet(model_config, load_backbone(weights_path))

@@ -13,7 +13,7 @@ from behavior.errors import InputError
 from behavior.extract import extraction
 from behavior.extract.extraction import extract_all, identity_of, select_shard
 from behavior.io.clips import VideoJob, find_videos
-from behavior.io.frames import MANIFEST_HEADER, TRACKS_HEADER, iter_meta
+from behavior.io.frames import MANIFEST_HEADER, TRACKS_HEADER, iter_meta, read_objects
 from behavior.settings import DetectorSettings, ExtractSettings
 
 FAST = ExtractSettings(target_fps=8.0, frame_width=96, frame_height=96, min_track_frames=3,
@@ -247,6 +247,37 @@ def test_scene_images_are_saved_or_added_without_tracking_again(sample_clips, we
     a, b = cv2.imread(str(old / "scene" / names[5])), cv2.imread(str(fresh / "scene" / names[5]))
     assert a.shape == (96, 96, 3) and (a == b).all()
     assert not any(p.name.startswith(".") for p in old.iterdir())  # no staging left behind
+
+
+def test_objects_are_saved_or_added_without_touching_the_people(objects_clip, weights_dir, tmp_path):
+    """INPUTS "objects": objects.csv beside tracks.csv from the same detector calls; a video finished without them
+    gets them on the next run, its people untouched, and they are the objects a fresh extraction saves."""
+    every = ExtractSettings(**{**FAST.__dict__, "target_fps": 0.0, "detector": DetectorSettings(imgsz=640)})
+    with_objects = ExtractSettings(**{**every.__dict__, "objects": ("handbag", "chair")})
+    assert identity_of(with_objects) == identity_of(every)  # not a change of settings: nothing to --overwrite
+    job = find_videos(objects_clip)[0]
+    extract_all([job], tmp_path / "fresh", with_objects, progress=False)
+    fresh = job.out_dir(tmp_path / "fresh")
+    rows = read_csv(fresh / "objects.csv")
+    assert rows and {r["class"] for r in rows} == {"handbag", "chair"}
+    assert {int(r["frame"]) for r in rows} <= {int(r["frame"]) for r in read_csv(fresh / "tracks.csv")}
+    assert json.loads((fresh / "meta.json").read_text())["objects"] == ["handbag", "chair"]
+
+    extract_all([job], tmp_path / "old", every, progress=False)
+    old = job.out_dir(tmp_path / "old")
+    assert not (old / "objects.csv").exists()
+    tracks = (old / "tracks.csv").read_bytes()
+    assert tracks == (fresh / "tracks.csv").read_bytes()  # the objects leave the people as they were
+    with pytest.raises(InputError, match="extracted with no objects"):
+        read_objects(old, ("chair",))
+    result = extract_all([job], tmp_path / "old", with_objects, progress=False)[0]
+    assert result.status == "skipped" and result.objects_added
+    assert not extract_all([job], tmp_path / "old", with_objects, progress=False)[0].objects_added  # once
+    assert (old / "tracks.csv").read_bytes() == tracks
+    assert (old / "objects.csv").read_bytes() == (fresh / "objects.csv").read_bytes()
+    assert {o.name for found in read_objects(old, ("chair",)).values() for o in found} == {"handbag", "chair"}
+    with pytest.raises(InputError, match="extracted with no cup"):
+        read_objects(old, ("cup", "chair"))
 
 
 @pytest.fixture(scope="module")

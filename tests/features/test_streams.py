@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from behavior.features.objects import HELD, slot_dim
 from behavior.features.people import KEYPOINTS, LIMB_DISTANCE_CAP, LIMBS, TARGETS, Person, limb_extension
 from behavior.features.streams import (
     DIMS,
@@ -19,6 +20,7 @@ from behavior.features.streams import (
     flip_vectors,
     vector_dim,
 )
+from behavior.io.frames import SceneObject
 
 POSE = ("pose",)
 INTERACTION = ("interaction",)
@@ -197,9 +199,11 @@ def test_reach_without_a_partner_or_limbs_reads_far_and_still():
 
 
 def test_flip_mirrors_every_stream():
-    """The vectors of a mirrored scene are the flipped vectors of the scene."""
+    """The vectors of a mirrored scene are the flipped vectors of the scene (objects included: a cup held in the
+    right hand is held in the left one, on the other side)."""
     width = 640.0
-    inputs = ("motion", "pose", "interaction", "reach", "reached")
+    inputs = ("motion", "pose", "interaction", "reach", "reached", "objects")
+    classes = ("cup", "chair")
 
     def mirror(points: np.ndarray) -> np.ndarray:
         out = points.copy()
@@ -214,14 +218,20 @@ def test_flip_mirrors_every_stream():
     for t in range(3):
         a, b = skeleton(200 + 10 * t, 100, 80), skeleton(260 - 5 * t, 110, 90)
         a[:, :2] += rng.normal(0, 3, (KEYPOINTS, 2))
-        frames.append([Person(1, box_at(200 + 10 * t, 100, 80), a), Person(2, box_at(260 - 5 * t, 110, 90), b)])
-    plain, mirrored = StreamState(inputs), StreamState(inputs)
-    for t, people in enumerate(frames):
-        v = np.stack(plain.step(people, t * 0.1))
-        m = np.stack(mirrored.step([Person(p.track, mbox(p.box), mirror(p.keypoints)) for p in people], t * 0.1))
-        flipped = flip_vectors(torch.from_numpy(v), inputs).numpy()
+        wrist = a[10, :2]
+        objects = [SceneObject("cup", (wrist[0] - 3, wrist[1] - 3, wrist[0] + 4, wrist[1] + 5), 0.9),
+                   SceneObject("chair", (150, 120, 185, 190), 0.7)]
+        frames.append(([Person(1, box_at(200 + 10 * t, 100, 80), a), Person(2, box_at(260 - 5 * t, 110, 90), b)],
+                       objects))
+    plain, mirrored = StreamState(inputs, classes), StreamState(inputs, classes)
+    for t, (people, objects) in enumerate(frames):
+        v = np.stack(plain.step(people, t * 0.1, objects))
+        m = np.stack(mirrored.step([Person(p.track, mbox(p.box), mirror(p.keypoints)) for p in people], t * 0.1,
+                                   [SceneObject(o.name, mbox(o.box), o.conf) for o in objects]))
+        flipped = flip_vectors(torch.from_numpy(v), inputs, classes).numpy()
         assert flipped == pytest.approx(m, abs=1e-4)
-    twice = flip_vectors(flip_vectors(torch.from_numpy(v), inputs), inputs).numpy()
+    assert v[0, -2 * slot_dim(classes):].reshape(2, -1)[:, len(classes) + HELD].tolist() == [1.0, 0.0]  # cup held
+    twice = flip_vectors(flip_vectors(torch.from_numpy(v), inputs, classes), inputs, classes).numpy()
     assert twice == pytest.approx(v)
 
 

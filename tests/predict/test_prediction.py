@@ -404,12 +404,12 @@ def interrupt_after(predictor, monkeypatch):
     original = session.Session.handle
     plan = {"after": None, "presses": 1}
 
-    def handle(self, frame, dets):
+    def handle(self, frame, dets, objects=()):
         if plan["after"] is not None and self.kept >= plan["after"]:
             plan["after"] = None
             for _ in range(plan["presses"]):
                 signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # as Python handles a SIGINT
-        return original(self, frame, dets)
+        return original(self, frame, dets, objects)
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever the runner set
     monkeypatch.setattr(session.Session, "handle", handle)
@@ -637,3 +637,34 @@ def test_a_motion_only_model_predicts_without_crops(sample_clips, tmp_path, weig
     summary = predictor.run(sample_clips / "walking" / "walking_0.mp4", tmp_path / "out", progress=False)
     assert summary["video_label"]["label"] in ("a", "b")
     assert person_log and all(f.numel() == 0 and k is None for _, _, f, _, k in person_log)
+
+
+def test_prediction_reads_the_objects_training_read(objects_clip, tmp_path, weights_dir, person_log):
+    """A video's frames give, live, the objects stream that training replays from stage 1's objects.csv."""
+    from behavior.data.datasets import load_vectors
+    from behavior.io.checkpoint import save_checkpoint
+    from behavior.model.network import BehaviorNet, ModelConfig
+
+    classes = ("handbag", "chair")
+    settings = ExtractSettings(target_fps=0.0, frame_width=96, frame_height=96, min_track_frames=3, objects=classes,
+                               detector=DetectorSettings(imgsz=640))
+    job = find_videos(objects_clip)[0]
+    extract_all([job], tmp_path / "frames", settings, progress=False)
+    video = job.out_dir(tmp_path / "frames")
+    person_of = {int(r["track_id"]): int(r["person"]) for r in read_rows(video / "tracks.csv")}
+    dirs = [f"{job.key}/person_{k}" for k in sorted(set(person_of.values()))]
+    inputs = ("motion", "objects")
+    replayed = load_vectors(tmp_path / "frames", dirs, inputs, object_classes=classes)
+    model_config = ModelConfig(inputs=inputs, object_classes=classes, sequence_length=4, min_sequence_frames=2,
+                               target_fps=0.0, frame_width=96, frame_height=96)
+    save_checkpoint(tmp_path / "objects.pth", {"model": BehaviorNet(model_config, None).state_dict(),
+                                               "classes": ["a", "b"], "model_config": model_config.to_dict(),
+                                               "train_config": {}, "metrics": {}, "epoch": 1, "versions": {}})
+    predictor = Predictor(tmp_path / "objects.pth", PredictSettings(detector=DetectorSettings(imgsz=640)))
+    predictor.run(job.path, tmp_path / "out", progress=False)
+    live = {f"{job.key}/person_{person_of[track]}/frame_{frame:06d}.jpg": vector
+            for frame, track, _, vector, _ in person_log if track in person_of}
+    assert live.keys() == replayed.keys() and len(live) >= 12
+    assert all(np.allclose(live[path], replayed[path], atol=1e-5) for path in live)
+    none = 4 + len(classes)  # the first slot's none flag, after motion and the one-hot class
+    assert any(vector[none] == 0 for vector in live.values())  # someone stands by an object
