@@ -11,6 +11,9 @@ FRAMES_DIR = "datasets/frames"  # stage 1 output: per-person crops
 SEQUENCES_FILE = "datasets/sequences/sequences.csv"  # stage 2 output
 FEATURES_DIR = "datasets/features"  # stage 3 cache of per-crop CNN features
 MODEL_DIR = "models/lstm_mn"  # stage 3 output: checkpoints and reports
+ANNOTATIONS_DIR = ""  # your annotation files, used by stage 1 instead of its detector, tracker and pose model:
+                      # <video>.json (PoseTrack/COCO: tracks, keypoints, objects) or <video>.txt (MOTChallenge gt),
+                      # and labels.csv (video,track_id,label[,start_frame,end_frame]): docs/USAGE.md
 
 # --- Weights (resolved by behavior.io.weights: explicit path, $BEHAVIOR_WEIGHTS_DIR, models/, download)
 YOLO_WEIGHTS = "yolov8n.pt"  # person detector: a file name (searched) or a path

@@ -213,6 +213,7 @@ class Paths(Settings):
     sequences_file: str = setting("SEQUENCES_FILE", TEXT)
     features_dir: str = setting("FEATURES_DIR", TEXT)
     model_dir: str = setting("MODEL_DIR", TEXT)
+    annotations_dir: str = setting("ANNOTATIONS_DIR", Rule(str))
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ class ExtractSettings(Settings):
     jpeg_quality: int = 95  # of the saved crops (prediction encodes its crops the same way)
     scene: bool = False  # also save every kept frame whole (INPUTS "scene_video"); added to finished videos later
     objects: tuple[str, ...] = ()  # also save these classes' boxes (INPUTS "objects"); added to finished videos later
+    annotations_dir: str = uses("ANNOTATIONS_DIR")  # videos with an annotation file there are imported, not detected
     detector: DetectorSettings = field(default_factory=DetectorSettings)
 
     @classmethod
@@ -287,6 +289,7 @@ class SequenceSettings(Settings):
     pad_mode: str = setting("PAD_MODE", Rule(str, choices=PAD_MODES))
     max_gap: int = 5  # a track missing for more kept frames is cut into segments
     max_per_video: int = 0  # sequences kept per video (evenly spaced); 0 = all
+    background_class: str = uses("BACKGROUND_CLASS")  # windows outside a user's labeled frame ranges
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def test_every_constant_has_a_rule_and_the_defaults_pass():
 
 def test_config_stays_lean():
     """Users face the settings that matter (docs/EXPERIMENTS.md lists those removed)."""
-    assert len(defaults()) <= 51  # 50, and OBJECT_CLASSES since the objects stream (issue 37)
+    assert len(defaults()) <= 52  # 50, and OBJECT_CLASSES and ANNOTATIONS_DIR since issue 37
 
 
 def test_every_constant_is_declared_once_and_no_default_can_drift():

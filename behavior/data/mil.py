@@ -281,9 +281,22 @@ def bag_loss(probs: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, g
     return (w * nll).sum() / w.sum()
 
 
-def table_bags(table: SequenceTable, rows: list[int]) -> list[Bag]:
-    """The given rows grouped into one bag per video (multiple-instance training), people numbered in each."""
-    return make_bags(table.videos, table.labels, [f[0] for f in table.frames], rows)
+def table_bags(table: SequenceTable, rows: list[int], people_apart: bool = False) -> list[Bag]:
+    """The given rows grouped into one bag per video (multiple-instance training), people numbered in each, labeled
+    with the clip's label. ``people_apart`` (training): the sequences of a person the user labeled form bags of
+    their own, one per label, so that their label is theirs, not the clip's."""
+    keys, labels = list(table.videos), list(table.labels)
+    for i in rows:
+        if people_apart and table.is_person_labeled(i):
+            keys[i] = f"{table.videos[i]}#{person_of(table.frames[i][0])}#{table.labels[i]}"
+    clip_label: dict[str, int] = {}
+    for i in rows:  # a video's label: its clip-labeled sequences', else its class folder's
+        if not table.is_person_labeled(i) or keys[i] != table.videos[i]:
+            clip_label.setdefault(keys[i], table.labels[i])
+    for i in rows:
+        folder = table.videos[i].rsplit("/", 2)[-2]
+        labels[i] = clip_label.get(keys[i], table.classes.index(folder) if folder in table.classes else labels[i])
+    return make_bags(keys, labels, [f[0] for f in table.frames], rows)
 
 
 def with_person_labels(table: SequenceTable, rows: list[int], people: dict[str, PersonStats],
@@ -291,13 +304,14 @@ def with_person_labels(table: SequenceTable, rows: list[int], people: dict[str, 
     """The table with the sequences of ``rows`` labeled per person (ACTOR_CLASSES, ``roles``): a bystander
     becomes ``background``, the one receiving a kick "kick_received" (a class of the table).
 
-    ``people`` holds ``person_stats`` by person folder; rows outside ``rows`` keep their clip's label.
+    ``people`` holds ``person_stats`` by person folder; rows outside ``rows`` keep their clip's label, and people
+    the user labeled (ANNOTATIONS_DIR) their own.
     """
-    folder_of = {i: table.frames[i][0].rsplit("/", 1)[0] for i in rows}
+    folder_of = {i: table.frames[i][0].rsplit("/", 1)[0] for i in rows if not table.is_person_labeled(i)}
     clips: dict[str, dict[str, PersonStats]] = defaultdict(dict)
     for i, folder in folder_of.items():
         clips[table.videos[i]][folder] = people.get(folder, PersonStats(0.0, 0.0))
-    label_of = {table.videos[i]: table.labels[i] for i in rows}
+    label_of = {table.videos[i]: table.labels[i] for i in folder_of}
     role = {video: roles(stats, table.classes[label_of[video]], actor_classes, table.classes[background])
             for video, stats in clips.items()}
     labels = list(table.labels)

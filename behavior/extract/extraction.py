@@ -33,9 +33,14 @@ from tqdm import tqdm
 from behavior.detect.crops import JpegWriter, clip_box, crop_person, letterbox, scene_crop
 from behavior.detect.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker, describe_detector
 from behavior.errors import InputError, first_line
+from behavior.extract import imported
 from behavior.io import files
+from behavior.io.annotations import read_annotations
 from behavior.io.clips import VideoJob
 from behavior.io.frames import (
+    ANNOTATED,
+    KEYPOINTS_FILE,
+    KEYPOINTS_HEADER,
     OBJECTS_FILE,
     OBJECTS_HEADER,
     SCENE_DIR,
@@ -44,10 +49,12 @@ from behavior.io.frames import (
     STATUS_SKIPPED,
     TRACKS_HEADER,
     SceneObject,
+    keypoint_rows,
     object_rows,
     rebuild_manifest,
     refuse_foreign_folder,
     tracked_persons,
+    write_track_labels,
 )
 from behavior.io.video import (
     Frame,
@@ -70,11 +77,22 @@ def identity_of(settings: ExtractSettings) -> dict[str, Any]:
     the objects, which are added to a finished video without tracking it again. Resolving the detector here also
     fails early, before any video, when its weights are missing.
     """
-    own = {k: v for k, v in asdict(settings).items() if k not in ("detector", "scene", "objects")}
+    own = {k: v for k, v in asdict(settings).items() if k not in ("detector", "scene", "objects", "annotations_dir")}
     ident: dict[str, Any] = {"settings": own, "detector": None, "tracker": None}
     if settings.person_tracking:
         ident.update(describe_detector(settings.detector))
     return json.loads(json.dumps(ident))
+
+
+def job_identity(job: VideoJob, identity: dict[str, Any], settings: ExtractSettings
+                 ) -> tuple[dict[str, Any], Path | None]:
+    """``identity`` for one video, and its annotation file: an imported video depends on that file (its digest),
+    not on the detector and tracker."""
+    source = imported.annotation_file(job, settings.annotations_dir)
+    if source is None:
+        return {**identity, "annotations": None}, None
+    return {**identity, "detector": None, "tracker": None,
+            "annotations": imported.describe_annotations(source)}, source
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,7 @@ class VideoResult:
     seconds: float = 0.0
     error: str = ""
     whole_frame: bool = False  # nobody was tracked: the whole frame stands in as person_0
+    annotated: bool = False  # its people came from an annotation file, not the detector
     scene_added: bool = False  # done before; its scene images (INPUTS "scene_video") were added now
     objects_added: bool = False  # done before; its objects (INPUTS "objects") were added now
 
@@ -146,7 +165,8 @@ def settings_changes(meta: dict[str, Any], identity: dict[str, Any]) -> list[str
     return changes
 
 
-def refuse_changed_settings(jobs: list[VideoJob], frames_dir: Path, identity: dict[str, Any]) -> None:
+def refuse_changed_settings(jobs: list[VideoJob], frames_dir: Path, identity: dict[str, Any],
+                            settings: ExtractSettings) -> None:
     """Raise InputError when videos already extracted with other settings would be redone: that needs --overwrite.
 
     Re-extracting replaces a video's crops; a changed flag (``--target-fps 5``) must not do it silently.
@@ -156,7 +176,7 @@ def refuse_changed_settings(jobs: list[VideoJob], frames_dir: Path, identity: di
     for job in jobs:
         meta = files.read_json(job.out_dir(frames_dir) / "meta.json")
         if isinstance(meta, dict) and meta.get("status") == STATUS_DONE:
-            diff = settings_changes(meta, identity)
+            diff = settings_changes(meta, job_identity(job, identity, settings)[0])
             if diff:
                 changed.append((job, diff))
     if changed:
@@ -166,10 +186,12 @@ def refuse_changed_settings(jobs: list[VideoJob], frames_dir: Path, identity: di
                          "or choose a new --frames-dir")
 
 
-def _rank_tracks(counts: Counter, first_seen: dict[int, int], settings: ExtractSettings) -> dict[int, int]:
-    """Map kept track ids to person numbers 1..N: most frames first, short tracks dropped."""
+def _rank_tracks(counts: Counter, first_seen: dict[int, int], settings: ExtractSettings,
+                 every: bool = False) -> dict[int, int]:
+    """Map kept track ids to person numbers 1..N: most frames first, short tracks dropped, at most
+    MAX_PERSONS_PER_VIDEO (``every``: all of them, as an annotation file's tracks are)."""
     eligible = [t for t, n in counts.items() if n >= settings.min_track_frames]
-    ranked = sorted(eligible, key=lambda t: (-counts[t], first_seen[t], t))[: settings.max_persons]
+    ranked = sorted(eligible, key=lambda t: (-counts[t], first_seen[t], t))[: None if every else settings.max_persons]
     return {track: k for k, track in enumerate(ranked, start=1)}
 
 
@@ -211,28 +233,45 @@ class TrackLog:
 
 def _extract_into(
     staging: Path, job: VideoJob, fps: float, total: int, settings: ExtractSettings,
-    tracker: PersonTracker | None, progress: bool,
+    tracker: PersonTracker | None, progress: bool, source: Path | None = None,
 ) -> tuple[list[dict[str, Any]], int, int]:
-    """Track and crop every kept frame of ``job`` into ``staging``; return persons and frame counts."""
+    """Track (or, from the annotation file ``source``, import) and crop every kept frame of ``job`` into
+    ``staging``; return persons and frame counts."""
     reader = FrameReader(job.path, settings.target_fps, fps=fps)
-    if tracker is not None:
-        tracker.reset(fps=min(fps, settings.target_fps) if settings.target_fps > 0 else fps)
-    found = _people(reader, tracker)
+    annotations = read_annotations(source) if source is not None else None
+    if annotations is not None:
+        found = imported.annotated_people(reader, annotations, source)
+    else:
+        if tracker is not None:
+            tracker.reset(fps=min(fps, settings.target_fps) if settings.target_fps > 0 else fps)
+        found = _people(reader, tracker)
+    whole_frames = tracker is None and annotations is None
     with stop_requests() as stop, JpegWriter(settings.jpeg_quality) as writer, closing(found), tqdm(
         total=total or None, desc=job.stem, unit="frame", leave=False, disable=not progress
     ) as bar:
-        tracks = _crop_frames(found, staging, settings, tracker is None, writer, stop, bar)
-        person_of = _rank_tracks(tracks.counts, tracks.first_seen, settings)
-        if reader.frames_kept and tracker is not None and not person_of:
+        tracks = _crop_frames(found, staging, settings, whole_frames, writer, stop, bar)
+        person_of = _rank_tracks(tracks.counts, tracks.first_seen, settings, every=annotations is not None)
+        if reader.frames_kept and tracker is not None and annotations is None and not person_of:
             whole = _whole_frame_into(staging, job, fps, settings, writer, stop)  # a label for every video
             if whole:
                 tracks.add_whole_frame(whole)
                 person_of = {WHOLE_FRAME_TRACK: WHOLE_FRAME_TRACK}
     if reader.frames_kept == 0:
         raise VideoError("no frames could be decoded")
-    if settings.objects:
+    if settings.objects or annotations is not None:
         files.write_csv(staging / OBJECTS_FILE, OBJECTS_HEADER, tracks.objects)
+    if annotations is not None and imported.keypoints_of(annotations):
+        _write_keypoints(staging, tracks, person_of, imported.keypoints_of(annotations))
     return _keep_ranked(staging, tracks, person_of), reader.frames_read, reader.frames_kept
+
+
+def _write_keypoints(staging: Path, tracks: TrackLog, person_of: dict[int, int],
+                     keypoints: dict[tuple[int, int], Any]) -> None:
+    """keypoints.csv of an annotated video: the file's keypoints of every kept person's crop that has them."""
+    rows = [keypoint_rows(person_of[track], index, keypoints[index, track])
+            for index, _, track, _, _ in sorted(tracks.rows, key=lambda r: (r[0], person_of.get(r[2], 0)))
+            if track in person_of and (index, track) in keypoints]
+    files.write_csv(staging / KEYPOINTS_FILE, KEYPOINTS_HEADER, rows)
 
 
 def _crop_frames(found: Iterable[Found], staging: Path, settings: ExtractSettings,
@@ -366,25 +405,31 @@ def _finished_earlier(job: VideoJob, final: Path, settings: ExtractSettings, ide
     scene = settings.scene and not meta.get("scene") and _add_scene(final, job, meta, settings)
     if scene:
         meta = {**meta, "scene": True}
-    wanted = settings.objects and not set(settings.objects) <= set(meta.get("objects") or ())
+    saved = meta.get("objects") or []
+    wanted = settings.objects and saved != ANNOTATED and not set(settings.objects) <= set(saved)
     objects = wanted and _add_objects(final, job, meta, settings, get_tracker())
     return VideoResult(job, STATUS_SKIPPED, len(tracked_persons(meta)), int(meta.get("frames_kept", 0)),
-                       whole_frame=bool(meta.get("whole_frame")), scene_added=bool(scene),
+                       whole_frame=bool(meta.get("whole_frame")), annotated=bool(meta.get("annotations")),
+                       scene_added=bool(scene),
                        objects_added=bool(objects))
 
 
 def _extract_to_staging(job: VideoJob, staging: Path, settings: ExtractSettings, tracker: PersonTracker | None,
-                        progress: bool, meta: dict[str, Any]) -> None:
-    """Extract ``job`` into ``staging`` and fill ``meta``; a problem with the video itself is recorded as failed
-    (its partial files removed), a full or read-only disk propagates to stop the batch."""
+                        progress: bool, meta: dict[str, Any], source: Path | None = None) -> None:
+    """Extract ``job`` (from its annotation file ``source``, if any) into ``staging`` and fill ``meta``; a problem
+    with the video or its annotations is recorded as failed (its partial files removed), a full or read-only disk
+    propagates to stop the batch."""
     try:
         info = probe_video(job.path)
         meta.update(fps=info.fps, width=info.width, height=info.height, frame_count=info.frame_count)
         total = expected_kept_frames(info.frame_count, info.fps, settings.target_fps)
-        persons, frames_read, frames_kept = _extract_into(staging, job, info.fps, total, settings, tracker, progress)
+        persons, frames_read, frames_kept = _extract_into(staging, job, info.fps, total, settings, tracker, progress,
+                                                          source)
+        objects = ANNOTATED if source is not None else list(settings.objects)
         meta.update(frame_count=frames_read, frames_kept=frames_kept, persons=persons,
                     status=STATUS_DONE, error="", **({"scene": True} if settings.scene else {}),
-                    **({"objects": list(settings.objects)} if settings.objects else {}))
+                    **({"objects": objects} if objects else {}),
+                    **({"keypoints": ANNOTATED} if (staging / KEYPOINTS_FILE).exists() else {}))
         if any(p.get("whole_frame") for p in persons):
             meta["whole_frame"] = True
             log.warning("%s: no person tracked for at least %d frames: the whole frame stands in (person_%d)",
@@ -420,10 +465,11 @@ def extract_video(
     except OSError as exc:
         size_bytes = -1
         log.debug("cannot stat %s: %s", job.path, exc)
+    identity, source = job_identity(job, identity, settings)
     earlier = None if overwrite else _finished_earlier(job, final, settings, identity, size_bytes, get_tracker)
     if earlier is not None:
         return earlier
-    tracker = get_tracker()  # outside the per-video try: a broken detector must stop the batch
+    tracker = None if source else get_tracker()  # outside the per-video try: a broken detector must stop the batch
     staging = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     with files.writing(staging):
@@ -432,8 +478,8 @@ def extract_video(
     meta: dict[str, Any] = {"source": str(job.path), "size_bytes": size_bytes, "group": job.group,
                             "class": job.label, "video": job.stem}
     try:
-        _extract_to_staging(job, staging, settings, tracker, progress, meta)
-        meta.update(identity)
+        _extract_to_staging(job, staging, settings, tracker, progress, meta, source)
+        meta.update({k: v for k, v in identity.items() if k != "annotations" or v is not None})
         meta.update(seconds=round(time.perf_counter() - started, 3),
                     created=datetime.now(UTC).isoformat(timespec="seconds"), versions=hardware.versions(),
                     inference_backend=getattr(tracker, "backend", None))
@@ -442,7 +488,7 @@ def extract_video(
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # only left when interrupted
     return VideoResult(job, meta["status"], len(tracked_persons(meta)), meta["frames_kept"], meta["seconds"],
-                       meta["error"], bool(meta.get("whole_frame")))
+                       meta["error"], bool(meta.get("whole_frame")), annotated=source is not None)
 
 
 def extract_all(
@@ -459,7 +505,7 @@ def extract_all(
     files.ensure_writable(Path(frames_dir))
     with files.folder_lock(frames_dir, "FRAMES_DIR"):
         if not overwrite:
-            refuse_changed_settings(jobs, Path(frames_dir), identity)
+            refuse_changed_settings(jobs, Path(frames_dir), identity, settings)
         return _extract_jobs(jobs, Path(frames_dir), settings, identity, overwrite, progress)
 
 
@@ -474,23 +520,31 @@ def _extract_jobs(jobs: list[VideoJob], frames_dir: Path, settings: ExtractSetti
             loaded.append(PersonTracker(dataclasses.replace(settings.detector, object_classes=settings.objects)))
         return loaded[0]
 
+    labels = imported.labels_by_video(settings.annotations_dir, jobs)
     results = []
     for job in tqdm(jobs, desc="videos", unit="video", disable=not progress):
-        results.append(extract_video(job, frames_dir, settings, identity, get_tracker, overwrite, progress))
+        result = extract_video(job, frames_dir, settings, identity, get_tracker, overwrite, progress)
+        if result.status != STATUS_FAILED:
+            write_track_labels(job.out_dir(frames_dir), labels.get(job.key, []))
+        results.append(result)
     rebuild_manifest(frames_dir)
     return results
 
 
 def summary_table(results: list[VideoResult]) -> str:
-    """class | videos | failed | persons | nobody tracked (whole frame instead), one row per class, then TOTAL."""
+    """class | videos | failed | persons | nobody tracked (whole frame instead), one row per class, then TOTAL; with
+    annotation files, how many videos were imported from them and how many detected."""
     by_class: dict[str, list[VideoResult]] = {}
     for r in results:
         by_class.setdefault("/".join(p for p in (r.job.group, r.job.label) if p), []).append(r)
+    imports = any(r.annotated for r in results)
     rows = [
         [name, len(rs), sum(r.status == STATUS_FAILED for r in rs), sum(r.persons for r in rs),
-         sum(r.whole_frame for r in rs)]
+         sum(r.whole_frame for r in rs)] + ([sum(r.annotated for r in rs), sum(not r.annotated for r in rs)]
+                                            if imports else [])
         for name, rs in sorted(by_class.items())
     ]
-    total = ["TOTAL", len(results), *(sum(r[k] for r in rows) for k in (2, 3, 4))]
-    return format_table(["class", "videos", "failed", "persons", "nobody tracked (whole frame)"], rows, total)
+    total = ["TOTAL", len(results), *(sum(r[k] for r in rows) for k in range(2, len(rows[0]) if rows else 5))]
+    header = ["class", "videos", "failed", "persons", "nobody tracked (whole frame)"]
+    return format_table(header + (["annotated", "detected"] if imports else []), rows, total)
 

@@ -27,8 +27,15 @@ from behavior.data.splits import SPLITS, assign_splits, read_split_file, video_g
 from behavior.data.windows import dense_windows, pad_positions
 from behavior.errors import InputError
 from behavior.io import files
-from behavior.io.frames import FRAME_FILE, PERSON_DIR, STATUS_DONE, iter_meta, scan_meta
-from behavior.io.sequence_file import GROUPS_HEADER, GROUPS_NAME, SEQUENCES_HEADER, refuse_foreign_sequences_file
+from behavior.io.frames import FRAME_FILE, PERSON_DIR, STATUS_DONE, TrackLabel, iter_meta, read_track_labels, scan_meta
+from behavior.io.sequence_file import (
+    GROUPS_HEADER,
+    GROUPS_NAME,
+    LABEL_FROM_CLIP,
+    LABEL_FROM_TRACK,
+    SEQUENCES_HEADER,
+    refuse_foreign_sequences_file,
+)
 from behavior.io.video import kept_ordinal
 from behavior.report import format_table
 from behavior.settings import SequenceSettings
@@ -47,6 +54,7 @@ class PersonTrack:
     frame_indices: tuple[int, ...]  # source frame index of each crop
     ordinals: tuple[int, ...]  # position of each crop among the video's kept frames
     paths: tuple[str, ...]  # crop paths relative to FRAMES_DIR
+    labels: tuple[TrackLabel, ...] = ()  # the labels the user gave this track (ANNOTATIONS_DIR), if any
 
     @property
     def video_key(self) -> str:
@@ -68,15 +76,17 @@ class Window:
     n_real_frames: int
     padding: str
     frames: tuple[str, ...]
+    clip: str = ""  # the video's class folder (``label`` unless the user labeled this person: ``label_source``)
+    label_source: str = LABEL_FROM_CLIP
 
     @property
     def video_key(self) -> str:
-        return "/".join(p for p in (self.group, self.label, self.video) if p)
+        return "/".join(p for p in (self.group, self.clip or self.label, self.video) if p)
 
     def row(self, split: str) -> tuple:
         """The CSV row of this sequence in ``split``."""
         return (self.sequence_id, split, self.label, self.group, self.video, self.person, self.start_frame,
-                self.end_frame, self.n_real_frames, self.padding, "|".join(self.frames))
+                self.end_frame, self.n_real_frames, self.padding, "|".join(self.frames), self.label_source)
 
 
 def split_segments(ordinals: tuple[int, ...] | list[int], max_gap: int) -> list[range]:
@@ -96,8 +106,31 @@ def split_segments(ordinals: tuple[int, ...] | list[int], max_gap: int) -> list[
     return segments
 
 
+def window_label(track: PersonTrack, first: int, last: int, background: str) -> tuple[str, str] | None:
+    """The label of a window of ``track`` over source frames ``first`` to ``last``, and where it comes from.
+
+    A track without labels of its own takes its clip's. A labeled track: the label whose range holds the whole
+    window; a window outside every range is ``background`` (BACKGROUND_CLASS) or, without one, None (dropped), as
+    is a window that straddles a range's edge.
+
+    Example:
+        >>> track = PersonTrack("", "fight", "v", 1, (), (), (), (TrackLabel(7, "punch", 10, 20),))
+        >>> window_label(track, 12, 18, "none"), window_label(track, 30, 40, "none"), window_label(track, 5, 15, "")
+        (('punch', 'track'), ('none', 'track'), None)
+    """
+    if not track.labels:
+        return track.label, LABEL_FROM_CLIP
+    for given in track.labels:
+        if given.covers(first, last):
+            return given.label, LABEL_FROM_TRACK
+    if background and not any(given.touches(first, last) for given in track.labels):
+        return background, LABEL_FROM_TRACK
+    return None
+
+
 def track_sequences(track: PersonTrack, settings: SequenceSettings) -> list[Window]:
-    """All windows of one person's track, gap-cut, sampled and padded as the settings say."""
+    """All windows of one person's track, gap-cut, sampled and padded as the settings say, each labeled by
+    ``window_label``."""
     out = []
     for segment in split_segments(track.ordinals, settings.max_gap):
         n = len(segment)
@@ -113,12 +146,16 @@ def track_sequences(track: PersonTrack, settings: SequenceSettings) -> list[Wind
         for window in windows:
             picks = [segment[p] for p in window]
             first, last = min(picks), max(picks)
+            labeled = window_label(track, track.frame_indices[first], track.frame_indices[last],
+                                   settings.background_class)
+            if labeled is None:
+                continue
             out.append(Window(
                 sequence_id=f"{track.video_key}/person_{track.person}/{track.frame_indices[first]:06d}",
-                label=track.label, group=track.group, video=track.video, person=track.person,
+                label=labeled[0], group=track.group, video=track.video, person=track.person,
                 start_frame=track.frame_indices[first], end_frame=track.frame_indices[last],
                 n_real_frames=len(set(picks)), padding=padding,
-                frames=tuple(track.paths[p] for p in picks),
+                frames=tuple(track.paths[p] for p in picks), clip=track.label, label_source=labeled[1],
             ))
     return out
 
@@ -160,6 +197,8 @@ def read_tracks(frames_dir: Path, videos: list[tuple[Path, dict[str, Any]]]) -> 
             people = sorted(
                 (int(m.group(1)), e.name) for e in entries if e.is_dir() and (m := PERSON_DIR.match(e.name))
             )
+        labels = read_track_labels(video_dir)
+        track_of = {int(p.get("person", 0)): p.get("track_id") for p in meta.get("persons", [])}
         for person, name in people:
             frames = _person_frames(video_dir / name)
             if not frames:
@@ -171,6 +210,7 @@ def read_tracks(frames_dir: Path, videos: list[tuple[Path, dict[str, Any]]]) -> 
                 frame_indices=tuple(i for i, _ in frames),
                 ordinals=tuple(kept_ordinal(i, fps, target) for i, _ in frames),
                 paths=tuple(f"{rel_dir}/{name}/{f}" for _, f in frames),
+                labels=tuple(t for t in labels if t.track_id == track_of.get(person)),
             )
 
 
@@ -329,7 +369,7 @@ def group_sequences(
         )
     videos_by_class: dict[str, list[str]] = {}
     for s in sequences:
-        keys = videos_by_class.setdefault(s.label, [])
+        keys = videos_by_class.setdefault(s.clip or s.label, [])
         if not keys or keys[-1] != s.video_key:
             keys.append(s.video_key)
     keys = [k for keys in videos_by_class.values() for k in keys]

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from behavior.errors import InputError, first_line
-from behavior.io.frames import SceneObject
+from behavior.io.frames import SceneObject, TrackLabel
 
 KEYPOINT_NUMBERS = 17 * 3  # COCO: x, y and a confidence (or visibility) per keypoint
 LABELS_HEADER = ("video", "track_id", "label")
@@ -58,17 +58,6 @@ class VideoAnnotations:
     source: str  # the format, for meta.json: "posetrack" or "mot"
     people: dict[int, list[AnnotatedPerson]] = field(default_factory=lambda: defaultdict(list))
     objects: dict[int, list[SceneObject]] = field(default_factory=lambda: defaultdict(list))
-
-
-@dataclass(frozen=True)
-class TrackLabel:
-    """A label for a track of a video: the whole track, or its frames ``start``..``end`` (inclusive)."""
-
-    video: str
-    track_id: int
-    label: str
-    start: int | None = None
-    end: int | None = None
 
 
 def read_annotations(path: Path) -> VideoAnnotations:
@@ -106,6 +95,7 @@ def _keypoints(values: Any, where: str) -> np.ndarray | None:
     if not points.any():
         return None
     points[points[:, 2] <= 0] = np.nan  # COCO visibility 0: not labeled
+    points[:, 2] = np.minimum(points[:, 2], 1.0)  # COCO visibility 1 or 2: labeled, as sure as a confidence of 1
     return points
 
 
@@ -160,8 +150,9 @@ def _read_mot(text: str, path: Path) -> VideoAnnotations:
     return found
 
 
-def read_track_labels(path: Path) -> list[TrackLabel]:
-    """The per-track labels of a ``video,track_id,label[,start_frame,end_frame]`` CSV."""
+def read_track_labels(path: Path) -> dict[str, list[TrackLabel]]:
+    """The per-track labels of a ``video,track_id,label[,start_frame,end_frame]`` CSV, by video (its name or
+    ``[group/]class/name``)."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -172,10 +163,15 @@ def read_track_labels(path: Path) -> list[TrackLabel]:
     if header not in (LABELS_HEADER, LABELS_HEADER + LABEL_RANGE):
         raise InputError(f"track labels {path}: the header must be {','.join(LABELS_HEADER)}"
                          f"[,{','.join(LABEL_RANGE)}], got {','.join(header) or 'nothing'}")
-    return [_track_label(row, path, number) for number, row in enumerate(rows[1:], start=2) if any(row)]
+    by_video: dict[str, list[TrackLabel]] = defaultdict(list)
+    for number, row in enumerate(rows[1:], start=2):
+        if any(row):
+            video, label = _track_label(row, path, number)
+            by_video[video].append(label)
+    return dict(by_video)
 
 
-def _track_label(row: list[str], path: Path, number: int) -> TrackLabel:
+def _track_label(row: list[str], path: Path, number: int) -> tuple[str, TrackLabel]:
     where = f"track labels {path}, line {number}"
     if len(row) < len(LABELS_HEADER):
         raise InputError(f"{where}: a row needs a video, a track_id and a label")
@@ -189,4 +185,4 @@ def _track_label(row: list[str], path: Path, number: int) -> TrackLabel:
     if len(numbers) == 2 or (len(numbers) == 3 and not 0 <= numbers[1] <= numbers[2]):
         raise InputError(f"{where}: a frame range needs 0 <= start_frame <= end_frame, got {', '.join(span)}")
     start, end = (numbers[1], numbers[2]) if len(numbers) == 3 else (None, None)
-    return TrackLabel(video, numbers[0], label, start, end)
+    return video, TrackLabel(numbers[0], label, start, end)

@@ -2,14 +2,17 @@
 
 ``FRAMES_DIR/[<group>/]<class>/<video>/`` holds ``person_<k>/frame_<n>.jpg``, ``tracks.csv``, ``meta.json``,
 with INPUTS "scene_video" ``scene/frame_<n>.jpg`` and with INPUTS "objects" ``objects.csv`` (the OBJECT_CLASSES
-boxes of every kept frame; meta.json's ``objects`` lists the classes saved); ``FRAMES_DIR/manifest.csv`` lists every
-video. This module is the only code that knows these names.
+boxes of every kept frame; meta.json's ``objects`` lists the classes saved). A video imported from an annotation file
+also holds its ``keypoints.csv`` when the file has poses, and any video the user labeled per track its
+``track_labels.csv``. ``FRAMES_DIR/manifest.csv`` lists every video. This module is the only code that knows these
+names.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +25,11 @@ from behavior.io import files
 TRACKS_HEADER = ("frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "conf")
 OBJECTS_HEADER = ("frame", "time_s", "class", "x1", "y1", "x2", "y2", "conf")
 OBJECTS_FILE = "objects.csv"
+ANNOTATED = "annotated"  # meta.json's "objects" or "keypoints" when they came from the user's annotation file
+KEYPOINTS_FILE = "keypoints.csv"  # an annotated video's keypoints: frame, person, then x, y, conf of each of 17
+KEYPOINTS_HEADER = ("frame", "person", *(f"{axis}{k}" for k in range(17) for axis in ("x", "y", "c")))
+TRACK_LABELS_FILE = "track_labels.csv"  # the labels a user gave this video's tracks (ANNOTATIONS_DIR)
+TRACK_LABELS_HEADER = ("track_id", "label", "start_frame", "end_frame")
 MANIFEST_HEADER = ("group", "class", "video", "status", "persons", "frames", "seconds", "error")
 STATUS_DONE, STATUS_FAILED, STATUS_SKIPPED = "done", "failed", "skipped"
 FRAME_FILE = re.compile(r"frame_(\d+)\.jpg$")
@@ -152,7 +160,7 @@ def read_objects(video_dir: Path, classes: tuple[str, ...]) -> dict[int, list[Sc
     """One extracted video's objects by frame; InputError when it was extracted without (all of) ``classes``."""
     video_dir = Path(video_dir)
     saved = (files.read_json(video_dir / "meta.json") or {}).get("objects")
-    missing = [c for c in classes if c not in (saved or ())]
+    missing = [] if saved == ANNOTATED else [c for c in classes if c not in (saved or ())]
     if saved is None or missing:
         what = "no objects" if saved is None else f"no {', '.join(missing)}"
         raise InputError(f"{video_dir} was extracted with {what}: rerun extract_frames.py with INPUTS 'objects' and "
@@ -167,3 +175,90 @@ def read_objects(video_dir: Path, classes: tuple[str, ...]) -> dict[int, list[Sc
         raise InputError(f"{video_dir / OBJECTS_FILE} cannot be read ({first_line(exc)}): re-extract this video "
                          "(extract_frames.py --overwrite)") from None
     return by_frame
+
+
+def keypoint_rows(person: int, frame: int, keypoints: Any) -> tuple:
+    """One person's annotated keypoints (17, 3; NaN where not labeled) in one frame as a row of keypoints.csv."""
+    return (frame, person, *("" if v != v else f"{v:.2f}" for v in keypoints.reshape(-1).tolist()))
+
+
+def read_keypoints(video_dir: Path, video: str) -> dict[str, Any]:
+    """An annotated video's keypoints by crop path (``<video>/person_<k>/frame_<n>.jpg``), (17, 3), NaN unseen."""
+    import numpy as np
+
+    out = {}
+    path = Path(video_dir) / KEYPOINTS_FILE
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                values = [float(row[k]) if row[k] else float("nan") for k in KEYPOINTS_HEADER[2:]]
+                crop = f"{video}/person_{int(row['person'])}/frame_{int(row['frame']):06d}.jpg"
+                out[crop] = np.asarray(values, np.float32).reshape(17, 3)
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path} cannot be read ({first_line(exc)}): re-extract this video "
+                         "(extract_frames.py --overwrite)") from None
+    return out
+
+
+@dataclass(frozen=True)
+class TrackLabel:
+    """A label a user gave one track of one video: the whole track, or the frames ``start`` to ``end`` (source
+    frame indices, inclusive)."""
+
+    track_id: int
+    label: str
+    start: int | None = None
+    end: int | None = None
+
+    def covers(self, first: int, last: int) -> bool:
+        """True when the frames ``first`` to ``last`` all lie in this label's range."""
+        return self.start is None or (self.start <= first and last <= self.end)
+
+    def touches(self, first: int, last: int) -> bool:
+        """True when some frame of ``first`` to ``last`` lies in this label's range."""
+        return self.start is None or (first <= self.end and self.start <= last)
+
+
+def write_track_labels(video_dir: Path, labels: list[TrackLabel]) -> None:
+    """Keep a video's track_labels.csv in step with the user's labels (removed when it has none)."""
+    path = Path(video_dir) / TRACK_LABELS_FILE
+    if not labels:
+        path.unlink(missing_ok=True)
+        return
+    rows = [(t.track_id, t.label, "" if t.start is None else t.start, "" if t.end is None else t.end) for t in labels]
+    text = files.csv_text(TRACK_LABELS_HEADER, rows)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        files.write_csv(path, TRACK_LABELS_HEADER, rows)
+
+
+def read_track_labels(video_dir: Path) -> list[TrackLabel]:
+    """The labels a user gave this video's tracks (none without a track_labels.csv)."""
+    path = Path(video_dir) / TRACK_LABELS_FILE
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [TrackLabel(int(r["track_id"]), r["label"], int(r["start_frame"]) if r["start_frame"] else None,
+                           int(r["end_frame"]) if r["end_frame"] else None) for r in csv.DictReader(f)]
+
+
+def annotated_keypoints(frames_dir: Path, person_dirs: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The keypoints of the person folders whose video's poses came from an annotation file, by crop path (every
+    crop: NaN where the file has none), and the other folders, whose poses the pose model gives."""
+    import numpy as np
+
+    frames_dir = Path(frames_dir)
+    by_video: dict[str, list[str]] = {}
+    for folder in person_dirs:
+        by_video.setdefault(folder.rsplit("/", 1)[0], []).append(folder)
+    found: dict[str, Any] = {}
+    others: list[str] = []
+    for video, folders in by_video.items():
+        if (files.read_json(frames_dir / video / "meta.json") or {}).get("keypoints") != ANNOTATED:
+            others += folders
+            continue
+        given = read_keypoints(frames_dir / video, video)
+        for folder in folders:
+            for name in sorted(os.listdir(frames_dir / folder)):
+                if FRAME_FILE.match(name):
+                    found[f"{folder}/{name}"] = given.get(f"{folder}/{name}", np.full((17, 3), np.nan, np.float32))
+    return found, others

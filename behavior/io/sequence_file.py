@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from behavior.errors import InputError
 from behavior.io.frames import SCENE_DIR
 
 SEQUENCES_HEADER = ("sequence_id", "split", "label", "group", "video", "person", "start_frame", "end_frame",
-                    "n_real_frames", "padding", "frames")
+                    "n_real_frames", "padding", "frames", "label_source")
+OLD_HEADER = SEQUENCES_HEADER[:-1]  # before per-person labels: every label was the clip's
+LABEL_FROM_CLIP, LABEL_FROM_TRACK = "clip", "track"  # label_source: the video's class folder, or the user's label
 GROUPS_NAME = "groups.csv"  # beside SEQUENCES_FILE: each video's recording group, for cross-validation
 GROUPS_HEADER = ("video", "group")
 
@@ -26,6 +28,7 @@ class SequenceTable:
     videos: list[str]  # video key: group/class/video
     frames: list[list[str]]  # crop paths relative to FRAMES_DIR
     classes: list[str]
+    person_labeled: list[bool] = field(default_factory=list)  # the user labeled this person (ANNOTATIONS_DIR)
 
     def select(self, split: str) -> list[int]:
         """Row numbers of one split."""
@@ -37,8 +40,14 @@ class SequenceTable:
 
     def subset(self, rows: list[int]) -> SequenceTable:
         """Only the given rows (same classes): what a run that must not read the others works on."""
-        return SequenceTable(*([column[i] for i in rows] for column in
-                               (self.ids, self.splits, self.labels, self.videos, self.frames)), self.classes)
+        ids, splits, labels, videos, frames = ([column[i] for i in rows] for column in
+                                               (self.ids, self.splits, self.labels, self.videos, self.frames))
+        return SequenceTable(ids, splits, labels, videos, frames, self.classes,
+                             [self.person_labeled[i] for i in rows] if self.person_labeled else [])
+
+    def is_person_labeled(self, row: int) -> bool:
+        """True when the user labeled this sequence's person, so that training takes the label as it is."""
+        return bool(self.person_labeled) and self.person_labeled[row]
 
     def person_dirs(self, rows: list[int] | None = None) -> list[str]:
         """The person folders the given rows (all by default) read crops from."""
@@ -61,10 +70,10 @@ def read_sequences(path: Path) -> SequenceTable:
     except (OSError, ValueError):
         raise InputError(f"cannot read {classes_path}: run group_sequences.py again") from None
     class_index = {c: i for i, c in enumerate(classes)}
-    ids, splits, labels, videos, frames = [], [], [], [], []
+    ids, splits, labels, videos, frames, person_labeled = [], [], [], [], [], []
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None or list(reader.fieldnames) != list(SEQUENCES_HEADER):
+        if reader.fieldnames is None or tuple(reader.fieldnames) not in (SEQUENCES_HEADER, OLD_HEADER):
             raise InputError(f"{path} is not a sequences file (expected columns {','.join(SEQUENCES_HEADER)})")
         for row in reader:
             if row["label"] not in class_index:
@@ -72,13 +81,14 @@ def read_sequences(path: Path) -> SequenceTable:
             ids.append(row["sequence_id"])
             splits.append(row["split"])
             labels.append(class_index[row["label"]])
-            videos.append("/".join(p for p in (row["group"], row["label"], row["video"]) if p))
             frames.append(row["frames"].split("|"))
+            videos.append(frames[-1][0].rsplit("/", 2)[0])  # group/class/video, whoever the person's label says
+            person_labeled.append(row.get("label_source") == LABEL_FROM_TRACK)
     if not ids:
         raise InputError(f"{path} holds no sequences")
     if len({len(f) for f in frames}) != 1:
         raise InputError(f"{path}: sequences differ in length; regenerate it with group_sequences.py")
-    return SequenceTable(ids, splits, labels, videos, frames, list(classes))
+    return SequenceTable(ids, splits, labels, videos, frames, list(classes), person_labeled)
 
 
 def refuse_foreign_sequences_file(path: Path) -> None:
@@ -89,6 +99,6 @@ def refuse_foreign_sequences_file(path: Path) -> None:
         return
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
         first = next(csv.reader(f), [])
-    if tuple(first) != SEQUENCES_HEADER:
+    if tuple(first) not in (SEQUENCES_HEADER, OLD_HEADER):
         raise InputError(f"SEQUENCES_FILE {path} is not a sequences file (its first line is not stage 2's header): "
                          "nothing was changed; choose another --sequences-file")

@@ -172,7 +172,7 @@ def make_batches(data: TrainingData, rows: dict[str, list[int]], train_config: T
     # "roles" trains per sequence
     pooling = model_config.mil_pooling if mil.trains_bags(model_config.mil_pooling) else "none"
     background = background_index(model_config, table.classes)
-    bags = {split: mil.table_bags(table, r) for split, r in rows.items()}
+    bags = {split: mil.table_bags(table, r, people_apart=split == "train") for split, r in rows.items()}
     train_set = data.dataset(rows["train"], train_config.augment)
     if pooling != "none":  # whole clips per batch: their people's pooled probabilities meet the clip labels
         train = _bag_loader(train_set, rows["train"], bags["train"], train_config.batch_size, seed_gen, env, workers)

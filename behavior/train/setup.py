@@ -27,6 +27,7 @@ from behavior.features.appearance import FeatureCache, FeatureStore, backbone_ke
 from behavior.features.video_backbone import VideoBackbone, VideoFeatureCache
 from behavior.io import files
 from behavior.io.files import file_sha256
+from behavior.io.frames import annotated_keypoints
 from behavior.io.sequence_file import SequenceTable, read_sequences
 from behavior.io.weights import resolve_weights
 from behavior.model.network import BehaviorNet, ModelConfig, load_backbone
@@ -172,18 +173,24 @@ class TrainingData:
 
 def load_keypoints(train_config: TrainConfig, env: Distributed, table: SequenceTable, model_config: ModelConfig,
                    progress: bool) -> KeypointStore:
-    """Keypoints of every crop ``table`` reads, from the keypoint cache, filled from the saved crops where missing."""
+    """Keypoints of every crop ``table`` reads: an annotation file's where stage 1 imported the video, else from the
+    keypoint cache, filled from the saved crops where missing."""
     pose = PoseSettings(train_config.pose_weights, model_config.pose_imgsz, train_config.device,
                         train_config.threads, train_config.inference_backend,
                         train_config.inference_precision)
     cache = KeypointCache(Path(train_config.features_dir), pose)
+    given, detected = annotated_keypoints(Path(train_config.frames_dir), table.person_dirs())
     if env.main:  # one process fills the cache, the others read it
-        store = cache.load(Path(train_config.frames_dir), table.person_dirs(), progress=progress)
-        print(f"Keypoint cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops); "
-              f"{store.coverage():.1%} of crops have a pose")
+        store = cache.load(Path(train_config.frames_dir), detected, progress=progress)
     env.barrier()
     if not env.main:
-        store = cache.load(Path(train_config.frames_dir), table.person_dirs(), progress=False)
+        store = cache.load(Path(train_config.frames_dir), detected, progress=False)
+    with_pose = sum(bool(np.isfinite(k[:, 2]).any()) for k in given.values())
+    store = dataclasses.replace(store, keypoints={**store.keypoints, **given}, with_pose=store.with_pose + with_pose)
+    if env.main:
+        print(f"Keypoint cache: {store.hits} person folders reused, {store.misses} computed ({store.computed} crops)"
+              + (f", {len(given)} crops' keypoints from annotation files" if given else "")
+              + f"; {store.coverage():.1%} of crops have a pose")
     return store
 
 

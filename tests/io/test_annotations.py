@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from behavior.errors import InputError
-from behavior.io.annotations import AnnotatedPerson, TrackLabel, read_annotations, read_track_labels
-from behavior.io.frames import SceneObject
+from behavior.io.annotations import AnnotatedPerson, read_annotations, read_track_labels
+from behavior.io.frames import SceneObject, TrackLabel
 
 
 def posetrack(tmp_path, annotations, images=None, categories=None, name="clip.json"):
@@ -57,10 +57,10 @@ def test_mot_gt_keeps_the_pedestrians_it_scores(tmp_path):
 def test_track_labels_whole_tracks_and_frame_ranges(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("video,track_id,label,start_frame,end_frame\nkick_1,3,kick,10,40\nkick_1,4,none,,\n")
-    assert read_track_labels(path) == [TrackLabel("kick_1", 3, "kick", 10, 40), TrackLabel("kick_1", 4, "none")]
+    assert read_track_labels(path) == {"kick_1": [TrackLabel(3, "kick", 10, 40), TrackLabel(4, "none")]}
     short = tmp_path / "short.csv"
     short.write_text("video,track_id,label\nwalk_2,1,walking\n")
-    assert read_track_labels(short) == [TrackLabel("walk_2", 1, "walking")]
+    assert read_track_labels(short) == {"walk_2": [TrackLabel(1, "walking")]}
 
 
 @pytest.mark.parametrize("annotations, message", [
