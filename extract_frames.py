@@ -24,8 +24,9 @@ from behavior.io import clips, files, frames
 
 log = logging.getLogger("extract_frames")
 
-FLAGS = (("Paths", ("CLIPS_DIR", "FRAMES_DIR")), settings.ExtractSettings, settings.DetectorSettings,
-         ("What the model will read: stage 1 saves the scene images its streams need", ("INPUTS",)), settings.Runtime)
+FLAGS = (("Paths", ("CLIPS_DIR", "FRAMES_DIR", "ANNOTATIONS_DIR")), settings.ExtractSettings, settings.DetectorSettings,
+         ("What the model will read: stage 1 saves the scene images and objects its streams need",
+          ("INPUTS", "OBJECT_CLASSES")), settings.Runtime)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,8 @@ from behavior import cli, settings
 from behavior.group import sequences
 from behavior.io import files
 
-FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE")), settings.SequenceSettings, settings.SplitSettings)
+FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE")), settings.SequenceSettings, settings.SplitSettings,
+         ("People you labeled (ANNOTATIONS_DIR): windows outside their labeled frame ranges", ("BACKGROUND_CLASS",)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

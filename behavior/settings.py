@@ -178,7 +178,7 @@ class Settings:
 
         Example:
             >>> SequenceSettings.from_config({"SEQUENCE_LENGTH": 8, "SEQUENCE_STRIDE": 2, "MIN_SEQUENCE_FRAMES": 4,
-            ...                               "PAD_MODE": "drop"}).length
+            ...                               "PAD_MODE": "drop", "BACKGROUND_CLASS": ""}).length
             8
         """
         hints = typing.get_type_hints(cls)

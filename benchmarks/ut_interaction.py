@@ -26,6 +26,11 @@ left/right labels.
 Modes: ``person`` (YOLOv8 + ByteTrack crops) and ``frame`` (the whole frame). Settings are the
 project's defaults plus CNN_INPUT "difference", chosen on surv_fight's grouped CV, not here.
 
+``--person-labels`` (person mode) trains from the dataset's own per-person labels instead of the clip labels: its
+left and right labels are given to the tool's own tracks (the clip's most present tracks in stage 1's tracks.csv,
+left to right; "receives_kick" becomes the model's "kick_received") in an ANNOTATIONS_DIR labels.csv, which stage 1
+copies beside each video and stage 2 labels those people's sequences by.
+
     python benchmarks/ut_interaction.py                 # both modes, into outputs/ut_interaction
     python benchmarks/ut_interaction.py --modes person --extra "--cnn-input rgb"
 
@@ -47,6 +52,8 @@ from pipeline import benchmark_parser, check_common, end_to_end, link_videos, pr
 from behavior import cli, metrics
 from behavior.errors import InputError
 from behavior.io import files
+from behavior.io.annotations import write_labels
+from behavior.io.frames import TrackLabel
 from behavior.report import format_table
 from behavior.runtime import environment
 
@@ -82,10 +89,16 @@ def run_mode(mode: str, args: argparse.Namespace, labels: dict[str, dict[str, st
     frames, seqs, model = work / "frames", work / "sequences" / "sequences.csv", work / "model"
     if args.cv_only:  # sequences and models per set of extra flags, beside the full run's
         model = work / "tune" / ("_".join(a.lstrip("-") for a in args.extra) or "defaults")
+        model = model.with_name(model.name + "_person_labels") if args.person_labels else model
         seqs = model / "sequences" / "sequences.csv"
     overwrite = ["--overwrite"] if args.overwrite else []
     times = {"extract": run_stage("extract_frames.py", [
         "--clips-dir", str(args.clips_dir), "--frames-dir", str(frames), *extra, *overwrite], work / "extract.log")}
+    if args.person_labels:  # the same frames, now with the dataset's labels on its tracks
+        annotations = write_person_labels(frames, labels, model / "annotations")
+        times["extract"] += run_stage("extract_frames.py", [
+            "--clips-dir", str(args.clips_dir), "--frames-dir", str(frames), "--annotations-dir", str(annotations),
+            *extra], work / "extract.log")
     times["group"] = run_stage("group_sequences.py", [
         "--frames-dir", str(frames), "--sequences-file", str(seqs), "--group-pattern", GROUP_PATTERN,
         "--split-fractions", "0.85", "0.15", "0", *extra, "--overwrite"], work / "group.log")
@@ -118,6 +131,27 @@ def run_mode(mode: str, args: argparse.Namespace, labels: dict[str, dict[str, st
             "--output-dir", str(out), *predict_flags(checkpoint, out)], work / f"predict_fold_{k}.log")
         evaluations.append(json.loads((out / "evaluation.json").read_text()))
     return {"mode": mode, "flags": extra, "seconds": times, "cv": cv, "evaluations": evaluations}
+
+
+def write_person_labels(frames: Path, labels: dict[str, dict[str, str]], annotations: Path) -> Path:
+    """An ANNOTATIONS_DIR whose labels.csv gives each clip's left and right person labels to the tool's own tracks
+    (the clip's most present tracks in stage 1's tracks.csv, left to right); returns the folder."""
+    rows = []
+    for key, row in sorted(labels.items()):
+        tracks = frames / key / "tracks.csv"
+        if not tracks.is_file():
+            continue
+        expected = 1 if row["main_actor"] == "single" else 2
+        boxes = track_boxes(tracks, "track_id")
+        people, _ = left_to_right([{"track_id": t} for t in boxes], boxes, "track_id", expected)
+        given = [row["left_person_label"], row["right_person_label"]][:expected]
+        if len(people) == 1 and expected == 2:
+            continue  # one person tracked where two act: which one it is, is not known
+        for person, label in zip(people, given, strict=False):
+            name = label.replace("receives_", "") + "_received" if label.startswith("receives_") else label
+            rows.append((key.rsplit("/", 1)[1], TrackLabel(int(person["track_id"]), name)))
+    write_labels(annotations / "labels.csv", rows)
+    return annotations
 
 
 def pooled_evaluation(evaluations: list[dict]) -> dict:
@@ -241,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__, DATASET, "ut_interaction", "the dataset, <class>/<clip>.avi + labels.csv")
     parser.add_argument("--cv-only", action="store_true",
                         help="stages 1-3 only: the grouped CV, into <work>/<mode>/tune/<extra flags> (no predict.py)")
+    parser.add_argument("--person-labels", action="store_true",
+                        help="train from the dataset's per-person labels (ANNOTATIONS_DIR labels.csv) instead of the "
+                             "clip labels (with --cv-only)")
     args = parser.parse_args(argv)
     cli.setup_logging("INFO")
     modes = check_common(args, MODES)

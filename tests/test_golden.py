@@ -118,7 +118,8 @@ def test_make_demo_labels_its_held_out_clip_correctly(demo):
 def test_demo_outputs_match_the_golden_files(demo):
     root, _ = demo
     check_golden("demo", digests(root, ("frames/**/*.jpg", "frames/**/*.csv", "frames/**/meta.json", "seq/*",
-                                        "model/*.csv", "model/report.json", "out/*.csv", "out/summary.json")))
+                                        "model/*.csv", "model/report.json", "out/*.csv", "out/summary.json",
+                                        "out/annotations.json")))
 
 
 def test_real_clips_through_stage_1_and_predict_match_the_golden_files(demo, real_clips, tmp_path):
@@ -138,5 +139,6 @@ def test_real_clips_through_stage_1_and_predict_match_the_golden_files(demo, rea
             _run([sys.executable, "predict.py", "--video", str(real_clips / rel), "--checkpoint", str(checkpoint),
                   "--output-dir", str(tmp_path / "out" / model / Path(rel).stem)])
     check_golden("real", {**digests(frames, ("**/*.jpg", "**/*.csv", "**/meta.json")),
-                          **digests(tmp_path, ("out/**/*.csv", "out/**/summary.json", "pose_model/report.json",
+                          **digests(tmp_path, ("out/**/*.csv", "out/**/summary.json", "out/**/annotations.json",
+                                               "pose_model/report.json",
                                                "pose_model/predictions.csv"))})

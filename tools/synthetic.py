@@ -268,3 +268,46 @@ def write_frames_tree(
                 "persons": [{"person": p, "frames": frames_per_person} for p in range(1, persons_per_video + 1)],
             })
     return folders
+
+
+# A standing person's 17 COCO keypoints, relative to the box centre, in box heights.
+STANDING = np.array([[0, -0.4], [-0.03, -0.42], [0.03, -0.42], [-0.06, -0.4], [0.06, -0.4], [-0.12, -0.25],
+                     [0.12, -0.25], [-0.15, -0.05], [0.15, -0.05], [-0.16, 0.1], [0.16, 0.1], [-0.08, 0.05],
+                     [0.08, 0.05], [-0.08, 0.25], [0.08, 0.25], [-0.08, 0.45], [0.08, 0.45]])
+
+
+def write_annotated_clips(root: Path, objects: dict[str, str], videos_per_class: int, seconds: float = 2.0,
+                          fps: float = 10.0, seed: int = 0) -> tuple[Path, Path]:
+    """Clips whose class only an object tells, with their annotation files: ``root/clips/<class>/*.mp4`` and
+    ``root/annotations/<class>/*.json`` (PoseTrack/COCO: one person's track and keypoints, and the class's object
+    in their right hand). ``objects`` maps each class to its object's COCO name; the people stand and sway the same
+    way in every class. Returns the clips and annotations folders.
+    """
+    names = sorted(set(objects.values()))
+    categories = [{"id": 1, "name": "person"}] + [{"id": 2 + k, "name": n} for k, n in enumerate(names)]
+    width, height = 320, 240
+    for c, (label, item) in enumerate(sorted(objects.items())):
+        for v in range(videos_per_class):
+            rng = np.random.default_rng(seed * 100_003 + c * 1_000 + v)
+            background = render_background(width, height, rng)
+            cx, cy, h = rng.uniform(100, 220), rng.uniform(110, 130), rng.uniform(140, 170)
+            images, annotations = [], []
+            with VideoWriter(Path(root) / "clips" / label / f"{label}_{v:03d}.mp4", fps, (width, height)) as out:
+                for k in range(int(seconds * fps)):
+                    x = cx + 6 * math.sin(2 * math.pi * 0.5 * k / fps + v)  # a slow sway, alike in every class
+                    box = (x - 0.2 * h, cy - 0.5 * h, x + 0.2 * h, cy + 0.5 * h)
+                    points = STANDING * h + (x, cy) + rng.normal(0, 1.5, STANDING.shape)
+                    wrist = points[10]
+                    frame = background.copy()
+                    cv2.rectangle(frame, (int(box[0]), int(box[1])), (int(box[2]), int(box[3])), (90, 90, 90), -1)
+                    out.write(frame)
+                    images.append({"id": k + 1, "frame_index": k})
+                    keypoints = np.concatenate([points, np.full((17, 1), 2.0)], axis=1).reshape(-1)
+                    annotations.append({"image_id": k + 1, "track_id": 1, "category_id": 1,
+                                        "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                                        "keypoints": [round(float(p), 2) for p in keypoints]})
+                    annotations.append({"image_id": k + 1, "category_id": 2 + names.index(item),
+                                        "bbox": [float(wrist[0]) - 5, float(wrist[1]) - 8, 10, 16]})
+            files.write_json(Path(root) / "annotations" / label / f"{label}_{v:03d}.json",
+                             {"images": images, "annotations": annotations, "categories": categories})
+    return Path(root) / "clips", Path(root) / "annotations"

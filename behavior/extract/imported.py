@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,6 @@ from behavior.detect.tracking import Detection
 from behavior.errors import InputError
 from behavior.io.annotations import VideoAnnotations, read_track_labels
 from behavior.io.clips import VideoJob
-from behavior.io.files import file_sha256
 from behavior.io.frames import SceneObject, TrackLabel
 from behavior.io.video import Frame, FrameReader
 
@@ -46,7 +46,10 @@ def annotation_file(job: VideoJob, annotations_dir: Path | None) -> Path | None:
 
 def describe_annotations(path: Path | None) -> dict[str, str] | None:
     """What meta.json records of an annotation file, so that a changed file is imported again."""
-    return None if path is None else {"file": Path(path).name, "sha256": file_sha256(str(path))}
+    if path is None:
+        return None
+    return {"file": Path(path).name, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}  # not cached:
+    # users edit these files
 
 
 def annotated_people(reader: FrameReader, annotations: VideoAnnotations, path: Path

@@ -13,6 +13,9 @@ Formats:
 - **Track labels** (``.csv``): ``video,track_id,label[,start_frame,end_frame]``: a whole track, or a range of its
   frames (source frame indices, inclusive).
 
+``PoseTrackWriter`` and ``write_labels`` write the same formats (predict.py's ``annotations.json`` and
+``labels.csv``), so that a prediction corrected in an annotation tool can be trained on.
+
 Frames here are source frame indices from 0, as stage 1 numbers its crops. Every problem is one line naming the file
 and what is wrong (``InputError``).
 
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from behavior.errors import InputError, first_line
+from behavior.io import files
 from behavior.io.frames import SceneObject, TrackLabel
 
 KEYPOINT_NUMBERS = 17 * 3  # COCO: x, y and a confidence (or visibility) per keypoint
@@ -186,3 +192,76 @@ def _track_label(row: list[str], path: Path, number: int) -> tuple[str, TrackLab
         raise InputError(f"{where}: a frame range needs 0 <= start_frame <= end_frame, got {', '.join(span)}")
     start, end = (numbers[1], numbers[2]) if len(numbers) == 3 else (None, None)
     return video, TrackLabel(numbers[0], label, start, end)
+
+
+class PoseTrackWriter:
+    """A PoseTrack/COCO-style JSON file that ``read_annotations`` reads back, written frame by frame so that a long
+    stream's memory stays flat (the frames go to two hidden part files, joined on ``close``); keypoints not seen
+    are 0, 0, 0.
+
+    Example:
+        >>> writer = PoseTrackWriter(Path("annotations.json"))  # doctest: +SKIP
+        >>> writer.add(0, [AnnotatedPerson(1, (10, 20, 60, 140))], [])  # doctest: +SKIP
+        >>> writer.close()  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.category = {"person": 1}
+        self.images = 0
+        self._parts = [self.path.with_name(f".{self.path.name}.{part}") for part in ("images", "annotations")]
+        with files.writing(self.path):
+            self._files = [open(part, "w", encoding="utf-8") for part in self._parts]  # noqa: SIM115
+        self._empty = [True, True]
+
+    def add(self, index: int, people: list[AnnotatedPerson], objects: list[SceneObject]) -> None:
+        """One frame (its source index), its people and its objects."""
+        self.images += 1
+        self._write(0, {"id": self.images, "frame_index": index})
+        for person in people:
+            item = {"image_id": self.images, "category_id": 1, "track_id": person.track_id, "bbox": _xywh(person.box)}
+            if person.keypoints is not None:
+                item["keypoints"] = [round(float(v), 2) for v in np.nan_to_num(person.keypoints, nan=0.0).reshape(-1)]
+            self._write(1, item)
+        for o in objects:
+            category = self.category.setdefault(o.name, len(self.category) + 1)
+            self._write(1, {"image_id": self.images, "category_id": category, "bbox": _xywh(o.box),
+                            "score": round(o.conf, 4)})
+
+    def _write(self, part: int, item: dict[str, Any]) -> None:
+        with files.writing(self.path):
+            self._files[part].write(("" if self._empty[part] else ",\n") + json.dumps(item))
+        self._empty[part] = False
+
+    def close(self) -> Path:
+        """Join the parts into the JSON file (renamed into place) and remove them."""
+        for f in self._files:
+            f.close()
+        categories = json.dumps([{"id": i, "name": n} for n, i in self.category.items()])
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            with files.writing(self.path), open(tmp, "w", encoding="utf-8") as out:
+                for key, part in zip(("images", "annotations"), self._parts, strict=True):
+                    out.write(f'{{"{key}": [\n' if key == "images" else f',\n"{key}": [\n')
+                    with open(part, encoding="utf-8") as f:
+                        shutil.copyfileobj(f, out)
+                    out.write("\n]")
+                out.write(f',\n"categories": {categories}}}\n')
+            with files.writing(self.path):
+                os.replace(tmp, self.path)
+        finally:
+            for path in (tmp, *self._parts):
+                path.unlink(missing_ok=True)
+        return self.path
+
+
+def write_labels(path: Path, rows: list[tuple[str, TrackLabel]]) -> Path:
+    """``(video, label)`` pairs as a ``video,track_id,label,start_frame,end_frame`` CSV (``read_track_labels``)."""
+    return files.write_csv(path, LABELS_HEADER + LABEL_RANGE, [
+        (video, t.track_id, t.label, "" if t.start is None else t.start, "" if t.end is None else t.end)
+        for video, t in rows])
+
+
+def _xywh(box: tuple[float, float, float, float]) -> list[float]:
+    x1, y1, x2, y2 = box
+    return [round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1)]

@@ -20,10 +20,13 @@ from behavior.data.mil import bag_probs, fold_received, received_classes
 from behavior.detect.tracking import Detection
 from behavior.errors import InputError
 from behavior.io import files
+from behavior.io.annotations import write_labels
+from behavior.io.frames import TrackLabel
 from behavior.io.video import Frame
 from behavior.predict.tracks import TrackState
 
-OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "summary.json")  # the only files a prediction writes or replaces
+OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "annotations.json", "labels.csv",
+                "summary.json")  # the only files a prediction writes or replaces
 STAGING = ".partial"
 NOBODY_LABELED = "nobody was tracked long enough to be labeled"  # a video label's "why" when it is null
 TRACKS_CSV_HEADER = ("frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "det_conf", "label", "label_conf")
@@ -93,6 +96,14 @@ class TracksCsv:
 
     def close(self) -> None:
         self.stream.close()
+
+
+def export_labels(out: Path, video: str, tracks: list[dict[str, Any]]) -> None:
+    """labels.csv: each track's label segments, as ANNOTATIONS_DIR takes them beside annotations.json (the session's
+    ``PoseTrackWriter``): a user corrects both in an annotation tool and trains on them."""
+    stem = Path(video).stem
+    write_labels(out / "labels.csv", [(stem, TrackLabel(t["track_id"], s["label"], s["start_frame"], s["end_frame"]))
+                                      for t in tracks for s in t["segments"]])
 
 
 def track_summary(track: int, st: TrackState, classes: list[str], person: int = 0) -> dict[str, Any]:

@@ -32,15 +32,25 @@ from behavior.detect.crops import clip_box
 from behavior.detect.pose import PoseEstimator, PoseSettings
 from behavior.detect.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker
 from behavior.errors import InputError, first_line
+from behavior.features.streams import as_recorded
 from behavior.features.video_backbone import VideoBackbone
 from behavior.io import files
+from behavior.io.annotations import AnnotatedPerson, PoseTrackWriter
 from behavior.io.checkpoint import load_checkpoint
 from behavior.io.files import file_sha256
 from behavior.io.frames import SceneObject
 from behavior.io.video import Frame, FrameReader, VideoWriter, is_stream, require_display
 from behavior.model.network import BehaviorNet, ModelConfig, background_index, load_backbone
 from behavior.predict.drawing import Annotator
-from behavior.predict.outputs import STAGING, TracksCsv, claim_output_dir, publish, track_summary, video_label
+from behavior.predict.outputs import (
+    STAGING,
+    TracksCsv,
+    claim_output_dir,
+    export_labels,
+    publish,
+    track_summary,
+    video_label,
+)
 from behavior.predict.person_features import PersonFeatures
 from behavior.predict.tracks import Classifier, TrackBuffer, TrackState
 from behavior.runtime import backends, hardware
@@ -205,6 +215,7 @@ class Predictor:
         timing["wall"] = round((time.perf_counter() - started) * 1000 / kept, 2)
         tracks = session.buffer.finished + list(session.buffer.states.items())
         summary = self._summary(source, reader, kept, kept_fps, tracks, timing, interrupted)
+        export_labels(out, name, summary["tracks"])
         summary["live_tracks_max"] = session.buffer.live_max
         summary["whole_frame"] = whole_frame
         for track in summary["tracks"]:
@@ -298,6 +309,7 @@ class Session:
         self.annotator = Annotator(predictor.classes, settings.draw_pose)
         self.writer: VideoWriter | None = None
         self.kept = 0
+        self.annotations = PoseTrackWriter(out / "annotations.json")
 
     def handle(self, frame: Frame, dets: list[Detection], objects: list[SceneObject] = ()) -> bool:
         """Update the tracks with one frame's persons (and objects), classify when due, draw and write; False to
@@ -313,6 +325,8 @@ class Session:
             self.people.forget(track)
         self.timer.mark("lstm")
         self.rows.write(frame, dets, self.buffer.states)
+        self.annotations.add(frame.index, [AnnotatedPerson(d.track_id, as_recorded(d.box, 0)[0], k)
+                                           for d, k in zip(dets, found.keypoints, strict=True)], objects)
         self.annotator.annotate(frame.image, dets, self.buffer.states,
                                 dict(zip((d.track_id for d in dets), found.keypoints, strict=True)),
                                 dict(zip((d.track_id for d in dets), found.objects, strict=True)))
@@ -335,5 +349,6 @@ class Session:
         if self.writer is not None:
             self.writer.close()
         self.rows.close()
+        self.annotations.close()
         if self.show:
             cv2.destroyAllWindows()

@@ -98,7 +98,7 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     clip = sample_clips / "standing" / "standing_1.mp4"
     summary = predictor.run(clip, tmp_path / "out", progress=False)
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "summary.json", "tracks.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "annotations.json", "labels.csv", "summary.json", "tracks.csv"]
     rows = read_rows(out / "tracks.csv")
     assert list(rows[0]) == ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "det_conf", "label",
                              "label_conf", "p_fight", "p_walk"]
@@ -370,7 +370,7 @@ def test_overwrite_replaces_only_our_own_files(predictor, sample_clips, tmp_path
         predictor.run(clip, out, progress=False)
     second = predictor.run(clip, out, progress=False, overwrite=True)
     assert (out / "notes.txt").read_text() == "kept"
-    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "notes.txt", "summary.json", "tracks.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "annotations.json", "labels.csv", "notes.txt", "summary.json", "tracks.csv"]
     assert second["created"] >= first["created"] and not (out / ".partial").exists()
 
 
@@ -389,7 +389,7 @@ def test_output_dir_dot_is_one_line_not_a_traceback(tiny_checkpoint, sample_clip
     assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
     done = subprocess.run(args, cwd=empty, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in empty.iterdir()) == ["annotated.mp4", "summary.json", "tracks.csv"]
+    assert sorted(p.name for p in empty.iterdir()) == ["annotated.mp4", "annotations.json", "labels.csv", "summary.json", "tracks.csv"]
 
 
 # --- Ctrl-C: a partial result is never taken for done ---------------------------------------------------------------
@@ -668,3 +668,35 @@ def test_prediction_reads_the_objects_training_read(objects_clip, tmp_path, weig
     assert all(np.allclose(live[path], replayed[path], atol=1e-5) for path in live)
     none = 4 + len(classes)  # the first slot's none flag, after motion and the one-hot class
     assert any(vector[none] == 0 for vector in live.values())  # someone stands by an object
+
+
+def test_exported_annotations_import_as_the_same_tracks(predictor, sample_clips, tmp_path, weights_dir):
+    """predict.py's annotations.json and labels.csv are what ANNOTATIONS_DIR takes: imported by stage 1, they give
+    the tracks the prediction saw (boxes to 0.1 px) and the labels it gave them."""
+    from behavior.io.annotations import read_annotations, read_track_labels
+
+    clip = sample_clips / "walking" / "walking_1.mp4"
+    summary = predictor.run(clip, tmp_path / "pred", progress=False)
+    found = read_annotations(tmp_path / "pred" / "annotations.json")
+    exported = {(f, p.track_id): p.box for f, people in found.people.items() for p in people}
+    predicted = {(int(r["frame"]), int(r["track_id"])): tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2"))
+                 for r in read_rows(tmp_path / "pred" / "tracks.csv")}
+    assert exported.keys() == predicted.keys() and len(exported) > 20
+    assert all(np.allclose(exported[k], predicted[k], atol=0.051) for k in exported)
+    labels = read_track_labels(tmp_path / "pred" / "labels.csv")["walking_1"]
+    assert [(t.track_id, t.label, t.start, t.end) for t in labels] == [
+        (t["track_id"], s["label"], s["start_frame"], s["end_frame"]) for t in summary["tracks"] for s in t["segments"]]
+
+    annotations = tmp_path / "annotations"
+    annotations.mkdir()
+    shutil.copy(tmp_path / "pred" / "annotations.json", annotations / "walking_1.json")
+    shutil.copy(tmp_path / "pred" / "labels.csv", annotations / "labels.csv")
+    settings = ExtractSettings(target_fps=predictor.model_config.target_fps, frame_width=32, frame_height=32,
+                               min_track_frames=1, annotations_dir=str(annotations))
+    job = next(j for j in find_videos(sample_clips) if j.stem == "walking_1")
+    assert extract_all([job], tmp_path / "frames", settings, progress=False)[0].annotated
+    imported = {(int(r["frame"]), int(r["track_id"])): tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2"))
+                for r in read_rows(job.out_dir(tmp_path / "frames") / "tracks.csv")}
+    assert imported.keys() == predicted.keys()
+    assert all(np.allclose(imported[k], predicted[k], atol=0.051) for k in imported)
+    assert (job.out_dir(tmp_path / "frames") / "track_labels.csv").is_file()
