@@ -18,7 +18,7 @@ from behavior.features.appearance import FeatureCache
 from behavior.features.video_backbone import VideoBackbone, VideoFeatureCache
 from behavior.io.clips import find_videos
 from behavior.io.video import VideoWriter
-from behavior.predict.outputs import video_label
+from behavior.predict.outputs import OUTPUT_FILES, video_label
 from behavior.predict.session import Predictor
 from behavior.settings import DetectorSettings, ExtractSettings, PredictSettings
 from tools.synthetic import ClipSpec, render_clip, write_clip
@@ -98,7 +98,7 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     clip = sample_clips / "standing" / "standing_1.mp4"
     summary = predictor.run(clip, tmp_path / "out", progress=False)
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "annotations.json", "labels.csv", "summary.json", "tracks.csv"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     rows = read_rows(out / "tracks.csv")
     assert list(rows[0]) == ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "det_conf", "label",
                              "label_conf", "p_fight", "p_walk"]
@@ -370,7 +370,7 @@ def test_overwrite_replaces_only_our_own_files(predictor, sample_clips, tmp_path
         predictor.run(clip, out, progress=False)
     second = predictor.run(clip, out, progress=False, overwrite=True)
     assert (out / "notes.txt").read_text() == "kept"
-    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "annotations.json", "labels.csv", "notes.txt", "summary.json", "tracks.csv"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, "notes.txt"])
     assert second["created"] >= first["created"] and not (out / ".partial").exists()
 
 
@@ -389,7 +389,7 @@ def test_output_dir_dot_is_one_line_not_a_traceback(tiny_checkpoint, sample_clip
     assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
     done = subprocess.run(args, cwd=empty, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in empty.iterdir()) == ["annotated.mp4", "annotations.json", "labels.csv", "summary.json", "tracks.csv"]
+    assert sorted(p.name for p in empty.iterdir()) == sorted(OUTPUT_FILES)
 
 
 # --- Ctrl-C: a partial result is never taken for done ---------------------------------------------------------------
