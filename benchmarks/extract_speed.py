@@ -12,8 +12,12 @@ torch, OpenVINO float32 and bfloat16, ONNX Runtime by default). With the pose st
 crop also goes through YOLOv8-pose once on the same backend (the keypoint cache, filled right after
 each extraction pass from that pass's crops, as training fills it): "+ pose" is the two together.
 
+With ``--objects``, each run is also timed keeping OBJECT_CLASSES' boxes beside the people (INPUTS "objects":
+objects.csv from the same detector call).
+
 Prints the median frames/s of each and their ratios to the bare loop (targets: torch extraction/bare
->= 0.90; the optimized backend >= 2.0; extraction with pose no slower than 1.5x extraction alone).
+>= 0.90; the optimized backend >= 2.0; extraction with pose no slower than 1.5x extraction alone; with objects
+under 5 % slower than without).
 
     python benchmarks/extract_speed.py                      # 6 surv_fight clips, 5 passes
     python benchmarks/extract_speed.py --clips-dir DIR --videos 10 --passes 7
@@ -77,6 +81,7 @@ def main() -> int:
     parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, metavar="BACKEND:PRECISION:BATCH",
                         help=f"stage 1 configurations to time (default: {' '.join(DEFAULT_RUNS)})")
     parser.add_argument("--no-pose", action="store_true", help="skip the keypoint passes")
+    parser.add_argument("--objects", action="store_true", help="also time each run keeping OBJECT_CLASSES' boxes")
     args = parser.parse_args()
     cli.setup_logging("WARNING")
     runs = [Run.parse(r) for r in args.runs]
@@ -102,6 +107,10 @@ def main() -> int:
             pose = None if args.no_pose else PoseEstimator(PoseSettings(
                 config.POSE_WEIGHTS, device=args.device, backend=run.backend, precision=run.precision))
             loops[str(run)] = (tracker, dataclasses.replace(base, detector=detector), pose)
+            if args.objects:
+                kept = dataclasses.replace(detector, object_classes=tuple(config.OBJECT_CLASSES))
+                loops[f"{run} + objects"] = (PersonTracker(kept), dataclasses.replace(
+                    base, detector=detector, objects=tuple(config.OBJECT_CLASSES)), None)
         out_dir = Path(tmp) / "frames"
         bare_track_pass(bare, [j.path for j in jobs[:1]], base.detector)  # warm-up, untimed
         for tracker, settings, _ in loops.values():
@@ -140,6 +149,12 @@ def main() -> int:
           f"onnxruntime {backends.runtime_version('onnxruntime')}")
     print(format_table(["loop", "frames/pass", "median fps", "min fps", "max fps", "x bare"], rows))
     for name in loops:
+        if name.endswith(" + objects"):
+            plain = name.removesuffix(" + objects")
+            cost = statistics.median(rates[f"extract {plain}"]) / statistics.median(rates[f"extract {name}"]) - 1
+            met = "met" if cost < 0.05 else "NOT met"
+            print(f"extract {plain}: objects add {cost:+.1%} a frame (target < 5 %: {met})")
+            continue
         ratio = statistics.median(rates[f"extract {name}"]) / bare_fps
         target = 0.90 if name.startswith("torch") else 2.0
         met = "met" if ratio >= target else "NOT met"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import subprocess
 import sys
 import time
+from functools import cache
 from pathlib import Path
 
 from behavior.errors import InputError
@@ -16,9 +18,32 @@ from behavior.io import files
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@cache
+def script_flags(name: str) -> frozenset[str]:
+    """The options one of the project's scripts takes, from its --help."""
+    text = subprocess.run([sys.executable, str(ROOT / name), "--help"], capture_output=True, text=True, cwd=ROOT).stdout
+    options = [line.strip().split("  ")[0] for line in text.splitlines() if line.lstrip().startswith("-")]
+    return frozenset(flag for column in options for flag in re.findall(r"--[a-z][a-z0-9-]*", column))
+
+
+def for_stage(name: str, argv: list[str]) -> list[str]:
+    """``argv`` without the options (and their values) that the script ``name`` does not take: a benchmark's extra
+    flags reach every stage, each stage takes its own (``--actor-classes`` is stage 3's)."""
+    known, kept, keep = script_flags(name), [], True
+    for arg in argv:
+        if arg.startswith("--"):
+            keep = arg.split("=", 1)[0] in known
+        if keep:
+            kept.append(arg)
+    return kept
+
+
 def run_stage(name: str, argv: list[str], log_path: Path) -> float:
-    """Run one of the project's scripts, printing the command and logging its output to ``log_path``; seconds taken."""
+    """Run one of the project's scripts, printing the command and logging its output to ``log_path``; seconds taken.
+
+    Options the script does not take are left out (``for_stage``)."""
     quiet = [] if name == "group_sequences.py" else ["--no-progress"]  # stage 2 has no progress bar
+    argv = for_stage(name, argv)
     command = [sys.executable, str(ROOT / name), *argv, *quiet]
     printable = shlex.join(["python", name, *argv])  # copyable into a shell
     print(f"$ {printable}", flush=True)

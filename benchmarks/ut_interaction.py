@@ -90,12 +90,12 @@ def run_mode(mode: str, args: argparse.Namespace, labels: dict[str, dict[str, st
     if args.cv_only:  # sequences and models per set of extra flags, beside the full run's
         model = work / "tune" / ("_".join(a.lstrip("-") for a in args.extra) or "defaults")
         model = model.with_name(model.name + "_person_labels") if args.person_labels else model
-        seqs = model / "sequences" / "sequences.csv"
+        seqs = model.with_name(model.name + "_sequences") / "sequences.csv"  # a model folder holds only the model
     overwrite = ["--overwrite"] if args.overwrite else []
     times = {"extract": run_stage("extract_frames.py", [
         "--clips-dir", str(args.clips_dir), "--frames-dir", str(frames), *extra, *overwrite], work / "extract.log")}
     if args.person_labels:  # the same frames, now with the dataset's labels on its tracks
-        annotations = write_person_labels(frames, labels, model / "annotations")
+        annotations = write_person_labels(frames, labels, work / "person_labels")
         times["extract"] += run_stage("extract_frames.py", [
             "--clips-dir", str(args.clips_dir), "--frames-dir", str(frames), "--annotations-dir", str(annotations),
             *extra], work / "extract.log")

@@ -48,8 +48,11 @@ def describe_annotations(path: Path | None) -> dict[str, str] | None:
     """What meta.json records of an annotation file, so that a changed file is imported again."""
     if path is None:
         return None
-    return {"file": Path(path).name, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}  # not cached:
-    # users edit these files
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()  # not cached: users edit these files
+    except OSError:
+        digest = "unreadable"  # reading it fails the video, in one line
+    return {"file": Path(path).name, "sha256": digest}
 
 
 def annotated_people(reader: FrameReader, annotations: VideoAnnotations, path: Path
@@ -58,9 +61,11 @@ def annotated_people(reader: FrameReader, annotations: VideoAnnotations, path: P
 
     InputError when a box lies wholly outside the frame or the file names frames the video does not have.
     """
+    used = 0
     for frame in reader:
         h, w = frame.image.shape[:2]
         people, objects = annotations.people.get(frame.index, []), annotations.objects.get(frame.index, [])
+        used += bool(people)
         boxes = [(f"track {p.track_id}", p.box) for p in people] + [(f"a {o.name}", o.box) for o in objects]
         for what, (x1, y1, x2, y2) in boxes:
             if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
@@ -71,6 +76,10 @@ def annotated_people(reader: FrameReader, annotations: VideoAnnotations, path: P
     if last >= reader.frames_read:
         raise InputError(f"annotations {path}: frame {last} is beyond the video's {reader.frames_read} frames "
                          "(frames count from 0; MOTChallenge files from 1)")
+    annotated = sum(bool(people) for people in annotations.people.values())
+    if used < annotated / 2:
+        log.warning("%s: only %d of its %d annotated frames are among the frames kept at TARGET_FPS: set TARGET_FPS "
+                    "0 to keep every frame, or annotate the kept ones", path, used, annotated)
 
 
 def keypoints_of(annotations: VideoAnnotations) -> dict[tuple[int, int], Any]:
