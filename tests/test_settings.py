@@ -93,6 +93,7 @@ def test_a_bad_value_names_the_constant_its_flag_and_what_is_allowed(name, value
     ({"CNN_INPUT": "difference", "FINE_TUNE_BLOCKS": 2}, "needs a frozen backbone"),
     ({"INPUTS": ("appearance", "scene_video"), "FINE_TUNE_BLOCKS": 2, "CNN_INPUT": "rgb"},
      "INPUTS 'scene_video' needs a frozen backbone"),
+    ({"INPUTS": ("pose", "objects"), "OBJECT_CLASSES": ()}, "INPUTS 'objects' needs OBJECT_CLASSES"),
 ])
 def test_rules_that_tie_constants_together(changes, message):
     with pytest.raises(InputError, match=message):
@@ -120,3 +121,10 @@ def test_help_comes_from_config_comments():
 def test_stage_1_keeps_no_track_that_stage_2_would_drop_unnamed():
     """Defaults aligned: a track long enough for stage 1 is long enough for a sequence in stage 2."""
     assert settings.ExtractSettings().min_track_frames >= config.MIN_SEQUENCE_FRAMES
+
+
+def test_stage_1_saves_the_objects_only_for_a_model_that_reads_them():
+    reads = settings.ExtractSettings.from_config({**defaults(), "INPUTS": ("pose", "objects")})
+    assert reads.objects == tuple(config.OBJECT_CLASSES) and settings.ExtractSettings.from_config(defaults()).objects == ()
+    whole_frame = {**defaults(), "INPUTS": ("pose", "objects"), "ENABLE_PERSON_TRACKING": False}
+    assert settings.ExtractSettings.from_config(whole_frame).objects == ()

@@ -521,6 +521,7 @@ def _extract_jobs(jobs: list[VideoJob], frames_dir: Path, settings: ExtractSetti
         return loaded[0]
 
     labels = imported.labels_by_video(settings.annotations_dir, jobs)
+    imported.warn_unmatched(settings.annotations_dir, jobs)
     results = []
     for job in tqdm(jobs, desc="videos", unit="video", disable=not progress):
         result = extract_video(job, frames_dir, settings, identity, get_tracker, overwrite, progress)

@@ -88,6 +88,18 @@ def keypoints_of(annotations: VideoAnnotations) -> dict[tuple[int, int], Any]:
             if p.keypoints is not None}
 
 
+def warn_unmatched(annotations_dir: Path | None, jobs: list[VideoJob]) -> None:
+    """One warning line naming the annotation files in ANNOTATIONS_DIR that match no video of ``jobs``."""
+    if not annotations_dir or not Path(annotations_dir).is_dir():
+        return
+    used = {annotation_file(job, annotations_dir) for job in jobs}
+    unmatched = sorted(p.relative_to(annotations_dir).as_posix() for p in Path(annotations_dir).rglob("*")
+                       if p.suffix in SUFFIXES and p not in used)
+    if unmatched:
+        log.warning("%d annotation file(s) in %s match no video in CLIPS_DIR (left out): %s", len(unmatched),
+                    annotations_dir, ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else ""))
+
+
 def labels_by_video(annotations_dir: Path | None, jobs: list[VideoJob]) -> dict[str, list[TrackLabel]]:
     """Each video's track labels from ``ANNOTATIONS_DIR/labels.csv`` by job key (a row names a video by its name or
     its ``[group/]class/name``); videos it names that are not among ``jobs`` get one warning line."""

@@ -115,8 +115,9 @@ def test_track_labels_label_the_windows_inside_their_ranges(annotated, weights_d
         (mine / job.label / f"{job.stem}.json").write_text((annotations / job.label / f"{job.stem}.json").read_text())
     (mine / "labels.csv").write_text(f"video,track_id,label,start_frame,end_frame\n{jobs[1].stem},1,sipping,0,9\n"
                                      "nowhere,1,x,,\n")
+    (mine / "stray.json").write_text("{}")
     extract_all(jobs, tmp_path / "frames", settings_for(mine), progress=False)
-    assert "nowhere" in caplog.text
+    assert "nowhere" in caplog.text and "1 annotation file(s)" in caplog.text and "stray.json" in caplog.text
     settings = SequenceSettings(length=4, stride=2, min_frames=4, background_class="idle")
     result = group_sequences(tmp_path / "frames", settings, fractions=(0.5, 0.5, 0.0), seed=0)
     labeled = {(w.video, w.start_frame, w.end_frame): (w.label, w.label_source) for w in result.sequences}
