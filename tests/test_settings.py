@@ -125,6 +125,7 @@ def test_stage_1_keeps_no_track_that_stage_2_would_drop_unnamed():
 
 def test_stage_1_saves_the_objects_only_for_a_model_that_reads_them():
     reads = settings.ExtractSettings.from_config({**defaults(), "INPUTS": ("pose", "objects")})
-    assert reads.objects == tuple(config.OBJECT_CLASSES) and settings.ExtractSettings.from_config(defaults()).objects == ()
+    assert reads.objects == tuple(config.OBJECT_CLASSES)
+    assert settings.ExtractSettings.from_config(defaults()).objects == ()
     whole_frame = {**defaults(), "INPUTS": ("pose", "objects"), "ENABLE_PERSON_TRACKING": False}
     assert settings.ExtractSettings.from_config(whole_frame).objects == ()
