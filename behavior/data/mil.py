@@ -285,17 +285,20 @@ def table_bags(table: SequenceTable, rows: list[int], people_apart: bool = False
     """The given rows grouped into one bag per video (multiple-instance training), people numbered in each, labeled
     with the clip's label. ``people_apart`` (training): the sequences of a person the user labeled form bags of
     their own, one per label, so that their label is theirs, not the clip's."""
-    keys, labels = list(table.videos), list(table.labels)
+    def own_bag(i: int) -> bool:
+        return people_apart and table.is_person_labeled(i)
+
+    keys = list(table.videos)
     for i in rows:
-        if people_apart and table.is_person_labeled(i):
+        if own_bag(i):
             keys[i] = f"{table.videos[i]}#{person_of(table.frames[i][0])}#{table.labels[i]}"
-    clip_label: dict[str, int] = {}
-    for i in rows:  # a video's label: its clip-labeled sequences', else its class folder's
-        if not table.is_person_labeled(i) or keys[i] != table.videos[i]:
-            clip_label.setdefault(keys[i], table.labels[i])
+    label_of: dict[str, int] = {}  # a person's own bag: their label; a clip: its clip-labeled sequences'
     for i in rows:
-        folder = table.videos[i].rsplit("/", 2)[-2]
-        labels[i] = clip_label.get(keys[i], table.classes.index(folder) if folder in table.classes else labels[i])
+        if own_bag(i) or not table.is_person_labeled(i):
+            label_of.setdefault(keys[i], table.labels[i])
+    labels = list(table.labels)
+    for i in rows:
+        labels[i] = label_of.get(keys[i], table.clip_label(i))  # a clip whose every person is labeled: its folder's
     return make_bags(keys, labels, [f[0] for f in table.frames], rows)
 
 

@@ -45,6 +45,11 @@ class SequenceTable:
         return SequenceTable(ids, splits, labels, videos, frames, self.classes,
                              [self.person_labeled[i] for i in rows] if self.person_labeled else [])
 
+    def clip_label(self, row: int) -> int:
+        """The class of the row's video folder (its clip's label), or the row's label when the folder is no class."""
+        folder = self.videos[row].rsplit("/", 2)[-2]
+        return self.classes.index(folder) if folder in self.classes else self.labels[row]
+
     def is_person_labeled(self, row: int) -> bool:
         """True when the user labeled this sequence's person, so that training takes the label as it is."""
         return bool(self.person_labeled) and self.person_labeled[row]

@@ -35,6 +35,29 @@ def test_bags_from_a_sequences_table():
     assert [b.rows for b in mil.make_bags(videos, labels, first, [4, 0])] == [(0,), (4,)]
 
 
+def test_people_the_user_labeled_keep_their_labels():
+    """A fight clip whose person_1 the user labeled "punch" and then "none": in training each label of theirs is a bag
+    of its own and person_2 stays the clip's; in evaluation the clip is one bag with the clip's label, as is a clip
+    whose every person was labeled; "roles" relabels only the people the user did not label."""
+    from behavior.io.sequence_file import SequenceTable
+
+    classes = ["fight", "none", "punch"]
+    rows = [("fight/v1/person_1/frame_000000.jpg", 2, True), ("fight/v1/person_2/frame_000000.jpg", 0, False),
+            ("fight/v1/person_1/frame_000040.jpg", 1, True), ("fight/v2/person_1/frame_000000.jpg", 2, True)]
+    table = SequenceTable([str(k) for k in range(4)], ["train"] * 4, [r[1] for r in rows],
+                          [r[0].rsplit("/", 2)[0] for r in rows], [[r[0]] for r in rows], classes,
+                          [r[2] for r in rows])
+    training = mil.table_bags(table, [0, 1, 2, 3], people_apart=True)
+    assert [(b.video, b.label, b.rows) for b in training] == [
+        ("fight/v1", 0, (1,)), ("fight/v1#person_1#1", 1, (2,)), ("fight/v1#person_1#2", 2, (0,)),
+        ("fight/v2#person_1#2", 2, (3,))]
+    evaluation = mil.table_bags(table, [0, 1, 2, 3])
+    assert [(b.video, b.label, b.rows) for b in evaluation] == [("fight/v1", 0, (0, 1, 2)), ("fight/v2", 0, (3,))]
+    stats = {"fight/v1/person_1": mil.PersonStats(900.0, 0.0), "fight/v1/person_2": mil.PersonStats(10.0, 0.0)}
+    roles = mil.with_person_labels(table, [0, 1, 2, 3], stats, (), background=1)
+    assert roles.labels == [2, 0, 1, 2]  # person_2, the only one roles judged, is the clip's main person
+
+
 def people(*rows):
     return torch.tensor(rows, dtype=torch.float64)
 
