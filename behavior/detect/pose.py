@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from behavior import report
 from behavior.detect.crops import crop_region
 from behavior.errors import InputError
 from behavior.features.appearance import FolderCache, decoded_batches
@@ -267,7 +267,7 @@ class KeypointCache(FolderCache):
 
         save_finished()  # folders without crops
         done = 0
-        with cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool, tqdm(
+        with cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool, report.progress(
             total=len(crops), desc="keypoints", unit="crop", disable=not progress, leave=False
         ) as bar:
             for batch, images in decoded_batches(pool, crops, None, batch_size):

@@ -28,8 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
+from behavior import report
 from behavior.detect.crops import JpegWriter, clip_box, crop_person, letterbox, scene_crop
 from behavior.detect.tracking import WHOLE_FRAME_TRACK, Detection, PersonTracker, describe_detector
 from behavior.errors import InputError, first_line
@@ -246,7 +245,7 @@ def _extract_into(
             tracker.reset(fps=min(fps, settings.target_fps) if settings.target_fps > 0 else fps)
         found = _people(reader, tracker)
     whole_frames = tracker is None and annotations is None
-    with stop_requests() as stop, JpegWriter(settings.jpeg_quality) as writer, closing(found), tqdm(
+    with stop_requests() as stop, JpegWriter(settings.jpeg_quality) as writer, closing(found), report.progress(
         total=total or None, desc=job.stem, unit="frame", leave=False, disable=not progress
     ) as bar:
         tracks = _crop_frames(found, staging, settings, whole_frames, writer, stop, bar)
@@ -275,7 +274,7 @@ def _write_keypoints(staging: Path, tracks: TrackLog, person_of: dict[int, int],
 
 
 def _crop_frames(found: Iterable[Found], staging: Path, settings: ExtractSettings,
-                 whole_frames: bool, writer: JpegWriter, stop: StopRequest, bar: tqdm) -> TrackLog:
+                 whole_frames: bool, writer: JpegWriter, stop: StopRequest, bar: Any) -> TrackLog:
     """Save every person's crop (and, with scene images, every frame whole) into ``staging/track_<id>/``."""
     size = (settings.frame_width, settings.frame_height)
     tracks = TrackLog()
@@ -523,7 +522,7 @@ def _extract_jobs(jobs: list[VideoJob], frames_dir: Path, settings: ExtractSetti
     labels = imported.labels_by_video(settings.annotations_dir, jobs)
     imported.warn_unmatched(settings.annotations_dir, jobs)
     results = []
-    for job in tqdm(jobs, desc="videos", unit="video", disable=not progress):
+    for job in report.progress(jobs, desc="videos", unit="video", disable=not progress):
         result = extract_video(job, frames_dir, settings, identity, get_tracker, overwrite, progress)
         if result.status != STATUS_FAILED:
             write_track_labels(job.out_dir(frames_dir), labels.get(job.key, []))

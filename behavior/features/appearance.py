@@ -29,8 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from behavior import report
 from behavior.detect.crops import DIFFERENCE_GAIN, motion_image
 from behavior.errors import InputError
 from behavior.io import files
@@ -234,7 +234,7 @@ class FeatureCache(FolderCache):
 
         net.eval().to(device)
         save_finished()  # folders without crops
-        with cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode") as pool, tqdm(
+        with cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode") as pool, report.progress(
             total=len(crops), desc="features", unit="crop", disable=not progress, leave=False
         ) as bar:
             for batch, images in decoded_batches(pool, crops, size, batch_size):

@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from behavior import report
 from behavior.features.appearance import FeatureStore, FolderCache, read_crop
 from behavior.io.files import file_sha256
 from behavior.io.weights import resolve_weights
@@ -157,7 +157,7 @@ class VideoFeatureCache(FolderCache):
         if todo and backbone is None:
             raise RuntimeError("I3D features must be computed but no network was given")
         computed = sum(len(names) for _, names, _ in todo)
-        with cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode") as pool, tqdm(
+        with cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="decode") as pool, report.progress(
                 total=computed, desc="I3D features", unit="image", disable=not progress, leave=False) as bar:
             for folder, names, signature in todo:
                 images = list(pool.map(lambda n, d=folder: fit_size(read_crop(frames_dir / d / n, None),

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from behavior import metrics
+from behavior import metrics, report
 from behavior.errors import InputError
 from behavior.io import files
 from behavior.io.clips import find_videos
@@ -77,7 +76,7 @@ def predict_folder(predictor: Predictor, videos_dir: Path, output_dir: Path, ove
 
 def _predict_jobs(predictor: Predictor, jobs: list, root: Path, overwrite: bool, progress: bool) -> list[BatchItem]:
     items = []
-    for job in tqdm(jobs, desc="videos", unit="video", disable=not progress):
+    for job in report.progress(jobs, desc="videos", unit="video", disable=not progress):
         out = job.out_dir(root)
         try:
             if prediction_state(out) == "done" and not overwrite:  # made with this checkpoint: claim_batch_dir

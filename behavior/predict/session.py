@@ -25,8 +25,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from behavior import report
 from behavior.data.mil import label_rule
 from behavior.detect.crops import clip_box
 from behavior.detect.pose import PoseEstimator, PoseSettings
@@ -202,7 +202,7 @@ class Predictor:
         timer = Timer()
         started = time.perf_counter()
         name = Path(str(source)).name if not is_stream(source) else str(source)
-        with tqdm(desc=name, total=reader.total, unit="frame", leave=False, disable=not progress) as bar:
+        with report.progress(desc=name, total=reader.total, unit="frame", leave=False, disable=not progress) as bar:
             interrupted = self._track_into(session, reader, timer, bar, whole_frame)
         kept = session.kept
         if kept == 0:
@@ -223,7 +223,7 @@ class Predictor:
         files.write_json(out / "summary.json", summary)
         return summary
 
-    def _track_into(self, session: Session, reader: FrameReader, timer: Timer, bar: tqdm, whole_frame: bool) -> bool:
+    def _track_into(self, session: Session, reader: FrameReader, timer: Timer, bar: Any, whole_frame: bool) -> bool:
         """Hand every tracked frame to ``session`` until the source ends, "q" or Ctrl-C; True when interrupted."""
         tracker = None if whole_frame else self.tracker
 

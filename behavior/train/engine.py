@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
-from tqdm import tqdm
 
-from behavior import metrics
+from behavior import metrics, report
 from behavior.data import mil
 from behavior.data.datasets import (
     BagBatchSampler,
@@ -77,7 +76,7 @@ def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.o
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
     total, correct, loss_sum = 0, 0, 0.0
-    bar = tqdm(loader, desc="train", unit="batch", leave=False, disable=not progress)
+    bar = report.progress(loader, desc="train", unit="batch", leave=False, disable=not progress)
     for step, batch in enumerate(bar):
         x, m, y = (t.to(device, non_blocking=True) for t in batch[:3])
         with autocast(device):
