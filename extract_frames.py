@@ -19,8 +19,6 @@ from pathlib import Path
 
 import config
 from behavior import cli, settings
-from behavior.extract import extraction
-from behavior.io import clips, files, frames
 
 log = logging.getLogger("extract_frames")
 
@@ -36,7 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rebuild-manifest", action="store_true",
                         help="only rebuild FRAMES_DIR/manifest.csv from the meta.json files (after shards)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
+    from behavior.extract import extraction  # the stage after the arguments: --help answers before torch loads
+    from behavior.io import clips, files, frames
+
     cfg = cli.settings_from_args(args, config)
     cli.setup_logging(args.log_level)
     frames_dir = Path(cfg["FRAMES_DIR"])

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import config
 from behavior import cli, settings
-from behavior.group import sequences
-from behavior.io import files
 
 FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE")), settings.SequenceSettings, settings.SplitSettings,
          ("People you labeled (ANNOTATIONS_DIR): windows outside their labeled frame ranges", ("BACKGROUND_CLASS",)))
@@ -28,7 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.build_parser(__doc__, config, FLAGS)
     parser.add_argument("--split-file", type=Path, help="CSV with columns video,split to reproduce a given split")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing, different SEQUENCES_FILE")
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
+    from behavior.group import sequences  # the stage after the arguments: --help answers before torch loads
+    from behavior.io import files
+
     cfg = cli.settings_from_args(args, config)
     cli.setup_logging(args.log_level)
 

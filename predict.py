@@ -21,15 +21,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import config
-from behavior import cli, metrics, settings
+from behavior import cli, settings
 from behavior.errors import InputError
-from behavior.io.checkpoint import BEST
-from behavior.predict.batch import check_evaluation_classes, evaluate_batch, evaluation_headline, predict_folder
-from behavior.predict.session import Predictor
 from behavior.report import format_table
 from behavior.settings import PredictSettings
+
+if TYPE_CHECKING:
+    from behavior.predict.session import Predictor
 
 log = logging.getLogger("predict")
 
@@ -52,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                         "outputs/<folder>_predictions for --videos-dir)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier predictions (only our own files)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
+    from behavior.io.checkpoint import BEST  # the stage after the arguments: --help answers before torch loads
+    from behavior.predict.session import Predictor
+
     cfg = cli.settings_from_args(args, config)
     cli.setup_logging(args.log_level)
     if args.evaluate and not args.videos_dir:
@@ -65,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def predict_videos_dir(predictor: Predictor, args: argparse.Namespace) -> int:
     """--videos-dir: every video into its own folder, a table of their labels, and with --evaluate the metrics."""
+    from behavior import metrics
+    from behavior.predict.batch import check_evaluation_classes, evaluate_batch, evaluation_headline, predict_folder
+
     if args.evaluate:
         check_evaluation_classes(args.videos_dir, predictor.classes)
     out = args.output_dir or Path("outputs") / (args.videos_dir.resolve().name + "_predictions")

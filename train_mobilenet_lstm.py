@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 import config
 from behavior import cli, settings
-from behavior.train import crossval, training
 
 FLAGS = (("Paths", ("FRAMES_DIR", "SEQUENCES_FILE", "FEATURES_DIR", "MODEL_DIR")), settings.Weights,
          settings.ModelSettings, settings.TrainConfig, settings.SplitSettings, settings.Runtime)
@@ -38,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cv", type=int, default=0, metavar="K",
                         help="instead of training: grouped K-fold cross-validation on the train and val videos, "
                              "into MODEL_DIR/cv (the test split is never read; a rerun reuses finished folds)")
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
+    from behavior.train import crossval, training  # the stage after the arguments: --help answers before torch loads
+
     cfg = cli.settings_from_args(args, config)
     cli.setup_logging(args.log_level)
     if args.cv:

@@ -140,6 +140,14 @@ def build_parser(description: str | None, config: types.ModuleType, groups: Sequ
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The script's arguments, then the environment the heavy libraries need (``environment.setup``): a script
+    imports its stage after this, so that ``--help`` and argument errors answer before torch loads."""
+    args = parser.parse_args(argv)
+    environment.setup()
+    return args
+
+
 def settings_from_args(args: argparse.Namespace, config: types.ModuleType) -> dict[str, Any]:
     """The effective value of every config constant after command-line overrides, validated."""
     cfg = {name: getattr(args, name, value) for name, value in config_constants(config).items()}
@@ -177,7 +185,7 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     line naming the path and the cause.
     """
     prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "behavior"
-    environment.setup()
+    environment.configure_offline_environment()  # the rest (torch's) once the arguments are parsed: ``parse``
     try:
         return main(argv)
     except BehaviorError as exc:

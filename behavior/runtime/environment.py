@@ -8,6 +8,9 @@ Programs call ``setup()`` once, first thing (the scripts through ``cli.run``); i
    ``import torchvision`` fail with "operator torchvision::nms does not exist"), a pure-torch NMS
    is registered as ``torchvision::nms`` so that torchvision and Ultralytics import and track.
    When the compiled ops do load, nothing is registered and ``NMS_FALLBACK_ACTIVE`` stays False.
+
+torch is imported by the functions that need it, not with this module: ``configure_offline_environment`` runs
+before a script parses its arguments, ``setup`` after (``cli.parse``), so that ``--help`` answers before torch loads.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import importlib.util
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NMS_FALLBACK_ACTIVE = False
-_OPS_LIBRARY: torch.library.Library | None = None  # kept alive: dropping it unregisters the ops
+_OPS_LIBRARY: Any = None  # a torch.library.Library  # kept alive: dropping it unregisters the ops
 
 
 def configure_offline_environment() -> None:
@@ -48,10 +52,14 @@ def nms_reference(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: floa
     threshold, exactly as ``torchvision.ops.nms``.
 
     Example:
+        >>> import torch
         >>> b = torch.tensor([[0., 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]])
         >>> nms_reference(b, torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
         [0, 2]
     """
+    import numpy as np
+    import torch
+
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)
@@ -76,6 +84,8 @@ def nms_reference(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: floa
 
 def _torchvision_ops_load() -> bool:
     """Try to load torchvision's compiled ops without importing torchvision itself."""
+    import torch
+
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
         return False
@@ -91,6 +101,8 @@ def _torchvision_ops_load() -> bool:
 
 def _register_nms_fallback() -> None:
     """Define ``torchvision::nms`` (and ``qnms``) as pure-torch ops so torchvision can import."""
+    import torch
+
     global _OPS_LIBRARY, NMS_FALLBACK_ACTIVE
     lib = torch.library.Library("torchvision", "DEF")
     lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
@@ -103,6 +115,7 @@ def _register_nms_fallback() -> None:
 
 def _route_torchvision_nms() -> None:
     """Point ``torchvision.ops.nms`` at the registered op: torchvision refuses to call ops it did not load."""
+    import torch
     import torchvision.ops
     import torchvision.ops.boxes
 
@@ -116,6 +129,8 @@ def _route_torchvision_nms() -> None:
 
 def setup() -> None:
     """Apply every fix; safe to call more than once."""
+    import torch
+
     configure_offline_environment()
     if NMS_FALLBACK_ACTIVE or hasattr(torch.ops.torchvision, "nms") or _torchvision_ops_load():
         return

@@ -1,12 +1,14 @@
-"""Compute settings shared by every stage: which device to run on and how many CPU threads."""
+"""Compute settings shared by every stage: which device to run on and how many CPU threads.
+
+torch is imported by the functions that need it, not with this module: the settings import it, and a script's
+``--help`` answers before torch loads.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
 import platform
-
-import torch
 
 from behavior import __version__
 from behavior.errors import InputError
@@ -18,6 +20,7 @@ def resolve_device(device: str = "auto") -> str:
     Raises InputError for a device that does not exist here (``cuda`` without a GPU, ``banana``),
     so a run fails at start-up rather than at its first tensor.
     """
+    import torch
 
     if device in ("", "auto"):
         return "cuda:0" if torch.cuda.is_available() else "cpu"
@@ -47,6 +50,8 @@ def set_threads(threads: int = 0) -> int:
     Ultralytics lowers it to one thread on small machines when it first selects a device,
     so callers restore it after the detector's first run.
     """
+    import torch
+
     n = threads if threads > 0 else (os.cpu_count() or 1)
     torch.set_num_threads(n)
     return n
@@ -69,6 +74,8 @@ def cpu_precision(choice: str = "auto") -> str:
         return choice
     if choice != "auto":
         raise InputError(f"INFERENCE_PRECISION must be auto, float32 or bfloat16, got {choice!r}")
+    import torch
+
     native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(
         torch.cpu, "_is_amx_tile_supported", lambda: False)()
     return "bfloat16" if native else "float32"
