@@ -308,16 +308,18 @@ def with_person_labels(table: SequenceTable, rows: list[int], people: dict[str, 
     becomes ``background``, the one receiving a kick "kick_received" (a class of the table).
 
     ``people`` holds ``person_stats`` by person folder; rows outside ``rows`` keep their clip's label, and people
-    the user labeled (ANNOTATIONS_DIR) their own.
+    the user labeled (ANNOTATIONS_DIR) their own: they count among the clip's people (a track fragment beside them is
+    a bystander) but keep their label.
     """
-    folder_of = {i: table.frames[i][0].rsplit("/", 1)[0] for i in rows if not table.is_person_labeled(i)}
+    folder_of = {i: table.frames[i][0].rsplit("/", 1)[0] for i in rows}
     clips: dict[str, dict[str, PersonStats]] = defaultdict(dict)
     for i, folder in folder_of.items():
         clips[table.videos[i]][folder] = people.get(folder, PersonStats(0.0, 0.0))
-    label_of = {table.videos[i]: table.labels[i] for i in folder_of}
+    label_of = {table.videos[i]: table.clip_label(i) for i in rows}
     role = {video: roles(stats, table.classes[label_of[video]], actor_classes, table.classes[background])
             for video, stats in clips.items()}
     labels = list(table.labels)
     for i, folder in folder_of.items():
-        labels[i] = table.classes.index(role[table.videos[i]][folder])
+        if not table.is_person_labeled(i):
+            labels[i] = table.classes.index(role[table.videos[i]][folder])
     return replace(table, labels=labels)

@@ -55,7 +55,9 @@ def test_people_the_user_labeled_keep_their_labels():
     assert [(b.video, b.label, b.rows) for b in evaluation] == [("fight/v1", 0, (0, 1, 2)), ("fight/v2", 0, (3,))]
     stats = {"fight/v1/person_1": mil.PersonStats(900.0, 0.0), "fight/v1/person_2": mil.PersonStats(10.0, 0.0)}
     roles = mil.with_person_labels(table, [0, 1, 2, 3], stats, (), background=1)
-    assert roles.labels == [2, 0, 1, 2]  # person_2, the only one roles judged, is the clip's main person
+    assert roles.labels == [2, 1, 1, 2]  # person_2, seen far less than the labeled person_1, passes by
+    stats["fight/v1/person_2"] = mil.PersonStats(800.0, 0.0)
+    assert mil.with_person_labels(table, [0, 1, 2, 3], stats, (), background=1).labels == [2, 0, 1, 2]  # a main one
 
 
 def people(*rows):
