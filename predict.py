@@ -99,11 +99,7 @@ def predict_one(predictor: Predictor, args: argparse.Namespace) -> int:
         source, name = args.source, "stream_" + time.strftime("%Y%m%d_%H%M%S")
     out = args.output_dir or Path("outputs") / name
     summary = predictor.run(source, out, show=args.show, progress=not args.no_progress, overwrite=args.overwrite)
-    rows = [[f"person_{t['person']}", t["track_id"], t["first_frame"], t["last_frame"], t["frames"],
-             t["majority_label"] or "...", t["mean_confidence"] if t["mean_confidence"] is not None else "-",
-             " > ".join(s["label"] for s in t["segments"][:4]) + (" ..." if len(t["segments"]) > 4 else "")]
-            for t in summary["tracks"]]
-    print(format_table(["person", "track", "first", "last", "frames", "majority", "confidence", "timeline"], rows))
+    print(people_table(summary["tracks"]))
     label = summary["video_label"]
     if label["label"] is None:
         print(f"\nvideo: no label ({label['why']})")
@@ -112,13 +108,29 @@ def predict_one(predictor: Predictor, args: argparse.Namespace) -> int:
         print(f"\nvideo: {label['label']} ({label['rule']} over tracks: {scores})")
     timing = summary["timing_ms_per_frame"]
     print("ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
-    print(f"outputs: {out} (annotated.mp4, tracks.csv, summary.json)")
+    print(f"outputs: {out} (annotated.mp4, tracks.csv, summary.json, annotations.json, labels.csv)")
     if summary["interrupted"]:
         redo = "" if args.source else "; a rerun redoes the video"
         print(f"interrupted after {summary['frames_kept']} frames: the outputs cover those frames and are marked "
               f"\"interrupted\"{redo}")
         return cli.EXIT_INTERRUPTED
     return cli.EXIT_OK
+
+
+def people_table(tracks: list[dict]) -> str:
+    """The labeled people, each with their label timeline in seconds; the tracks never labeled (shorter than a
+    window) counted in one line."""
+    def span(s: dict) -> str:
+        return f"{s['label']} {s['start_s']:.1f}-{s['end_s']:.1f} s" if s["start_s"] is not None else s["label"]
+
+    labeled = [t for t in tracks if t["labeled_frames"]]
+    rows = [[f"person_{t['person']}", t["track_id"], t["frames"], t["majority_label"], t["mean_confidence"],
+             " > ".join(span(s) for s in t["segments"][:3]) + (" ..." if len(t["segments"]) > 3 else "")]
+            for t in labeled]
+    text = format_table(["person", "track", "frames", "majority", "confidence", "timeline"], rows)
+    short = len(tracks) - len(labeled)
+    return text + (f"\n{short} more track(s) too short for a label (fewer kept frames than MIN_SEQUENCE_FRAMES), "
+                   "in tracks.csv and summary.json" if short else "")
 
 
 def run() -> int:

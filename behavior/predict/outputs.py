@@ -106,15 +106,22 @@ def export_labels(out: Path, video: str, tracks: list[dict[str, Any]]) -> None:
                                       for t in tracks for s in t["segments"]])
 
 
-def track_summary(track: int, st: TrackState, classes: list[str], person: int = 0) -> dict[str, Any]:
+def track_summary(track: int, st: TrackState, classes: list[str], person: int = 0,
+                  source_fps: float = 0.0) -> dict[str, Any]:
     """First/last frame, label segments, majority label and mean confidence of one track.
 
-    ``person`` is its rank as stage 1 numbers people: 1 for the track seen in the most frames.
+    ``person`` is its rank as stage 1 numbers people: 1 for the track seen in the most frames. With the source's
+    ``source_fps``, frames are also given in seconds (the time of each frame in the video).
     """
-    segments = [{"label": classes[k], "start_frame": start, "end_frame": end} for k, start, end in st.segments]
+    def seconds(frame: int) -> float | None:
+        return round(frame / source_fps, 3) if source_fps > 0 else None
+
+    segments = [{"label": classes[k], "start_frame": start, "end_frame": end, "start_s": seconds(start),
+                 "end_s": seconds(end)} for k, start, end in st.segments]
     return {
         "person": person, "track_id": track, "first_frame": st.first_frame, "last_frame": st.last_frame,
-        "frames": st.frames, "segments": segments,
+        "first_s": seconds(st.first_frame), "last_s": seconds(st.last_frame), "frames": st.frames,
+        "segments": segments,
         "majority_label": classes[st.counts.most_common(1)[0][0]] if st.counts else None,
         "mean_confidence": st.conf_sum / st.labeled if st.labeled else None,
         "labeled_frames": st.labeled,

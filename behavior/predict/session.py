@@ -278,7 +278,7 @@ class Predictor:
     def _summary(self, source: Any, reader: FrameReader, kept: int, fps: float,
                  tracks: list[tuple[int, TrackState]], timing: dict[str, float], interrupted: bool) -> dict[str, Any]:
         ranked = sorted(tracks, key=lambda item: (-item[1].frames, item[1].first_frame, item[0]))
-        per_track = [track_summary(track, st, self.classes, person)
+        per_track = [track_summary(track, st, self.classes, person, reader.fps)
                      for person, (track, st) in enumerate(ranked, start=1)]
         return {
             "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,

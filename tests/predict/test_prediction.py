@@ -119,6 +119,10 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     for t in saved["tracks"]:
         assert {"track_id", "first_frame", "last_frame", "segments", "majority_label", "mean_confidence"} <= set(t)
         assert t["segments"][0]["start_frame"] <= t["segments"][-1]["end_frame"]
+        fps = summary["fps"] if summary["frames_read"] == summary["frames_kept"] else None
+        for s in t["segments"]:  # in seconds too: the frame's time in the video
+            assert s["start_s"] <= s["end_s"] and (fps is None or s["start_s"] == round(s["start_frame"] / fps, 3))
+        assert t["first_s"] == pytest.approx(t["first_frame"] * t["last_s"] / max(t["last_frame"], 1), abs=1e-3)
     with pytest.raises(InputError, match="--overwrite"):
         predictor.run(clip, out, progress=False)
 
@@ -700,3 +704,17 @@ def test_exported_annotations_import_as_the_same_tracks(predictor, sample_clips,
     assert imported.keys() == predicted.keys()
     assert all(np.allclose(imported[k], predicted[k], atol=0.051) for k in imported)
     assert (job.out_dir(tmp_path / "frames") / "track_labels.csv").is_file()
+
+
+def test_the_console_lists_the_labeled_people_with_their_timeline_in_seconds(tiny_checkpoint, sample_clips, tmp_path,
+                                                                            capfd):
+    code, out, _ = predict_here(capfd, "--video", str(sample_clips / "walking" / "walking_1.mp4"), "--checkpoint",
+                                str(tiny_checkpoint), "--output-dir", str(tmp_path / "out"))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    labeled = [t for t in summary["tracks"] if t["labeled_frames"]]
+    rows = [line for line in out.splitlines() if line.startswith("person_")]
+    assert code == 0 and len(rows) == len(labeled) >= 1
+    first = labeled[0]["segments"][0]
+    assert f"{first['label']} {first['start_s']:.1f}-{first['end_s']:.1f} s" in rows[0]
+    short = len(summary["tracks"]) - len(labeled)
+    assert (f"{short} more track(s) too short for a label" in out) == (short > 0)
