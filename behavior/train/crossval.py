@@ -74,11 +74,12 @@ def cv_groups(cfg: dict[str, Any], sequences_file: Path, keys: list[str]) -> tup
 
 
 def plan_folds(table: SequenceTable, folds: int, seed: int, group_of: dict[str, str] | None) -> FoldPlan:
-    """Deal the table's videos into ``folds`` folds by group, stratified by class."""
+    """Deal the table's videos into ``folds`` folds by group, stratified by their clip's class (the same folds
+    whether or not the user labeled people)."""
     videos_by_class: dict[str, list[str]] = {}
     label_of = {}
-    for video, label in zip(table.videos, table.labels, strict=True):
-        label_of[video] = table.classes[label]
+    for i, video in enumerate(table.videos):
+        label_of[video] = table.classes[table.clip_label(i)]
     for video in sorted(label_of):
         videos_by_class.setdefault(label_of[video], []).append(video)
     group_of = group_of or {k: k for k in label_of}  # no groups: each video alone

@@ -76,7 +76,7 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
                                 for k, name in enumerate(bag.persons)}
         offset += len(bag.persons)
     labeled = metrics.people_labels([(b.label, people_of[b.video]) for b in bags], table.classes, background)
-    per_split = {name: Counter(table.classes[table.labels[i]] for i in {table.videos[j]: j for j in r}.values())
+    per_split = {name: Counter(table.classes[table.clip_label(i)] for i in {table.videos[j]: j for j in r}.values())
                  for name, r in rows.items()}
     warnings = metrics.data_warnings(per_split, table.classes, split)
     extra = {"split": name, "best_epoch": best["epoch"], "loss": loss, "best_val": best["metrics"],
