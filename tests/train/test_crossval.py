@@ -111,3 +111,17 @@ def test_the_cv_command(cv_cfg, weights_dir):
                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["train_mobilenet_lstm.py: error: --cv needs at least 2 folds, got 1"]
+
+
+def test_people_the_user_labeled_leave_the_folds_as_they_were():
+    """Folds are dealt by each video's clip class: the same folds with or without per-person labels."""
+    import dataclasses
+
+    from behavior.io.sequence_file import SequenceTable
+
+    classes = ["kick", "kick_received", "walk"]
+    videos = [f"{c}/{c}_{k}" for c in ("kick", "walk") for k in range(6)]
+    frames = [[f"{v}/person_1/frame_000000.jpg"] for v in videos]
+    clip = SequenceTable([str(k) for k in range(12)], ["train"] * 12, [0] * 6 + [2] * 6, videos, frames, classes)
+    person = dataclasses.replace(clip, labels=[1, 0, 1, 0, 1, 0] + [2] * 6, person_labeled=[True] * 6 + [False] * 6)
+    assert crossval.plan_folds(person, 3, 7, None).fold_of == crossval.plan_folds(clip, 3, 7, None).fold_of
