@@ -86,9 +86,23 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _help(name: str, value: Any, doc: ConstantDoc | None) -> str:
+def first_clause(comment: str, limit: int = 90) -> str:
+    """The head of a config comment, for the short ``--help``: up to its first aside (a parenthesis, a colon, a
+    semicolon or a full stop), at most ``limit`` characters.
+
+    Example:
+        >>> first_clause("frames kept per second of video (resampled by timestamp; never upsampled; 0 = all)")
+        'frames kept per second of video'
+    """
+    cut = min([k for k in (comment.find(mark) for mark in (" (", ": ", "; ", ". ")) if k > 0] + [len(comment)])
+    head = comment[:cut].rstrip(" ,")
+    return head if len(head) <= limit else head[:limit - 3].rsplit(" ", 1)[0] + "..."
+
+
+def _help(name: str, value: Any, doc: ConstantDoc | None, full: bool = True) -> str:
     rule = settings.RULES.get(name)
     text = doc.comment if doc and doc.comment else ""
+    text = text if full else first_clause(text)
     allowed = rule.describe() if rule else ""
     named = rule is not None and rule.choices and all(f'"{c}"' in text for c in rule.choices)  # already listed
     if allowed and allowed not in ("true or false", "a text", "a non-empty text") and not named:
@@ -116,7 +130,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config: types.ModuleType, 
         section = parser.add_argument_group(title)
         for name in names:
             value = constants[name]
-            kwargs: dict[str, Any] = {"dest": name, "default": value, "help": _help(name, value, docs.get(name))}
+            kwargs: dict[str, Any] = {"dest": name, "default": value, "help": _help(name, value, docs.get(name), False)}
             if isinstance(value, bool):
                 kwargs["action"] = argparse.BooleanOptionalAction
             elif isinstance(value, tuple | list) and (not value or isinstance(value[0], str)):
@@ -125,7 +139,21 @@ def add_config_flags(parser: argparse.ArgumentParser, config: types.ModuleType, 
                 kwargs.update(nargs=len(value), type=type(value[0]))
             else:
                 kwargs.update(type=type(value), metavar=type(value).__name__.upper())
-            section.add_argument(flag_name(name), **kwargs)
+            action = section.add_argument(flag_name(name), **kwargs)
+            action.full_help = _help(name, value, docs.get(name))  # --help-all
+
+
+class HelpAll(argparse.Action):
+    """``--help-all``: the help with each setting's whole comment from config.py, not its first clause."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        for action in parser._actions:
+            action.help = getattr(action, "full_help", action.help)
+        parser.print_help()
+        parser.exit()
 
 
 def build_parser(description: str | None, config: types.ModuleType, groups: Sequence[FlagGroup],
@@ -133,7 +161,8 @@ def build_parser(description: str | None, config: types.ModuleType, groups: Sequ
     """A parser with the script's description and a flag for each setting of ``groups``, grouped."""
     parser = Parser(description=description, usage=usage, formatter_class=argparse.RawDescriptionHelpFormatter,
                     epilog="Each flag overrides the config.py constant of the same name (--seed: SEED) for one run; "
-                           "the other constants are set in config.py.")
+                           "the other constants are set in config.py. --help-all: each setting in full.")
+    parser.add_argument("--help-all", action=HelpAll, help="show each setting's whole description and exit")
     add_config_flags(parser, config, groups)
     parser.add_argument("--log-level", default="INFO", choices=settings.LOG_LEVELS, type=str.upper,
                         help="how much to log (default: INFO)")

@@ -118,6 +118,19 @@ def test_help_comes_from_config_comments():
     assert missing == [], f"constants without a comment in config.py (their --help would be empty): {missing}"
 
 
+def test_help_is_short_and_help_all_gives_each_setting_in_full(capsys):
+    """--help: each setting's first clause; --help-all: config.py's whole comment."""
+    import extract_frames
+
+    for flag in ("--help", "--help-all"):
+        with pytest.raises(SystemExit):
+            extract_frames.main([flag])
+    short, full = capsys.readouterr().out.split("usage:")[1:]
+    assert "frames kept per second of video [" in short and "resampled by timestamp" not in short
+    assert "resampled by timestamp" in " ".join(full.split())
+    assert short.count("\n") < full.count("\n")
+
+
 def test_stage_1_keeps_no_track_that_stage_2_would_drop_unnamed():
     """Defaults aligned: a track long enough for stage 1 is long enough for a sequence in stage 2."""
     assert settings.ExtractSettings().min_track_frames >= config.MIN_SEQUENCE_FRAMES
