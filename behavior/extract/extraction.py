@@ -259,8 +259,9 @@ def _extract_into(
         raise VideoError("no frames could be decoded")
     if settings.objects or annotations is not None:
         files.write_csv(staging / OBJECTS_FILE, OBJECTS_HEADER, tracks.objects)
-    if annotations is not None and imported.keypoints_of(annotations):
-        _write_keypoints(staging, tracks, person_of, imported.keypoints_of(annotations))
+    keypoints = imported.keypoints_of(annotations) if annotations is not None else {}
+    if keypoints:
+        _write_keypoints(staging, tracks, person_of, keypoints)
     return _keep_ranked(staging, tracks, person_of), reader.frames_read, reader.frames_kept
 
 
