@@ -10,12 +10,14 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from behavior.fonts import families_for
 from behavior.io import files
 from behavior.report import format_table
 
@@ -124,7 +126,16 @@ def plot_confusion(path: Path, metrics: dict[str, Any], title: str) -> Path:
     columns = metrics.get("predicted_classes", classes)
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = 2.2 + 0.9 * len(classes)
-    fig, ax = plt.subplots(figsize=(size + 1 + 0.9 * (len(columns) - len(classes)), size))
+    with plt.rc_context({"font.family": families_for([*classes, *columns, title])}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Glyph .* missing")  # no font has them here: fonts said so, once
+        fig, ax = plt.subplots(figsize=(size + 1 + 0.9 * (len(columns) - len(classes)), size))
+        _draw_confusion(fig, ax, cm, share, classes, columns, title)
+        fig.tight_layout()
+        return _save_figure(fig, path)
+
+
+def _draw_confusion(fig: Any, ax: Any, cm: np.ndarray, share: np.ndarray, classes: Sequence[str],
+                    columns: Sequence[str], title: str) -> None:
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(columns)):
@@ -136,8 +147,6 @@ def plot_confusion(path: Path, metrics: dict[str, Any], title: str) -> Path:
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    return _save_figure(fig, path)
 
 
 def plot_curves(path: Path, history: list[dict[str, float]]) -> Path:

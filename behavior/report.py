@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -88,10 +89,11 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], total: Se
     lines = [list(map(str, header))] + [[_cell(v) for v in row] for row in rows]
     if total is not None:
         lines.append([_cell(v) for v in total])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    widths = [max(display_width(line[i]) for line in lines) for i in range(len(header))]
 
     def render(cells: list[str]) -> str:
-        out = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        pads = [w - display_width(c) for c, w in zip(cells, widths, strict=True)]
+        out = [cells[0] + " " * pads[0]] + [" " * p + c for c, p in zip(cells[1:], pads[1:], strict=True)]
         return "  ".join(out).rstrip()
 
     rule = "-" * len(render(lines[0]).ljust(sum(widths) + 2 * (len(widths) - 1)))
@@ -99,6 +101,16 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], total: Se
     if total is not None:
         body += [rule, render(lines[-1])]
     return "\n".join(body)
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: two for wide characters (打架), none for combining marks.
+
+    Example:
+        >>> display_width("fight"), display_width("打架"), display_width("é")
+        (5, 4, 1)
+    """
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _cell(value: Any) -> str:

@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "behavior"
 # Lower layers never import higher ones; within the stages layer, each stage imports only itself.
 LAYERS = (
-    ("foundation", ("errors", "report", "settings", "cli", "metrics", "runtime", "io")),
+    ("foundation", ("errors", "report", "settings", "cli", "metrics", "fonts", "runtime", "io")),
     ("components", ("detect", "features", "model", "data")),
     ("stages", ("extract", "group", "train", "predict")),
 )

@@ -49,3 +49,20 @@ def test_predictions_csv_lists_each_sequence(tmp_path):
     out = metrics.write_predictions(tmp_path / "predictions.csv", ["a/p1/0", "a/p2/0"], [1, 1], probs, ["x", "y"])
     assert out.read_text().splitlines() == ["sequence_id,label,predicted,p_x,p_y", "a/p1/0,y,y,0.200000,0.800000",
                                             "a/p2/0,y,x,0.600000,0.400000"]
+
+
+def test_class_names_in_any_script_plot_and_align(tmp_path, caplog):
+    """打架 in a confusion matrix: drawn with a font that has it, or, where no font here has it, one warning line
+    from the tool instead of matplotlib's warning per glyph; console tables align by display width."""
+    import warnings
+
+    from behavior.report import display_width, format_table
+
+    report = metrics.evaluate([0, 1, 1], [0, 1, 0], ["打架", "walk"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics.plot_confusion(tmp_path / "cm.png", report, "打架 or not")
+    assert (tmp_path / "cm.png").stat().st_size > 1000
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    table = format_table(["class", "videos"], [["打架", 3], ["walk", 12]])
+    assert len({display_width(line) for line in table.splitlines()}) == 1

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from behavior.features.people import SKELETON
+from behavior.fonts import font_for
 from behavior.io.frames import SceneObject
 
 log = logging.getLogger(__name__)
@@ -32,46 +33,6 @@ def palette(n: int) -> list[tuple[int, int, int]]:
         r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 0.95)
         colors.append((int(b * 255), int(g * 255), int(r * 255)))
     return colors
-
-
-@cache
-def _font_files() -> tuple[Path, ...]:
-    """TrueType fonts to try, best first: matplotlib's DejaVu Sans, then the system's fonts."""
-    import matplotlib
-    from matplotlib import font_manager
-
-    bundled = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    system = sorted(Path(p) for p in font_manager.findSystemFonts(fontext="ttf"))
-    return tuple(p for p in (bundled, *system) if p.is_file())
-
-
-@cache
-def _covered(path: Path) -> frozenset[int]:
-    """The code points a font file has glyphs for."""
-    from fontTools.ttLib import TTFont
-
-    try:
-        with TTFont(str(path), fontNumber=0, lazy=True) as font:
-            return frozenset(font.getBestCmap() or {})
-    except Exception:  # an unreadable font is simply not used
-        return frozenset()
-
-
-def font_for(text: str) -> Path | None:
-    """The first font file with a glyph for every character of ``text``; None when there is no font file at all."""
-    return _font_covering(frozenset(c for c in text if not c.isascii()))
-
-
-@cache
-def _font_covering(chars: frozenset[str]) -> Path | None:
-    """Keyed by the non-ASCII characters only, so "打架 0.93" and "打架 0.94" share the search and its warning."""
-    needed = {ord(c) for c in chars if not c.isspace()} | {ord(c) for c in "0123456789.#"}
-    for path in _font_files():
-        if needed <= _covered(path):
-            return path
-    log.warning("no font on this machine has glyphs for %r: captions show boxes instead (install a font that "
-                "covers them, for example Noto)", "".join(sorted(chars)))
-    return _font_files()[0] if _font_files() else None
 
 
 @cache

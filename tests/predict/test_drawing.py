@@ -42,16 +42,16 @@ def test_non_ascii_labels_are_drawn_with_their_own_glyphs():
 
 
 def test_labels_without_a_font_warn_once_and_still_draw(caplog, monkeypatch):
-    from behavior.predict import drawing
+    from behavior import fonts
 
-    monkeypatch.setattr(drawing, "_covered", lambda path: frozenset(range(128)))  # fonts with ASCII only
-    drawing._font_covering.cache_clear()
+    monkeypatch.setattr(fonts, "_covered", lambda path: frozenset(range(128)))  # fonts with ASCII only
+    fonts._font_covering.cache_clear()
     try:
         for conf in ("0.91", "0.92", "0.93"):
             assert render(f"打架 {conf}")[35:60].any()
         assert sum("no font on this machine has glyphs" in r.message for r in caplog.records) == 1
     finally:
-        drawing._font_covering.cache_clear()
+        fonts._font_covering.cache_clear()
 
 
 def test_skeleton_is_drawn_for_seen_joints_only():
