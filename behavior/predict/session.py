@@ -338,7 +338,8 @@ class Session:
     def _show_and_write(self, image: np.ndarray) -> bool:
         """Append the annotated frame to annotated.mp4 (and the window, with --show); False when "q" was pressed."""
         if self.writer is None:
-            self.writer = VideoWriter(self.out / "annotated.mp4", self.fps, (image.shape[1], image.shape[0]))
+            self.writer = VideoWriter(self.out / "annotated.mp4", self.fps, (image.shape[1], image.shape[0]),
+                                      codec="h264")  # browsers play it: the report page shows it
         self.writer.write(image)
         if not self.show:
             return True

@@ -110,6 +110,8 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     ok, image = cap.read()
     assert ok and image.shape == (240, 320, 3) and frames == summary["frames_kept"]
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+    assert fourcc in ("avc1", "h264")  # H.264: every browser plays it (MPEG-4 Part 2 none does)
     saved = json.loads((out / "summary.json").read_text())
     assert saved["video_label"]["label"] in ("fight", "walk") and saved["video_label"]["rule"] == "mean"
     assert set(saved["timing_ms_per_frame"]) == {"decode", "detect_track", "crop_cnn", "i3d", "pose", "lstm",
