@@ -41,6 +41,7 @@ demo: $(STAMP)
 	@echo "demo: sample clips in $(SAMPLE_CLIPS)/, person crops in $(SAMPLE_FRAMES)/ (see manifest.csv there),"
 	@echo "      sequences in $(SAMPLE_SEQUENCES), model and test report in $(SAMPLE_MODEL)/,"
 	@echo "      a clip training never saw, labeled walking: $(DEMO_OUT)/annotated.mp4 (+ tracks.csv, summary.json)"
+	@echo "report: $(DEMO_OUT)/report.html   (open it in a browser: the video and who did what, when)"
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -108,7 +108,8 @@ def predict_one(predictor: Predictor, args: argparse.Namespace) -> int:
         print(f"\nvideo: {label['label']} ({label['rule']} over tracks: {scores})")
     timing = summary["timing_ms_per_frame"]
     print("ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
-    print(f"outputs: {out} (annotated.mp4, tracks.csv, summary.json, annotations.json, labels.csv)")
+    print(f"outputs: {out} (annotated.mp4, tracks.csv, summary.json, annotations.json, labels.csv, timeline.png)")
+    print(f"report: {out / 'report.html'}")
     if summary["interrupted"]:
         redo = "" if args.source else "; a rerun redoes the video"
         print(f"interrupted after {summary['frames_kept']} frames: the outputs cover those frames and are marked "

@@ -131,7 +131,7 @@ def plot_confusion(path: Path, metrics: dict[str, Any], title: str) -> Path:
         fig, ax = plt.subplots(figsize=(size + 1 + 0.9 * (len(columns) - len(classes)), size))
         _draw_confusion(fig, ax, cm, share, classes, columns, title)
         fig.tight_layout()
-        return _save_figure(fig, path)
+        return save_figure(fig, path)
 
 
 def _draw_confusion(fig: Any, ax: Any, cm: np.ndarray, share: np.ndarray, classes: Sequence[str],
@@ -170,10 +170,11 @@ def plot_curves(path: Path, history: list[dict[str, float]]) -> Path:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
-def _save_figure(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
+    """A matplotlib figure as a PNG file, written atomically; the figure is closed."""
     import io
 
     import matplotlib.pyplot as plt

@@ -25,7 +25,7 @@ from behavior.io.frames import TrackLabel
 from behavior.io.video import Frame
 from behavior.predict.tracks import TrackState
 
-OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "annotations.json", "labels.csv",
+OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "annotations.json", "labels.csv", "timeline.png", "report.html",
                 "summary.json")  # the only files a prediction writes or replaces
 STAGING = ".partial"
 NOBODY_LABELED = "nobody was tracked long enough to be labeled"  # a video label's "why" when it is null
@@ -117,7 +117,8 @@ def track_summary(track: int, st: TrackState, classes: list[str], person: int = 
         return round(frame / source_fps, 3) if source_fps > 0 else None
 
     segments = [{"label": classes[k], "start_frame": start, "end_frame": end, "start_s": seconds(start),
-                 "end_s": seconds(end)} for k, start, end in st.segments]
+                 "end_s": seconds(end), "confidence": round(conf / frames, 4)}
+                for k, start, end, conf, frames in st.segments]
     return {
         "person": person, "track_id": track, "first_frame": st.first_frame, "last_frame": st.last_frame,
         "first_s": seconds(st.first_frame), "last_s": seconds(st.last_frame), "frames": st.frames,

@@ -51,6 +51,7 @@ from behavior.predict.outputs import (
     track_summary,
     video_label,
 )
+from behavior.predict.pages import write_pages
 from behavior.predict.person_features import PersonFeatures
 from behavior.predict.tracks import Classifier, TrackBuffer, TrackState
 from behavior.runtime import backends, hardware
@@ -216,6 +217,7 @@ class Predictor:
         tracks = session.buffer.finished + list(session.buffer.states.items())
         summary = self._summary(source, reader, kept, kept_fps, tracks, timing, interrupted)
         export_labels(out, name, summary["tracks"])
+        write_pages(out, summary)
         summary["live_tracks_max"] = session.buffer.live_max
         summary["whole_frame"] = whole_frame
         for track in summary["tracks"]:
@@ -282,7 +284,8 @@ class Predictor:
                      for person, (track, st) in enumerate(ranked, start=1)]
         return {
             "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,
-            "fps": fps, "interrupted": interrupted, "tracks": per_track,
+            "fps": fps, "source_fps": reader.fps, "duration_s": round(reader.frames_read / reader.fps, 3)
+            if reader.fps else None, "interrupted": interrupted, "tracks": per_track,
             "video_label": video_label(per_track, self.classes, self.video_rule, self.background,
                                        self.model_config.actor_classes),
             "timing_ms_per_frame": timing, "checkpoint": self.checkpoint, "inference_backends": self.backends(),

@@ -34,7 +34,7 @@ class TrackState:
     counts: Counter = field(default_factory=Counter)  # class index -> labeled frames
     conf_sum: float = 0.0
     prob_sum: np.ndarray | None = None  # sum of the smoothed probabilities over labeled frames
-    segments: list[list[int]] = field(default_factory=list)  # [class, start frame, end frame]
+    segments: list[list] = field(default_factory=list)  # [class, start frame, end frame, confidence sum, frames]
 
     def __post_init__(self) -> None:
         self.features = deque(maxlen=self.length)
@@ -47,10 +47,12 @@ class TrackState:
         self.counts[k] += 1
         self.conf_sum += float(self.probs[k])
         self.prob_sum = self.probs.copy() if self.prob_sum is None else self.prob_sum + self.probs
-        if self.segments and self.segments[-1][0] == k:
-            self.segments[-1][2] = frame
-        else:
-            self.segments.append([k, frame, frame])
+        if not self.segments or self.segments[-1][0] != k:
+            self.segments.append([k, frame, frame, 0.0, 0])
+        segment = self.segments[-1]
+        segment[2] = frame
+        segment[3] += float(self.probs[k])
+        segment[4] += 1
 
     def free(self) -> None:
         """Drop the buffers of a track ByteTrack has lost; its statistics stay for the summary."""
