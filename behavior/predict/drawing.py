@@ -73,24 +73,63 @@ def _put_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: floa
     image[y0:y1, x0:x1] = np.asarray(patch)[:, :, ::-1]
 
 
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 of a caption
+
+
+def text_scale(image: np.ndarray) -> tuple[float, int]:
+    """Caption scale and stroke for a frame of this size: about 13 px high at 240 p, 28 at 720 p."""
+    side = min(image.shape[:2])
+    return max(0.45, side / 700), max(1, round(side / 400))
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _free_spot(x: int, top: int, size: tuple[int, int], image_height: int, taken: list[Rect]) -> Rect:
+    """Where a caption of ``size`` goes: at ``top``, or moved down past the captions already ``taken``."""
+    w, h = size
+    rect = (x, top, x + w, top + h)
+    while any(_overlaps(rect, other) for other in taken) and rect[3] + h <= image_height:
+        below = max(other[3] for other in taken if _overlaps(rect, other))
+        rect = (x, below, x + w, below + h)
+    return rect
+
+
 def draw_box(
-    image: np.ndarray, box: tuple[float, float, float, float], text: str, color: tuple[int, int, int]
+    image: np.ndarray, box: tuple[float, float, float, float], text: str, color: tuple[int, int, int],
+    taken: list[Rect] | None = None,
 ) -> np.ndarray:
-    """Draw a box with a filled caption above it (inside the image), in place; returns ``image``."""
+    """Draw a box with a filled caption above it, in place; returns ``image``. The caption stays inside the frame
+    and, given the captions already ``taken`` in this frame (the list grows), clear of them."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (int(round(v)) for v in box)
-    thickness = max(1, round(min(h, w) / 400))
-    scale = max(0.4, min(h, w) / 1000)
+    scale, thickness = text_scale(image)
     cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness + 1)
     if text:
         tw, th, base = _text_size(text, scale, thickness)
-        top = y1 - th - base - 4 if y1 - th - base - 4 >= 0 else y1
-        x = min(max(x1, 0), max(w - tw - 4, 0))
-        cv2.rectangle(image, (x, top), (x + tw + 4, top + th + base + 4), color, -1)
+        size = (tw + 4, th + base + 4)
+        top = y1 - size[1] if y1 - size[1] >= 0 else max(y1, 0)
+        x = min(max(x1, 0), max(w - size[0], 0))
+        rect = _free_spot(x, top, size, h, taken if taken is not None else [])
+        cv2.rectangle(image, rect[:2], rect[2:], color, -1)
         luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
         ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
-        _put_text(image, text, (x + 2, top + th + 2), scale, thickness, ink)
+        _put_text(image, text, (rect[0] + 2, rect[1] + th + 2), scale, thickness, ink)
+        if taken is not None:
+            taken.append(rect)
     return image
+
+
+def draw_banner(image: np.ndarray, text: str) -> Rect:
+    """A dark caption in the frame's top-left corner (the time and the video's label so far), in place; its rect."""
+    scale, thickness = text_scale(image)
+    tw, th, base = _text_size(text, scale, thickness)
+    pad = max(4, th // 3)
+    rect = (0, 0, tw + 2 * pad, th + base + 2 * pad)
+    cv2.rectangle(image, rect[:2], rect[2:], (30, 30, 30), -1)
+    _put_text(image, text, (pad, pad + th), scale, thickness, (255, 255, 255))
+    return rect
 
 
 def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, color: tuple[int, int, int], min_conf: float = 0.3,
@@ -118,18 +157,20 @@ class Annotator:
         self.colors = palette(len(classes))
 
     def annotate(self, image: np.ndarray, dets: list, states: dict, keypoints: dict[int, np.ndarray | None],
-                 objects: dict[int, list[SceneObject]] | None = None) -> None:
-        """Draw one frame's people in place: "#7 walking 0.92", or "#7 ..." before their first label; and the
-        objects beside each person that the objects stream reads (INPUTS "objects")."""
-        for d in dets:
+                 objects: dict[int, list[SceneObject]] | None = None, banner: str = "") -> None:
+        """Draw one frame's people in place: "#7 walking 0.92", or "#7 ..." before their first label, captions
+        clear of each other; the objects beside each person that the objects stream reads (INPUTS "objects");
+        and ``banner`` in the top-left corner."""
+        taken = [draw_banner(image, banner)] if banner else []  # captions stay clear of it and of each other
+        for d in sorted(dets, key=lambda d: d.box[1]):
             for item in (objects or {}).get(d.track_id, []):
                 draw_box(image, item.box, item.name, (160, 160, 160))
             probs = states[d.track_id].probs
             if probs is None:
-                draw_box(image, d.box, f"#{d.track_id} ...", (200, 200, 200))
+                draw_box(image, d.box, f"#{d.track_id} ...", (200, 200, 200), taken)
             else:
                 k = int(probs.argmax())
-                draw_box(image, d.box, f"#{d.track_id} {self.classes[k]} {probs[k]:.2f}", self.colors[k])
+                draw_box(image, d.box, f"#{d.track_id} {self.classes[k]} {probs[k]:.2f}", self.colors[k], taken)
             skeleton = keypoints.get(d.track_id)
             if self.draw_pose and skeleton is not None:
                 draw_skeleton(image, skeleton, (255, 255, 255))

@@ -9,7 +9,7 @@ write: a non-empty folder that holds no prediction is refused, and ``--overwrite
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,40 @@ def track_summary(track: int, st: TrackState, classes: list[str], person: int = 
         "mean_probs": (dict(zip(classes, map(float, st.prob_sum / st.labeled), strict=True))
                        if st.labeled else None),
     }
+
+
+class RunningLabel:
+    """The video's label so far, for the annotated video's banner: the tracks labeled until now pooled as
+    summary.json pools them (``video_label``), refreshed every ``every`` frames (a stream's tracks only grow).
+
+    Example:
+        >>> RunningLabel(["fight", "walk"], "mean", None, (), every=15).update(0, [])
+        '...'
+    """
+
+    def __init__(self, classes: list[str], rule: str, background: int | None, actor_classes: Sequence[str],
+                 every: int) -> None:
+        self.classes, self.rule, self.background, self.actor_classes = classes, rule, background, actor_classes
+        self.every, self.text = max(every, 1), "..."
+
+    def update(self, kept: int, tracks: Iterable[TrackState]) -> str:
+        """The label text for the ``kept``-th frame."""
+        if kept % self.every == 0:
+            people = [{"mean_probs": dict(zip(self.classes, map(float, st.prob_sum / st.labeled), strict=True)),
+                       "labeled_frames": st.labeled} for st in tracks if st.labeled]
+            label = video_label(people, self.classes, self.rule, self.background, self.actor_classes)["label"]
+            self.text = label or "..."
+        return self.text
+
+
+def clock(seconds: float) -> str:
+    """A time in the video as minutes and seconds.
+
+    Example:
+        >>> clock(75.25)
+        '1:15.2'
+    """
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
 def video_label(tracks: list[dict[str, Any]], classes: list[str], rule: str, background: int | None = None,

@@ -44,8 +44,10 @@ from behavior.model.network import BehaviorNet, ModelConfig, background_index, l
 from behavior.predict.drawing import Annotator
 from behavior.predict.outputs import (
     STAGING,
+    RunningLabel,
     TracksCsv,
     claim_output_dir,
+    clock,
     export_labels,
     publish,
     track_summary,
@@ -310,6 +312,8 @@ class Session:
         self.classifier = Classifier(predictor.net, model_config, predictor.device, settings.stride, settings.smoothing)
         self.rows = TracksCsv(out / "tracks.csv", predictor.classes)
         self.annotator = Annotator(predictor.classes, settings.draw_pose)
+        self.label = RunningLabel(predictor.classes, predictor.video_rule, predictor.background,
+                                  model_config.actor_classes, every=int(round(fps)))  # the banner's, once a second
         self.writer: VideoWriter | None = None
         self.kept = 0
         self.annotations = PoseTrackWriter(out / "annotations.json")
@@ -330,9 +334,11 @@ class Session:
         self.rows.write(frame, dets, self.buffer.states)
         self.annotations.add(frame.index, [AnnotatedPerson(d.track_id, as_recorded(d.box, 0)[0], k)
                                            for d, k in zip(dets, found.keypoints, strict=True)], objects)
+        label = self.label.update(self.kept, self.buffer.every_state())
         self.annotator.annotate(frame.image, dets, self.buffer.states,
                                 dict(zip((d.track_id for d in dets), found.keypoints, strict=True)),
-                                dict(zip((d.track_id for d in dets), found.objects, strict=True)))
+                                dict(zip((d.track_id for d in dets), found.objects, strict=True)),
+                                banner=f"{clock(frame.time_s)}  video: {label}")
         keep_going = self._show_and_write(frame.image)
         self.timer.mark("draw_write")
         self.kept += 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,6 +101,11 @@ class TrackBuffer:
             self.finished.append((track, st))
         self.live_max = max(self.live_max, len(self.states))
         return lost
+
+    def every_state(self) -> Iterator[TrackState]:
+        """Every track seen so far, live or dropped."""
+        yield from self.states.values()
+        yield from (st for _, st in self.finished)
 
 
 class Classifier:

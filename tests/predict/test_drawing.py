@@ -69,3 +69,18 @@ def test_skeleton_is_drawn_for_seen_joints_only():
     blank = np.zeros_like(image)
     draw_skeleton(blank, np.full((17, 3), np.nan, np.float32), (255, 255, 255))
     assert not blank.any()
+
+
+def test_captions_keep_clear_of_each_other_and_of_the_banner():
+    """Two people side by side at one height: the second caption moves below the first, not over it."""
+    from behavior.predict.drawing import draw_banner, text_scale
+
+    image = np.zeros((360, 480, 3), np.uint8)
+    taken = [draw_banner(image, "0:01.5  video: fight")]
+    draw_box(image, (10, 30, 200, 300), "#1 fight 0.93", (0, 0, 255), taken)
+    draw_box(image, (60, 30, 260, 300), "#2 walk 0.71", (255, 0, 0), taken)
+    banner, first, second = taken
+    assert all(not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+               for a, b in ((banner, first), (banner, second), (first, second)))
+    assert all(0 <= r[0] and r[2] <= 480 and 0 <= r[1] and r[3] <= 360 for r in taken)  # inside the frame
+    assert text_scale(np.zeros((720, 1280, 3)))[0] > 2 * text_scale(np.zeros((240, 320, 3)))[0]  # scaled to size
