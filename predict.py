@@ -70,7 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def predict_videos_dir(predictor: Predictor, args: argparse.Namespace) -> int:
     """--videos-dir: every video into its own folder, a table of their labels, and with --evaluate the metrics."""
     from behavior import metrics
-    from behavior.predict.batch import check_evaluation_classes, evaluate_batch, evaluation_headline, predict_folder
+    from behavior.predict.batch import (
+        check_evaluation_classes,
+        evaluate_batch,
+        evaluation_headline,
+        predict_folder,
+        write_index,
+    )
 
     if args.evaluate:
         check_evaluation_classes(args.videos_dir, predictor.classes)
@@ -82,12 +88,12 @@ def predict_videos_dir(predictor: Predictor, args: argparse.Namespace) -> int:
     if items and items[-1].interrupted:
         print(f"\ninterrupted: {len(items) - 1} videos done, outputs in {out}; run the same command to go on")
         return cli.EXIT_INTERRUPTED
-    if args.evaluate:
-        report = evaluate_batch(items, predictor.classes, out)
+    report = evaluate_batch(items, predictor.classes, out) if args.evaluate else None
+    if report is not None:
         print()
         print(metrics.classification_report_text(report, f"Video level over all {report['n']} videos"))
         print(evaluation_headline(report))
-    print(f"\noutputs: {out}")
+    print(f"\noutputs: {out}\nreport: {write_index(out, items, report)}")
     return cli.EXIT_FAILED if any(it.error for it in items) else cli.EXIT_OK
 
 

@@ -16,11 +16,12 @@ from behavior.errors import InputError
 from behavior.io import files
 from behavior.io.clips import find_videos
 from behavior.predict.outputs import prediction_state
+from behavior.predict.pages import batch_index_html
 from behavior.predict.session import Predictor
 
 log = logging.getLogger(__name__)
 
-BATCH_FILES = ("batch.json", "evaluation.json", "confusion_matrix.csv", "confusion_matrix.png")
+BATCH_FILES = ("batch.json", "evaluation.json", "confusion_matrix.csv", "confusion_matrix.png", "index.html")
 NO_LABEL = "(no label)"  # what --evaluate predicts for a video that failed or where nobody was tracked
 
 
@@ -33,6 +34,7 @@ class BatchItem:
     predicted: str | None
     error: str = ""
     interrupted: bool = False
+    output: str = ""  # its output folder, relative to the batch's
 
 
 def claim_batch_dir(folder: Path, jobs: list, checkpoint: dict[str, str], overwrite: bool) -> Path:
@@ -84,10 +86,11 @@ def _predict_jobs(predictor: Predictor, jobs: list, root: Path, overwrite: bool,
             else:
                 summary = predictor.run(job.path, out, progress=False, overwrite=True)
             label = (summary.get("video_label") or {}).get("label")
-            items.append(BatchItem(job.path, job.label, label, interrupted=bool(summary.get("interrupted"))))
+            items.append(BatchItem(job.path, job.label, label, interrupted=bool(summary.get("interrupted")),
+                                   output=job.out_dir(Path()).as_posix()))
         except InputError as exc:
             log.warning("%s: failed: %s", job.path, exc)
-            items.append(BatchItem(job.path, job.label, None, str(exc)))
+            items.append(BatchItem(job.path, job.label, None, str(exc), output=job.out_dir(Path()).as_posix()))
         if items[-1].interrupted:
             log.warning("batch interrupted at %s: %d of %d videos done; a rerun redoes it and goes on",
                         job.path, len(items) - 1, len(jobs))
@@ -132,6 +135,13 @@ def evaluate_batch(items: list[BatchItem], classes: list[str], output_dir: Path)
     metrics.write_confusion_csv(Path(output_dir) / "confusion_matrix.csv", report)
     metrics.plot_confusion(Path(output_dir) / "confusion_matrix.png", report, "predict.py --evaluate (video level)")
     return report
+
+
+def write_index(output_dir: Path, items: list[BatchItem], evaluation: dict[str, Any] | None = None) -> Path:
+    """index.html of a batch: every video's report, the misclassified first, and the evaluation when there is one."""
+    rows = [(f"{it.output}/report.html", it.label, it.predicted, it.error) for it in items]
+    headline = evaluation_headline(evaluation) if evaluation is not None else ""
+    return files.atomic_write_text(Path(output_dir) / "index.html", batch_index_html(rows, evaluation, headline))
 
 
 def evaluation_headline(report: dict[str, Any]) -> str:

@@ -124,6 +124,34 @@ def report_html(summary: dict[str, Any]) -> str:
     )
 
 
+def batch_index_html(items: list[tuple[str, str, str | None, str]], evaluation: dict[str, Any] | None,
+                     headline: str = "") -> str:
+    """A batch's index page: every video (its report's link, true class, prediction, error), the misclassified
+    first when evaluated, with the confusion matrix and the per-class scores.
+
+    ``items`` holds each video's (report link relative to the page, true class, predicted class or None, error).
+    """
+    def wrong(item: tuple[str, str, str | None, str]) -> bool:
+        return evaluation is not None and item[1] in evaluation["classes"] and item[2] != item[1]
+
+    rows = []
+    for link, label, predicted, error in sorted(items, key=lambda it: (not wrong(it), it[0])):
+        mark = ' class="wrong"' if wrong((link, label, predicted, error)) else ""
+        name = html.escape(Path(link).parent.name)
+        cell = f'<a href="{html.escape(link)}">{name}</a>' if not error else name
+        rows.append(f"<tr{mark}><td>{cell}</td><td>{html.escape(label)}</td>"
+                    f"<td>{html.escape(predicted or '(no label)')}</td><td>{html.escape(error[:120])}</td></tr>")
+    scores = ""
+    if evaluation is not None:
+        per_class = "".join(f"<tr><td>{html.escape(c)}</td><td>{v['precision']:.3f}</td><td>{v['recall']:.3f}</td>"
+                            f"<td>{v['f1']:.3f}</td><td>{v['support']}</td></tr>"
+                            for c, v in evaluation["per_class"].items())
+        scores = (f'<p class="headline">{html.escape(headline)}</p><img src="confusion_matrix.png" '
+                  'alt="confusion matrix"><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>'
+                  f"<th>videos</th></tr>{per_class}</table>")
+    return INDEX.format(scores=scores, rows="\n".join(rows), n=len(items))
+
+
 def _ticks(duration: float) -> list[float]:
     """Round second marks along the timeline, about eight of them."""
     step = next(s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf"))
@@ -180,5 +208,24 @@ function tick() {{
 }}
 requestAnimationFrame(tick);
 </script>
+</body></html>
+"""
+
+INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>predictions of {n} videos</title>
+<style>
+body {{ font: 15px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }}
+table {{ border-collapse: collapse; margin: 12px 0; }}
+td, th {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.wrong td {{ background: #fde8e8; }}
+img {{ max-width: 480px; }}
+.headline {{ font-size: 17px; }}
+</style></head>
+<body>
+<h1>Predictions of {n} videos</h1>
+{scores}
+<table id="videos"><tr><th>video (its report)</th><th>class</th><th>predicted</th><th>error</th></tr>
+{rows}
+</table>
 </body></html>
 """

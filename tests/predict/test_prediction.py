@@ -2,6 +2,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -315,6 +316,12 @@ def test_batch_evaluation_counts_every_video(tiny_checkpoint, sample_clips, tmp_
     assert nobody["whole_frame"] is True and nobody["video_label"]["label"]
     assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
     assert "macro-F1" in proc.stdout
+    index = (tmp_path / "eval" / "index.html").read_text()  # every video's report, the misclassified first
+    links = re.findall(r'href="([^"]+)"', index)
+    assert len(links) == 3 and all((tmp_path / "eval" / link).is_file() for link in links)
+    rows = re.findall(r"<tr( class=\"wrong\")?><td>", index.split('id="videos"')[1])
+    assert rows == sorted(rows, reverse=True) and 'src="confusion_matrix.png"' in index and headline in index
+    assert f"report: {tmp_path / 'eval' / 'index.html'}" in proc.stdout
 
 
 def test_evaluating_folders_of_other_classes_is_one_line_before_any_video(tiny_checkpoint, sample_clips, tmp_path):
