@@ -68,7 +68,7 @@ BEST, LAST = "best_mobilenet_lstm.pth", "last.pth"
 REPORT = "report.json"  # written last: a model folder without it holds an interrupted training
 CV_DIR = "cv"  # under MODEL_DIR: fold_<k>/ (a full model folder each), folds.csv, cv_report.json, confusion matrix
 MODEL_FILES = (BEST, LAST, "history.csv", REPORT, "classification_report.txt", "confusion_matrix.csv",
-               "confusion_matrix.png", "curves.png", "predictions.csv", CV_DIR)  # all that training writes
+               "confusion_matrix.png", "curves.png", "predictions.csv", "report.html", CV_DIR)  # all training writes
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1", "lr", "seconds")
 
 

@@ -25,6 +25,7 @@ from behavior.io.sequence_file import SequenceTable
 from behavior.model.network import BehaviorNet, background_index
 from behavior.settings import TrainConfig
 from behavior.train.distributed import autocast
+from behavior.train.report_page import TrainingPage, data_rows, settings_rows, write_training_page, wrong_videos
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,12 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
              "checkpoint": str(model_dir / BEST), "warnings": warnings, "people_labels": labeled,
              "whole_frame_videos": sum(b.persons == (f"person_{WHOLE_FRAME_TRACK}",) for b in bags),
              "people": people_of}
-    metrics.write_report(model_dir, sequence, video, extra)
+    splits, data = data_rows(table, rows)
+    write_training_page(model_dir, TrainingPage(
+        model_dir.name, {**extra, "sequence_level": sequence, "video_level": video},
+        settings_rows(model_config, train_config), data, splits,
+        wrong_videos(table, rows[split], probs, bags, clips, Path(train_config.frames_dir))))
+    metrics.write_report(model_dir, sequence, video, extra)  # report.json last: the training is finished
     metrics.write_predictions(model_dir / "predictions.csv", [table.ids[i] for i in rows[split]], labels, probs,
                               table.classes)
     print(f"Best epoch: {best['epoch']} (val macro-F1 {best['metrics']['val_macro_f1']:.4f})")
@@ -98,7 +104,7 @@ def final_evaluation(model: BehaviorNet, table: SequenceTable, rows: dict[str, l
     for warning in warnings:
         print(f"WARNING: {warning}")
     print(f"outputs: {model_dir} (best_mobilenet_lstm.pth, report.json, predictions.csv, confusion_matrix.png, "
-          "curves.png)")
+          f"curves.png)\nreport: {model_dir / 'report.html'}")
     return json.loads(json.dumps({**extra, "sequence_level": sequence, "video_level": video}))
 
 
