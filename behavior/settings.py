@@ -129,7 +129,7 @@ FRACTION = Rule(float, low=0, high=1, high_open=True)  # dropouts, smoothing: [0
 RULES: dict[str, Rule] = {}  # every config.py constant's rule, filled by the declarations below
 
 
-def _config_value(constant: str) -> Any:
+def config_value(constant: str) -> Any:
     """config.py's value of ``constant`` (lists as tuples: settings are immutable)."""
     import config
 
@@ -145,12 +145,12 @@ def setting(constant: str, rule: Rule) -> Any:
     if constant in RULES:
         raise TypeError(f"{constant} is declared twice")
     RULES[constant] = rule
-    return field(default=_config_value(constant), metadata={"constant": constant, "declares": True})
+    return field(default=config_value(constant), metadata={"constant": constant, "declares": True})
 
 
 def uses(constant: str) -> Any:
     """A field holding a setting that another class declares (config.py's value by default)."""
-    return field(default=_config_value(constant), metadata={"constant": constant})
+    return field(default=config_value(constant), metadata={"constant": constant})
 
 
 def recorded(constant: str, default: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import html
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from behavior.io import files
 from behavior.io.sequence_file import SequenceTable
-from behavior.settings import constants_of
+from behavior.settings import config_value, constants_of
 
 STRIP_FRAMES = 8  # crops shown of a misread sequence
 STRIP_HEIGHT = 72  # pixels
@@ -42,15 +42,15 @@ class TrainingPage:
 
 
 def settings_rows(*configs: Any) -> list[tuple[str, Any, str]]:
-    """Each config.py constant a settings object holds: its value, and "config.py" or what it differs by."""
-    rows = []
+    """Each config.py constant the settings objects hold (the first one's where two hold it: the model's as it
+    resolved "auto"), its value, and "config.py" or config.py's value where they differ (a flag, or "auto")."""
+    rows: dict[str, tuple[str, Any, str]] = {}
     for config in configs:
-        defaults = {f.name: f.default for f in fields(config)}
         for name, constant in constants_of(type(config)).items():
-            value, default = getattr(config, name), defaults[name]
-            source = "config.py" if value == default else f"flag or resolved (config.py: {default!r})"
-            rows.append((constant, value, source))
-    return sorted(set(rows), key=lambda row: row[0])
+            value, written = getattr(config, name), config_value(constant)
+            source = "config.py" if value == written else f"a flag, or auto resolved (config.py: {written!r})"
+            rows.setdefault(constant, (constant, value, source))
+    return [rows[c] for c in sorted(rows)]
 
 
 def data_rows(table: SequenceTable, rows: dict[str, list[int]]) -> tuple[list[str], list[list[Any]]]:
@@ -137,7 +137,8 @@ body {{ font: 15px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-wid
 table {{ border-collapse: collapse; margin: 8px 0 16px; }}
 td, th {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
 img {{ max-width: 100%; }}
-.pictures img {{ max-width: 48%; vertical-align: top; }}
+.pictures img {{ display: block; margin: 8px 0; }}
+.pictures img + img {{ max-width: 560px; }}
 .wrong {{ margin: 10px 0; }}
 .strip {{ display: block; margin-top: 4px; height: 72px; }}
 .warn {{ color: #a33; }}

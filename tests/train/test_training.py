@@ -52,7 +52,7 @@ def test_trains_and_writes_every_output(train_cfg, capsys):
     page = (model_dir / "report.html").read_text()  # one page: figures, pictures, data, settings and their source
     assert "video accuracy <b>1.000</b>" in page and "the test split holds only 2 videos" in page
     assert all((model_dir / src).is_file() for src in re.findall(r'<img src="([^"]+)"', page))
-    assert "<td>LSTM_HIDDEN_DIM</td><td>16</td><td>flag or resolved (config.py: 32)</td>" in page
+    assert "<td>LSTM_HIDDEN_DIM</td><td>16</td><td>a flag, or auto resolved (config.py: 32)</td>" in page
     assert "<td>SEED</td><td>42</td><td>config.py</td>" in page and "every held-out video was labeled right" in page
     assert f"report: {model_dir / 'report.html'}" in out
 
