@@ -30,6 +30,7 @@ from behavior.report import format_table
 from behavior.settings import TrainConfig
 from behavior.train.distributed import Distributed
 from behavior.train.engine import fit
+from behavior.train.report_page import write_cv_page
 from behavior.train.setup import load_training_data, set_up
 
 FOLDS_HEADER = ("video", "label", "group", "fold")
@@ -179,7 +180,7 @@ def _cross_validate(cfg: dict[str, Any], folds: int, overwrite: bool, progress: 
     metrics.write_confusion_csv(out / "confusion_matrix.csv", summary["pooled"])
     metrics.plot_confusion(out / "confusion_matrix.png", summary["pooled"],
                            f"{folds}-fold CV, summed over folds (video level)")
-    print("\n" + cv_table(report))
+    print("\n" + cv_table(report) + f"\nreport: {write_cv_page(out, report)}")
     return report
 
 

@@ -130,6 +130,42 @@ def training_html(page: TrainingPage) -> str:
         wrong=_wrong_videos(page))
 
 
+def write_cv_page(cv_dir: Path, report: dict[str, Any]) -> Path:
+    """MODEL_DIR/cv/report.html: every fold (linked to its own report page) and the pooled figures."""
+    folds = [[f'<a href="fold_{f["fold"]}/report.html">fold {f["fold"]}</a>', f["videos"], f["groups"],
+              f"{f['video_accuracy']:.3f}", f"{f['video_macro_f1']:.3f}", f["best_epoch"]] for f in report["per_fold"]]
+    head = "".join(f"<th>{h}</th>" for h in ("fold", "videos", "groups", "video accuracy", "macro-F1", "best epoch"))
+    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>" for row in folds)  # links: ours
+    pooled = report["pooled"]
+    scores = [[c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]]
+              for c, v in pooled["per_class"].items()]
+    page = CV.format(folds=report["folds"], videos=report["videos"], groups=report["groups"],
+                     source=html.escape(str(report["groups_from"])), mean=report["video_accuracy"]["mean"],
+                     std=report["video_accuracy"]["std"], f1=report["video_macro_f1"]["mean"],
+                     pooled=pooled["accuracy"], table=f"<table><tr>{head}</tr>{body}</table>",
+                     scores=_table(["class", "precision", "recall", "F1", "videos"], scores))
+    return files.atomic_write_text(Path(cv_dir) / "report.html", page)
+
+
+CV = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{folds}-fold cross-validation</title>
+<style>
+body {{ font: 15px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }}
+table {{ border-collapse: collapse; margin: 8px 0 16px; }}
+td, th {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
+img {{ max-width: 560px; }}
+</style></head>
+<body>
+<h1>{folds}-fold cross-validation</h1>
+<p>{videos} train + val videos in {groups} groups ({source}); each video held out once. Video accuracy
+<b>{mean:.3f} &plusmn; {std:.3f}</b> over folds (macro-F1 {f1:.3f}); pooled over every held-out video {pooled:.3f}.</p>
+{table}
+<h2>Every held-out video together</h2>
+<img src="confusion_matrix.png" alt="pooled confusion matrix">
+{scores}
+</body></html>
+"""
+
 TRAINING = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}: training report</title>
 <style>

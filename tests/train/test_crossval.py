@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,10 @@ def test_every_video_is_held_out_once_and_the_test_split_is_never_read(cv_cfg, c
     assert json.loads((out / "cv_report.json").read_text())["per_fold"] == report["per_fold"]
     printed = capsys.readouterr().out
     assert "mean ± std" in printed and "test split not read" in printed and "pooled over all" in printed
+    page = (out / "report.html").read_text()  # each fold linked to its own page, and the pooled figures
+    links = re.findall(r'href="([^"]+)"', page)
+    assert links == [f"fold_{k}/report.html" for k in (1, 2, 3)] and all((out / link).is_file() for link in links)
+    assert f"{report['video_accuracy']['mean']:.3f}" in page and f"report: {out / 'report.html'}" in printed
 
 
 def test_a_rerun_reuses_finished_folds_and_other_settings_need_overwrite(cv_cfg, capsys):
