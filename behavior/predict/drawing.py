@@ -158,19 +158,19 @@ class Annotator:
 
     def annotate(self, image: np.ndarray, dets: list, states: dict, keypoints: dict[int, np.ndarray | None],
                  objects: dict[int, list[SceneObject]] | None = None, banner: str = "") -> None:
-        """Draw one frame's people in place: "#7 walking 0.92", or "#7 ..." before their first label, captions
+        """Draw one frame's people in place: "person_2 walking 0.92", or "..." before their first label, captions
         clear of each other; the objects beside each person that the objects stream reads (INPUTS "objects");
         and ``banner`` in the top-left corner."""
         taken = [draw_banner(image, banner)] if banner else []  # captions stay clear of it and of each other
         for d in sorted(dets, key=lambda d: d.box[1]):
             for item in (objects or {}).get(d.track_id, []):
                 draw_box(image, item.box, item.name, (160, 160, 160))
-            probs = states[d.track_id].probs
-            if probs is None:
-                draw_box(image, d.box, f"#{d.track_id} ...", (200, 200, 200), taken)
+            st = states[d.track_id]
+            if st.probs is None:
+                draw_box(image, d.box, "...", (200, 200, 200), taken)
             else:
-                k = int(probs.argmax())
-                draw_box(image, d.box, f"#{d.track_id} {self.classes[k]} {probs[k]:.2f}", self.colors[k], taken)
+                k = int(st.probs.argmax())
+                draw_box(image, d.box, f"{st.name} {self.classes[k]} {st.probs[k]:.2f}", self.colors[k], taken)
             skeleton = keypoints.get(d.track_id)
             if self.draw_pose and skeleton is not None:
                 draw_skeleton(image, skeleton, (255, 255, 255))

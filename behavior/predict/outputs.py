@@ -29,7 +29,8 @@ OUTPUT_FILES = ("annotated.mp4", "tracks.csv", "annotations.json", "labels.csv",
                 "summary.json")  # the only files a prediction writes or replaces
 STAGING = ".partial"
 NOBODY_LABELED = "nobody was tracked long enough to be labeled"  # a video label's "why" when it is null
-TRACKS_CSV_HEADER = ("frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "det_conf", "label", "label_conf")
+TRACKS_CSV_HEADER = ("frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "det_conf", "label",
+                     "label_conf")
 
 
 def prediction_state(folder: Path) -> str:
@@ -86,13 +87,15 @@ class TracksCsv:
 
     def write(self, frame: Frame, dets: list[Detection], states: dict[int, TrackState]) -> None:
         """The rows of one frame's people, with each one's smoothed label (empty until the first)."""
-        self.stream.write([self._row(frame, d, states[d.track_id].probs) for d in dets])
+        self.stream.write([self._row(frame, d, states[d.track_id]) for d in dets])
 
-    def _row(self, frame: Frame, d: Detection, probs: np.ndarray | None) -> list[Any]:
+    def _row(self, frame: Frame, d: Detection, st: TrackState) -> list[Any]:
+        probs = st.probs
         label = self.classes[int(probs.argmax())] if probs is not None else ""
         conf = f"{probs.max():.4f}" if probs is not None else ""
-        return [frame.index, f"{frame.time_s:.3f}", d.track_id, *(f"{v:.1f}" for v in d.box), f"{d.conf:.4f}", label,
-                conf, *((f"{p:.4f}" for p in probs) if probs is not None else [""] * len(self.classes))]
+        return [frame.index, f"{frame.time_s:.3f}", d.track_id, st.name, *(f"{v:.1f}" for v in d.box),
+                f"{d.conf:.4f}", label, conf,
+                *((f"{p:.4f}" for p in probs) if probs is not None else [""] * len(self.classes))]
 
     def close(self) -> None:
         self.stream.close()
@@ -106,12 +109,12 @@ def export_labels(out: Path, video: str, tracks: list[dict[str, Any]]) -> None:
                                       for t in tracks for s in t["segments"]])
 
 
-def track_summary(track: int, st: TrackState, classes: list[str], person: int = 0,
-                  source_fps: float = 0.0) -> dict[str, Any]:
+def track_summary(track: int, st: TrackState, classes: list[str], source_fps: float = 0.0) -> dict[str, Any]:
     """First/last frame, label segments, majority label and mean confidence of one track.
 
-    ``person`` is its rank as stage 1 numbers people: 1 for the track seen in the most frames. With the source's
-    ``source_fps``, frames are also given in seconds (the time of each frame in the video).
+    ``person`` is its name's number (person_1 was labeled first; None for a track never labeled), as the video and
+    tracks.csv name it. With the source's ``source_fps``, frames are also given in seconds (the time of each frame
+    in the video).
     """
     def seconds(frame: int) -> float | None:
         return round(frame / source_fps, 3) if source_fps > 0 else None
@@ -120,7 +123,7 @@ def track_summary(track: int, st: TrackState, classes: list[str], person: int = 
                  "end_s": seconds(end), "confidence": round(conf / frames, 4)}
                 for k, start, end, conf, frames in st.segments]
     return {
-        "person": person, "track_id": track, "first_frame": st.first_frame, "last_frame": st.last_frame,
+        "person": st.person or None, "track_id": track, "first_frame": st.first_frame, "last_frame": st.last_frame,
         "first_s": seconds(st.first_frame), "last_s": seconds(st.last_frame), "frames": st.frames,
         "segments": segments,
         "majority_label": classes[st.counts.most_common(1)[0][0]] if st.counts else None,

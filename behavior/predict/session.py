@@ -281,9 +281,9 @@ class Predictor:
 
     def _summary(self, source: Any, reader: FrameReader, kept: int, fps: float,
                  tracks: list[tuple[int, TrackState]], timing: dict[str, float], interrupted: bool) -> dict[str, Any]:
-        ranked = sorted(tracks, key=lambda item: (-item[1].frames, item[1].first_frame, item[0]))
-        per_track = [track_summary(track, st, self.classes, person, reader.fps)
-                     for person, (track, st) in enumerate(ranked, start=1)]
+        ranked = sorted(tracks, key=lambda item: (not item[1].person, item[1].person, -item[1].frames,
+                                                  item[1].first_frame, item[0]))  # the named first, in name order
+        per_track = [track_summary(track, st, self.classes, reader.fps) for track, st in ranked]
         return {
             "source": str(source), "classes": self.classes, "frames_read": reader.frames_read, "frames_kept": kept,
             "fps": fps, "source_fps": reader.fps, "duration_s": round(reader.frames_read / reader.fps, 3)
@@ -316,6 +316,7 @@ class Session:
                                   model_config.actor_classes, every=int(round(fps)))  # the banner's, once a second
         self.writer: VideoWriter | None = None
         self.kept = 0
+        self.named = 0  # people named so far (person_1, person_2...)
         self.annotations = PoseTrackWriter(out / "annotations.json")
 
     def handle(self, frame: Frame, dets: list[Detection], objects: list[SceneObject] = ()) -> bool:
@@ -325,8 +326,11 @@ class Session:
         found = self.people.compute(frame, dets, tracks, objects)
         self.buffer.append(frame.index, self.kept, tracks, found.features, found.vectors)
         self.classifier.update(self.kept, self.buffer.states)
-        for st in tracks:
+        for _, st in sorted(zip((d.track_id for d in dets), tracks, strict=True), key=lambda pair: pair[0]):
             if st.probs is not None:
+                if not st.person:  # named as they get their first label, in track order within a frame
+                    self.named += 1
+                    st.person = self.named
                 st.record_label(frame.index)
         for track in self.buffer.drop_lost(self.kept):
             self.people.forget(track)

@@ -27,6 +27,7 @@ class TrackState:
     vectors: deque = field(init=False)
     last_crop: np.ndarray | None = None  # for CNN_INPUT "difference"
     probs: np.ndarray | None = None
+    person: int = 0  # its name, person_<n>: people are numbered as they get their first label (0: not yet)
     first_frame: int = -1
     last_frame: int = -1
     last_seen: int = 0  # kept-frame counter
@@ -40,6 +41,11 @@ class TrackState:
     def __post_init__(self) -> None:
         self.features = deque(maxlen=self.length)
         self.vectors = deque(maxlen=self.length)
+
+    @property
+    def name(self) -> str:
+        """``person_<n>``, the name the video, tracks.csv and summary.json give it; empty before its first label."""
+        return f"person_{self.person}" if self.person else ""
 
     def record_label(self, frame: int) -> None:
         """Add this frame's label (the argmax of the smoothed probabilities) to the running statistics."""

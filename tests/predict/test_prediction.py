@@ -101,9 +101,13 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     rows = read_rows(out / "tracks.csv")
-    assert list(rows[0]) == ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "det_conf", "label",
+    assert list(rows[0]) == ["frame", "time_s", "track_id", "person", "x1", "y1", "x2", "y2", "det_conf", "label",
                              "label_conf", "p_fight", "p_walk"]
-    assert rows[0]["label"] == ""  # "..." until a label is ready
+    assert rows[0]["label"] == rows[0]["person"] == ""  # "..." until a label is ready, and no name
+    names = {t["track_id"]: t["person"] for t in summary["tracks"]}  # the names the video, the CSV and summary share
+    assert all(r["person"] == (f"person_{names[int(r['track_id'])]}" if r["label"] else "") for r in rows)
+    named = [t["person"] for t in summary["tracks"] if t["person"]]
+    assert named == list(range(1, len(named) + 1))  # numbered as they got their first label, listed in that order
     labeled = [r for r in rows if r["label"]]
     assert labeled and all(r["label"] in ("fight", "walk") for r in labeled)
     assert all(abs(float(r["p_fight"]) + float(r["p_walk"]) - 1) < 1e-3 for r in labeled)
