@@ -65,7 +65,7 @@ def test_the_report_of_a_generated_clip_works_in_a_browser(tiny_checkpoint, samp
 
 def test_the_report_of_a_real_fight_clip_works_in_a_browser(tiny_checkpoint, surv_fight, tmp_path, browser):
     """A real surveillance clip with several people: a row for each labeled one, in the video's class colors."""
-    predictor = Predictor(tiny_checkpoint, PredictSettings(detector=DetectorSettings()))
+    predictor = Predictor(tiny_checkpoint, PredictSettings(detector=DetectorSettings(batch=1)))
     summary = predictor.run(surv_fight / "fight" / "fi003.mp4", tmp_path / "out", progress=False)
     seen = check_report(browser, tmp_path / "out")
     assert seen["rows"] == len(labeled_people(summary)) >= 2
