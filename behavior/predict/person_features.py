@@ -95,7 +95,8 @@ class PersonFeatures:
         seen = [SceneObject(o.name, as_recorded(o.box, t)[0], o.conf) for o in objects] if self.objects else []
         vectors = self.streams.step(people, t, seen)
         self.timer.mark("pose")
-        return FrameFeatures(features, vectors, keypoints, [near_objects(p, seen) for p in people])
+        beside = [near_objects(p, seen) for p in people] if self.objects else [[] for _ in people]
+        return FrameFeatures(features, vectors, keypoints, beside)
 
     def forget(self, track: int) -> None:
         """Drop a lost track's stream history."""
