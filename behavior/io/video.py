@@ -16,7 +16,7 @@ import math
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -45,11 +45,16 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: its index in the source, its time in seconds, and BGR pixels."""
+    """One decoded frame: its index in the source, its time in seconds, and BGR pixels.
+
+    ``between``: the source frames after this kept frame and before the next one, when the reader was asked for
+    them (a video written at the source's rate shows them with this frame's boxes).
+    """
 
     index: int
     time_s: float
     image: np.ndarray
+    between: tuple[Frame, ...] = ()
 
 
 def is_video_file(path: Path) -> bool:
@@ -170,7 +175,12 @@ class FrameReader:
     """Iterate over the kept frames of a video or stream, decoding each frame exactly once.
 
     After iteration, ``frames_read`` holds the number of source frames decoded and
-    ``frames_kept`` the number yielded.
+    ``frames_kept`` the number yielded. With ``between``, each kept frame also carries the source
+    frames up to the next kept one (``Frame.between``), and is yielded once that one is decoded.
+
+    Example:
+        >>> [len(f.between) for f in FrameReader("clip_30fps.mp4", 15.0, between=True)]  # doctest: +SKIP
+        [1, 1, 1, ...]
     """
 
     def __init__(
@@ -179,10 +189,12 @@ class FrameReader:
         target_fps: float = 0.0,
         fps: float | None = None,
         prefetch: int = 8,
+        between: bool = False,
     ) -> None:
         self.source = source
         self.target_fps = target_fps
         self.prefetch = prefetch
+        self.between = between
         self._cap = open_capture(source)
         reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps or (reported if math.isfinite(reported) and 0 < reported <= 1000 else 30.0)
@@ -193,29 +205,43 @@ class FrameReader:
         self._stop = threading.Event()
 
     def _decode(self, out: queue.Queue) -> None:
-        """Background thread: grab every frame, convert only the kept ones."""
-        cap = self._cap
+        """Background thread: grab every frame, convert only the kept ones (and, with ``between``, the others)."""
+        cap, held, extra = self._cap, None, []  # the kept frame waiting for its between-frames, and those
         try:
             index = 0
             while not self._stop.is_set():
                 if not cap.grab():
                     break
                 self.frames_read = index + 1
-                if keep_frame(index, self.fps, self.target_fps):
+                kept = keep_frame(index, self.fps, self.target_fps)
+                if kept or (self.between and held is not None):
                     ok, image = cap.retrieve()
                     if ok and image is not None:
                         frame = Frame(index, index / self.fps, image)
-                        while not self._stop.is_set():
-                            try:
-                                out.put(frame, timeout=0.1)
-                                break
-                            except queue.Full:
-                                continue
+                        if not self.between:
+                            self._put(out, frame)
+                        elif not kept:
+                            extra.append(frame)
+                        else:
+                            if held is not None:
+                                self._put(out, replace(held, between=tuple(extra)))
+                            held, extra = frame, []
                 index += 1
+            if held is not None:
+                self._put(out, replace(held, between=tuple(extra)))
         except Exception as exc:  # surfaced on the consumer's thread
             out.put(exc)
         finally:
             out.put(None)
+
+    def _put(self, out: queue.Queue, frame: Frame) -> None:
+        """Queue one frame for the consumer, waiting while the queue is full unless asked to stop."""
+        while not self._stop.is_set():
+            try:
+                out.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def __iter__(self) -> Iterator[Frame]:
         frames: queue.Queue = queue.Queue(maxsize=self.prefetch)

@@ -6,7 +6,9 @@ MobileNetV2 exactly once. A ``Session`` hands each frame to small components in 
 features (``PersonFeatures``), the track buffer (a ring buffer of the last SEQUENCE_LENGTH
 features per track, freed when ByteTrack drops it), the classifier (every PREDICT_STRIDE kept
 frames one batched LSTM forward over the ready tracks, smoothed by EMA), tracks.csv, the
-annotator and the video writer. Memory stays flat on an endless stream.
+annotator and the video writer. The annotated video has every source frame: those between two kept
+frames are drawn with the boxes and labels of the kept one before them. Memory stays flat on an
+endless stream.
 
 Outputs (``behavior.predict.outputs``): annotated.mp4, tracks.csv and summary.json.
 """
@@ -197,11 +199,11 @@ class Predictor:
         batch; the tracks are those of frame-by-frame detection). The session's work (crops, CNN, pose,
         LSTM, drawing) stays on this thread.
         """
-        reader = FrameReader(source, self.model_config.target_fps)
+        reader = FrameReader(source, self.model_config.target_fps, between=True)  # the video shows every frame
         kept_fps = min(reader.fps, self.model_config.target_fps) if self.model_config.target_fps > 0 else reader.fps
         if self.tracker is not None and not whole_frame:
             self.tracker.reset(fps=kept_fps)  # before the session: how long a lost track is kept depends on it
-        session = Session(self, out, kept_fps, show)
+        session = Session(self, out, kept_fps, reader.fps, show)
         timer = Timer()
         started = time.perf_counter()
         name = Path(str(source)).name if not is_stream(source) else str(source)
@@ -301,9 +303,9 @@ class Session:
     """One source's per-frame pipeline after tracking: person features, track buffer, classifier, tracks.csv,
     annotator and video writer; each component takes one call per frame."""
 
-    def __init__(self, predictor: Predictor, out: Path, fps: float, show: bool) -> None:
+    def __init__(self, predictor: Predictor, out: Path, fps: float, video_fps: float, show: bool) -> None:
         model_config, settings = predictor.model_config, predictor.settings
-        self.out, self.fps, self.show = out, fps, show
+        self.out, self.video_fps, self.show = out, video_fps, show  # annotated.mp4 at the source's rate
         self.timer = Timer()
         self.people = PersonFeatures(predictor.net, model_config, predictor.device, predictor.pose, predictor.video,
                                      self.timer)
@@ -339,11 +341,13 @@ class Session:
         self.annotations.add(frame.index, [AnnotatedPerson(d.track_id, as_recorded(d.box, 0)[0], k)
                                            for d, k in zip(dets, found.keypoints, strict=True)], objects)
         label = self.label.update(self.kept, self.buffer.every_state())
-        self.annotator.annotate(frame.image, dets, self.buffer.states,
-                                dict(zip((d.track_id for d in dets), found.keypoints, strict=True)),
-                                dict(zip((d.track_id for d in dets), found.objects, strict=True)),
-                                banner=f"{clock(frame.time_s)}  video: {label}")
-        keep_going = self._show_and_write(frame.image)
+        keypoints = dict(zip((d.track_id for d in dets), found.keypoints, strict=True))
+        objects_of = dict(zip((d.track_id for d in dets), found.objects, strict=True))
+        keep_going = True
+        for shown in (frame, *frame.between):  # the source frames up to the next kept one hold this frame's boxes
+            self.annotator.annotate(shown.image, dets, self.buffer.states, keypoints, objects_of,
+                                    banner=f"{clock(shown.time_s)}  video: {label}")
+            keep_going = self._show_and_write(shown.image) and keep_going
         self.timer.mark("draw_write")
         self.kept += 1
         return keep_going
@@ -351,7 +355,7 @@ class Session:
     def _show_and_write(self, image: np.ndarray) -> bool:
         """Append the annotated frame to annotated.mp4 (and the window, with --show); False when "q" was pressed."""
         if self.writer is None:
-            self.writer = VideoWriter(self.out / "annotated.mp4", self.fps, (image.shape[1], image.shape[0]),
+            self.writer = VideoWriter(self.out / "annotated.mp4", self.video_fps, (image.shape[1], image.shape[0]),
                                       codec="h264")  # browsers play it: the report page shows it
         self.writer.write(image)
         if not self.show:

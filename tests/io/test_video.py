@@ -43,6 +43,20 @@ def test_reader_decodes_every_frame_once(tmp_path):
     assert frames[0].image.shape == (120, 160, 3)
 
 
+@pytest.mark.parametrize("fps,target", [(20.0, 10.0), (25.0, 15.0), (20.0, 0.0)])
+def test_reader_hands_the_frames_between_kept_ones_along(tmp_path, fps, target):
+    """With ``between``, the same kept frames, each followed by the source frames up to the next kept one."""
+    path = write_clip(tmp_path / "a.mp4", ClipSpec(width=160, height=120, fps=fps, seconds=1.0, seed=1))
+    plain = list(FrameReader(path, target_fps=target))
+    every = list(FrameReader(path, target_fps=target, between=True))
+    assert [f.index for f in every] == [f.index for f in plain]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(every, plain, strict=True))
+    shown = [g for f in every for g in (f, *f.between)]
+    assert [g.index for g in shown] == list(range(int(fps)))  # every source frame once, in order
+    assert all(g.time_s == pytest.approx(g.index / fps) for g in shown)
+    assert not any(f.between for f in plain)
+
+
 def test_reader_can_stop_early(tmp_path):
     path = write_clip(tmp_path / "a.mp4", ClipSpec(width=160, height=120, fps=20.0, seconds=2.0, seed=1))
     for n, _ in enumerate(FrameReader(path, prefetch=2)):

@@ -114,7 +114,9 @@ def test_outputs_and_schemas(predictor, sample_clips, tmp_path):
     cap = cv2.VideoCapture(str(out / "annotated.mp4"))
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     ok, image = cap.read()
-    assert ok and image.shape == (240, 320, 3) and frames == summary["frames_kept"]
+    assert ok and image.shape == (240, 320, 3)
+    assert frames == summary["frames_read"] > summary["frames_kept"]  # every source frame, not only the kept ones
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(summary["source_fps"]) and summary["source_fps"] > summary["fps"]
     fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
     assert fourcc in ("avc1", "h264")  # H.264: every browser plays it (MPEG-4 Part 2 none does)
     saved = json.loads((out / "summary.json").read_text())
@@ -572,7 +574,7 @@ def test_memory_stays_flat_on_a_long_stream(predictor, tmp_path):
 
     image = np.full((96, 128, 3), 120, np.uint8)
     dets = [Detection(k, (10.0 + 20 * k, 10.0, 25.0 + 20 * k, 80.0), 0.9) for k in range(1, 6)]
-    session = Session(predictor, tmp_path, 15.0, show=False)
+    session = Session(predictor, tmp_path, 15.0, 15.0, show=False)
     try:
         def feed(start: int, n: int) -> None:
             for i in range(start, start + n):
