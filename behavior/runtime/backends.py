@@ -227,9 +227,39 @@ def _compile_openvino(autobackend: Any, model_file: Path, precision: str, throug
 
     if not hasattr(autobackend, "ov_compiled_model"):
         raise RuntimeError("this Ultralytics version keeps no OpenVINO model to configure")
-    autobackend.ov_compiled_model = ov.Core().compile_model(str(model_file), "CPU",
-                                                            openvino_config(precision, throughput))
-    autobackend.inference_mode = "THROUGHPUT" if throughput else "LATENCY"
+    compiled = ov.Core().compile_model(str(model_file), "CPU", openvino_config(precision, throughput))
+    autobackend.ov_compiled_model = SideBySide(compiled) if throughput else compiled
+    autobackend.inference_mode = "LATENCY"  # Ultralytics calls the model on the whole batch: ours splits it
+
+
+class SideBySide:
+    """A compiled OpenVINO model (THROUGHPUT hint) that runs the images of a batch side by side, one infer request
+    each, called as Ultralytics calls a model: ``model(batch).values()`` are its outputs, batched.
+
+    Ultralytics' own THROUGHPUT path makes an ``AsyncInferQueue`` with a Python callback on every call; freed by the
+    garbage collector, such a queue can hang the process (its threads wait for the GIL the collector holds). These
+    requests are made once, with no callback.
+
+    Example:
+        >>> compiled = core.compile_model(xml, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})  # doctest: +SKIP
+        >>> boxes, = SideBySide(compiled)(batch).values()  # doctest: +SKIP
+    """
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+        count = max(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")), 1)
+        self.requests = [compiled.create_infer_request() for _ in range(count)]
+
+    def __call__(self, batch: np.ndarray) -> dict[int, np.ndarray]:
+        outputs = []
+        for start in range(0, len(batch), len(self.requests)):
+            chunk = batch[start: start + len(self.requests)]
+            for request, image in zip(self.requests, chunk, strict=False):
+                request.start_async({0: image[None]})
+            for request in self.requests[: len(chunk)]:
+                request.wait()
+                outputs.append([tensor.data.copy() for tensor in request.output_tensors])  # reused next chunk
+        return {k: np.concatenate(parts) for k, parts in enumerate(zip(*outputs, strict=True))}
 
 
 # --- MobileNetV2 ---------------------------------------------------------------------------------------------------

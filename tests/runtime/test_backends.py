@@ -77,6 +77,22 @@ def test_the_same_detections_as_torch_on_real_frames(trackers, real_frames, back
     assert total >= 10  # the frames really hold people
 
 
+def test_a_batch_side_by_side_detects_as_frame_by_frame(trackers, real_frames, monkeypatch):
+    """DETECT_BATCH > 1 on OpenVINO: the same boxes as one frame a call, through our infer requests (no
+    ``AsyncInferQueue``: freed by the garbage collector, Ultralytics' per-call queue can hang the process)."""
+    import openvino
+
+    def refused(*args, **kwargs):
+        raise AssertionError("an AsyncInferQueue was made")
+
+    monkeypatch.setattr(openvino, "AsyncInferQueue", refused)
+    batched = PersonTracker(DetectorSettings(backend="openvino", precision="float32", batch=4))
+    assert isinstance(batched.model.predictor.model.ov_compiled_model, backends.SideBySide)
+    frames = real_frames[:4] + real_frames[:1]  # a full side-by-side chunk and one left over
+    for ref, got in zip((trackers["openvino"].detect(f) for f in frames), batched.detect_many(frames), strict=True):
+        assert np.allclose(got.xyxy, ref.xyxy, atol=0.5) and np.allclose(got.conf, ref.conf, atol=1e-3)
+
+
 def test_an_export_that_fails_leaves_the_detector_on_torch(weights_dir, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("converter crashed")
