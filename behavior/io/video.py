@@ -293,7 +293,7 @@ class _H264Encoder:
         self._stream = self._out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         self._stream.width, self._stream.height = size[0] - size[0] % 2, size[1] - size[1] % 2  # yuv420p: even
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"preset": "superfast", "crf": "23"}  # 11 ms a 720p frame on a busy core here
+        self._stream.options = {"preset": "ultrafast", "crf": "23"}  # 4.2 ms a 720p frame (superfast 6.6)
         self._frame_type = av.VideoFrame
 
     def write(self, image: np.ndarray) -> None:
