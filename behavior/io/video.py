@@ -244,7 +244,10 @@ class FrameReader:
                 continue
 
     def __iter__(self) -> Iterator[Frame]:
-        frames: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        ahead = self.prefetch
+        if self.between and 0 < self.target_fps < self.fps:  # about ``prefetch`` source frames held, not kept ones
+            ahead = max(2, math.ceil(self.prefetch * self.target_fps / self.fps))
+        frames: queue.Queue = queue.Queue(maxsize=ahead)
         worker = threading.Thread(target=self._decode, args=(frames,), daemon=True, name="decode")
         worker.start()
         try:
