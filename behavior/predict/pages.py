@@ -178,7 +178,7 @@ video {{ width: 100%; max-height: 60vh; background: #000; }}
 .playhead {{ position: absolute; top: -3px; bottom: -3px; width: 2px; background: #111; left: 0;
              pointer-events: none; }}
 .axis {{ position: relative; margin-left: 140px; height: 18px; color: #666; font-size: 12px; }}
-.axis span {{ position: absolute; transform: translateX(-50%); }}
+.axis span {{ position: absolute; transform: translateX(-50%); white-space: nowrap; }}
 </style></head>
 <body data-summary="{data}">
 <h1>{title}</h1>
